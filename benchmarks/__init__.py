@@ -1,0 +1,1 @@
+"""tinyaudio.benchmarks"""

@@ -1,0 +1,237 @@
+"""The model zoo reproduces the papers' architectures (issue 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from train.config import ModelConfig
+from train.layers import CircularShifts
+from train.macs import count_macs
+from train.models import MODEL_NAMES, REGISTRY, build_model, depth, describe, layer_count, trainable_params
+
+# shared/docs/model-spec.md and the papers' tables, 10 classes.
+SPEC_PARAMS = {
+    "lv18": 72_842, "lv24": 72_842, "lv42": 72_842, "lv81": 72_842,
+    "earlymix": 73_363, "latemix": 72_258, "rollmix": 73_610, "sincnet": 72_618,
+    "conv2d": 93_656, "convdf": 93_656, "convdt": 87_256, "convdb": 96_856,
+}
+# 1D paper Table 1 (layers/depth, Input excluded); 2D paper Table 1 lists 18 layers after Input.
+SPEC_LAYERS = {
+    "lv18": (13, 13), "lv24": (13, 13), "lv42": (13, 13), "lv81": (13, 13),
+    "earlymix": (18, 14), "latemix": (34, 14), "rollmix": (14, 14), "sincnet": (14, 14),
+    "conv2d": (18, 18), "convdf": (18, 18), "convdt": (18, 18), "convdb": (18, 18),
+}
+# 2D paper, Table 1: output shapes of conv1, pool1, conv2, pool2, conv3, pool3, conv4, pool4, flatten.
+TABLE1_2D = {
+    "conv2d": [(343, 118, 4), (171, 59, 4), (169, 57, 8), (84, 28, 8), (82, 26, 16), (41, 13, 16), (39, 11, 32), (9, 3, 32), (864,)],
+    "convdf": [(343, 118, 4), (171, 59, 4), (169, 55, 8), (84, 27, 8), (82, 19, 16), (41, 19, 16), (39, 3, 32), (9, 3, 32), (864,)],
+    "convdt": [(343, 118, 4), (171, 59, 4), (167, 57, 8), (83, 28, 8), (75, 26, 16), (37, 13, 16), (21, 11, 32), (5, 5, 32), (800,)],
+    "convdb": [(343, 118, 4), (171, 118, 4), (167, 114, 8), (83, 57, 8), (75, 49, 16), (37, 24, 16), (21, 8, 32), (7, 4, 32), (896,)],
+}
+# 1D model spec: sequence lengths conv -> pool x 3 at 22.05 kHz.
+LENGTHS_1D = {
+    "lv18": [22043, 2755, 2748, 343, 336, 42],
+    "lv24": [11022, 2755, 1374, 343, 168, 42],
+    "lv42": [5511, 2755, 687, 343, 84, 42],
+    "lv81": [2756, 2756, 344, 344, 43, 43],
+}
+
+
+def _supported():
+    return [(name, sr) for name, e in REGISTRY.items() for sr in e.sample_rates]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    yield
+    keras.backend.clear_session()
+
+
+def test_registry_names():
+    assert MODEL_NAMES == ("lv18", "lv24", "lv42", "lv81", "earlymix", "latemix", "rollmix", "sincnet",
+                           "conv2d", "convdf", "convdt", "convdb")
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_params_layers_depth_match_papers(name):
+    model = build_model(name)
+    assert trainable_params(model) == SPEC_PARAMS[name]
+    assert (layer_count(model), depth(model)) == SPEC_LAYERS[name]
+
+
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if REGISTRY[n].family == "1d" and n != "lv81"])
+def test_8khz_models_keep_params(name):
+    model = build_model(name, sample_rate=8000)
+    assert model.input_shape == (None, 8000)
+    assert trainable_params(model) == SPEC_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", sorted(LENGTHS_1D))
+def test_1d_sequence_lengths(name):
+    model = build_model(name)
+    lengths = [model.get_layer(f"block{i}_{k}").output.shape[1] for i in (1, 2, 3) for k in ("conv", "pool")]
+    assert lengths == LENGTHS_1D[name]
+
+
+def test_lv24_8khz_pool_halved():
+    model = build_model("lv24", sample_rate=8000)
+    assert [model.get_layer(f"block{i}_pool").pool_size[0] for i in (1, 2, 3)] == [2, 2, 2]
+
+
+def test_lv81_at_8khz_is_a_clear_error():
+    with pytest.raises(ValueError, match="lv81 cannot run at 8000 Hz"):
+        build_model("lv81", sample_rate=8000)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "lv18", "sample_rate": 16000}, "1D models are defined at"),
+    ({"name": "conv2d", "sample_rate": 8000}, "2D models are defined at"),
+    ({"name": "nosuch"}, "unknown model 'nosuch'"),
+])
+def test_bad_configs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_model(kwargs.pop("name"), **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE1_2D))
+def test_2d_shapes_equal_paper_table1(name):
+    model = build_model(name)
+    assert model.input_shape == (None, 88200)
+    assert tuple(model.get_layer("logmel").output.shape[1:]) == (345, 120, 1)
+    assert tuple(model.get_layer("mel_bn").output.shape[1:]) == (345, 120, 1)
+    names = [n for i in (1, 2, 3, 4) for n in (f"conv{i}", f"pool{i}")] + ["flatten"]
+    shapes = [tuple(model.get_layer(n).output.shape[1:]) for n in names]
+    assert shapes == TABLE1_2D[name]
+    for i in (1, 2, 3, 4):
+        assert model.get_layer(f"drop{i}").output.shape == model.get_layer(f"conv{i}").output.shape
+
+
+def test_macs_lv18_hand_count():
+    # conv: out_len * out_ch * kernel * in_ch; dense: in * out (spec lengths above).
+    hand = 22043 * 32 * 8 * 1 + 2748 * 64 * 8 * 32 + 336 * 96 * 8 * 64 + 96 * 64 + 64 * 10
+    assert hand == 67_188_096
+    assert count_macs(build_model("lv18"))["total"] == hand
+
+
+def test_macs_conv2d_hand_count():
+    n_fft, frames, bins, mels = 1024, 345, 513, 120
+    front_end = frames * (n_fft * 10 + 2 * bins + bins * mels)  # log2(1024) = 10
+    convs = (343 * 118 * 4 * 9 * 1 + 169 * 57 * 8 * 9 * 4 + 82 * 26 * 16 * 9 * 8 + 39 * 11 * 32 * 9 * 16)
+    dense = 864 * 100 + 100 * 10
+    macs = count_macs(build_model("conv2d"))
+    assert macs["layers"]["logmel"] == front_end
+    assert macs["total"] == front_end + convs + dense
+
+
+def _probes(samples: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    click = np.zeros(samples, np.float32)
+    click[samples // 2] = 1.0
+    return {
+        "silence": np.zeros(samples, np.float32),
+        "full_scale_noise": rng.uniform(-1, 1, samples).astype(np.float32),
+        "click": click,
+    }
+
+
+@pytest.mark.parametrize("name, sr", _supported())
+def test_finite_outputs_on_probes(name, sr):
+    model = build_model(name, sample_rate=sr)
+    probes = _probes(model.input_shape[1])
+    out = model(np.stack(list(probes.values())), training=False).numpy()
+    assert out.shape == (3, 10)
+    assert np.isfinite(out).all(), dict(zip(probes, out))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_output_of_one_example_does_not_depend_on_batch():
+    model = build_model("conv2d")
+    probes = _probes(88200)
+    alone = model(probes["click"][None], training=False).numpy()
+    batched = model(np.stack(list(probes.values())), training=False).numpy()[2:3]
+    np.testing.assert_allclose(alone, batched, atol=1e-5)
+
+
+def test_sincnet_gradients_reach_cutoffs():
+    model = build_model("sincnet", sample_rate=8000)
+    sinc = model.get_layer("sinc")
+    x = tf.random.stateless_uniform((2, 8000), seed=(1, 2), minval=-1, maxval=1)
+    y = tf.one_hot([1, 3], 10)
+    with tf.GradientTape() as tape:
+        loss = keras.losses.categorical_crossentropy(y, model(x, training=True))
+    grads = tape.gradient(loss, [sinc.low_hz, sinc.band_hz])
+    for g in grads:
+        assert g is not None
+        assert np.isfinite(g.numpy()).all() and np.abs(g.numpy()).sum() > 0
+    # and a training step really moves them (filters are recomputed in call()).
+    before = sinc.kernel().numpy()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
+    model.train_on_batch(x, y)
+    assert not np.allclose(before, sinc.kernel().numpy())
+
+
+def test_rollmix_random_in_training_fixed_at_inference():
+    layer = CircularShifts(shifts=4, seed=3)
+    x = np.arange(2 * 16, dtype=np.float32).reshape(2, 16, 1)
+    a = layer(x, training=False).numpy()
+    b = layer(x, training=False).numpy()
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a[0, :, 1], np.roll(x[0, :, 0], -4))  # fixed shifts 0, N/4, N/2, 3N/4
+    t1 = layer(x, training=True).numpy()
+    t2 = layer(x, training=True).numpy()
+    assert not np.array_equal(t1, t2)
+    # every training channel is a circular shift of the input, chosen independently per example
+    for ex in range(2):
+        for ch in range(4):
+            shift = int(np.flatnonzero(t1[ex, :, ch] == x[ex, 0, 0])[0])
+            np.testing.assert_array_equal(np.roll(t1[ex, :, ch], -shift), x[ex, :, 0])
+
+
+def test_rollmix_model_deterministic_at_inference():
+    model = build_model("rollmix", sample_rate=8000)
+    x = _probes(8000)["full_scale_noise"][None]
+    np.testing.assert_array_equal(model(x, training=False).numpy(), model(x, training=False).numpy())
+
+
+@pytest.mark.parametrize("name", ["sincnet", "rollmix", "convdb"])
+def test_save_and_load_in_safe_mode(name, tmp_path):
+    model = build_model(name)
+    x = _probes(model.input_shape[1])["full_scale_noise"][None]
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    keras.backend.clear_session()
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    np.testing.assert_allclose(loaded(x, training=False).numpy(), model(x, training=False).numpy(), atol=1e-6)
+
+
+def test_config_round_trip():
+    cfg = ModelConfig(name="lv24", sample_rate=8000, num_classes=5)
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="unknown ModelConfig fields: bogus"):
+        ModelConfig.from_dict({"name": "lv24", "bogus": 1})
+
+
+def test_describe_matches_build():
+    row = describe(ModelConfig(name="lv42", sample_rate=8000))
+    assert row == {"name": "lv42", "sample_rate": 8000, "input_samples": 8000, "params": 72_842,
+                   "macs": row["macs"], "layers": 13, "depth": 13}
+    assert row["macs"] > 0
+
+
+def test_cli_json_lists_every_model_at_every_rate():
+    out = subprocess.run([sys.executable, "-m", "train.models", "--json"], capture_output=True, text=True,
+                         check=True, timeout=300)
+    rows = json.loads(out.stdout)
+    assert [(r["name"], r["sample_rate"]) for r in rows] == _supported()
+    for r in rows:
+        assert set(r) == {"name", "sample_rate", "input_samples", "params", "macs", "layers", "depth"}
+        assert r["params"] == SPEC_PARAMS[r["name"]]
+        assert (r["layers"], r["depth"]) == SPEC_LAYERS[r["name"]]
+    assert len(rows) == 19  # 12 at 22.05 kHz + 7 at 8 kHz (no LV-81, no 2D)

@@ -1,0 +1,296 @@
+"""Custom Keras layers of the zoo: pure numeric code, no data, no I/O.
+
+Every layer is registered for Keras serialization under the package
+``tinyaudio`` so saved ``.keras`` files load with ``safe_mode=True`` (no Lambda
+layers, no pickled code).
+
+Shapes use B = batch, N = samples, T = frames, F = mel bins, C = channels.
+All tensors are float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+PACKAGE = "tinyaudio"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PerSampleNormalization(keras.layers.Layer):
+    """Divide each example by its own RMS: (B, N) -> (B, N, 1).
+
+    The 1D paper's authors normalise every window by its RMS (no mean removal).
+    The RMS is floored at ``floor`` (default 1e-4, i.e. -80 dBFS) so digital
+    silence maps to zeros instead of NaN, and the gradient stays finite.
+    The trailing channel axis is added here so the exported model's input is
+    the 2-D (B, N) tensor MediaPipe's audio tasks expect.
+    """
+
+    def __init__(self, floor: float = 1e-4, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = float(floor)
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        mean_square = ops.mean(ops.square(x), axis=-1, keepdims=True)
+        rms = ops.sqrt(ops.maximum(mean_square, self.floor * self.floor))
+        return ops.expand_dims(x / rms, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "floor": self.floor}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CircularShifts(keras.layers.Layer):
+    """RollMix's phase-discarding layer: (B, N, 1) -> (B, N, K).
+
+    Training: each example gets K independent random circular shifts in
+    [0, N). Inference: the fixed shifts k*N//K, k = 0..K-1 (the paper does not
+    say; fixed shifts make inference deterministic). The inference path is
+    written with slices and a concatenation so it converts to TFLite and ONNX
+    builtins; the gather of the training path never reaches an exported graph.
+    """
+
+    def __init__(self, shifts: int = 4, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if shifts < 1:
+            raise ValueError(f"shifts must be >= 1, got {shifts}")
+        self.shifts = int(shifts)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def fixed_shifts(self, n: int) -> list[int]:
+        return [k * n // self.shifts for k in range(self.shifts)]
+
+    def call(self, x, training=None):
+        n = x.shape[1]
+        if n is None:
+            raise ValueError("CircularShifts needs a static number of samples")
+        if training:
+            batch = ops.shape(x)[0]
+            offsets = keras.random.randint(
+                (batch, 1, self.shifts), 0, n, seed=self.seed_generator, dtype="int32"
+            )
+            idx = (ops.reshape(ops.arange(n, dtype="int32"), (1, n, 1)) + offsets) % n
+            return ops.take_along_axis(ops.repeat(x, self.shifts, axis=-1), idx, axis=1)
+        channels = []
+        for s in self.fixed_shifts(n):
+            channels.append(x if s == 0 else ops.concatenate([x[:, s:, :], x[:, :s, :]], axis=1))
+        return ops.concatenate(channels, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.shifts)
+
+    def get_config(self):
+        return {**super().get_config(), "shifts": self.shifts, "seed": self.seed}
+
+
+def _hz_to_mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SincConv1D(keras.layers.Layer):
+    """SincNet's band-pass filter bank (Ravanelli & Bengio 2018): (B, N, 1) -> (B, N', filters).
+
+    Two trainable parameters per filter: a low cut-off and a band width (Hz,
+    stored as offsets above ``min_low_hz`` / ``min_band_hz``). The filters are
+    recomputed from them in ``call`` on every step, so the cut-offs really
+    train (a known Keras port builds them once in ``build`` and freezes them).
+    Once the graph is frozen for export, the filter computation constant-folds
+    and the layer becomes one plain convolution (TFLite CONV_2D, ONNX Conv).
+
+    Initialisation: mel-spaced bands from 30 Hz to sr/2 - (min_low + min_band);
+    window: symmetric Hamming built from its left half; odd kernel; no bias;
+    padding "valid".
+    """
+
+    def __init__(
+        self,
+        filters: int = 32,
+        kernel_size: int = 251,
+        strides: int = 2,
+        sample_rate: int = 22050,
+        min_low_hz: float = 50.0,
+        min_band_hz: float = 50.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.strides = int(strides)
+        self.sample_rate = int(sample_rate)
+        self.min_low_hz = float(min_low_hz)
+        self.min_band_hz = float(min_band_hz)
+        half = (self.kernel_size - 1) // 2
+        # Time axis of the left half, in radians per Hz: 2*pi*n/sr for n = -half..-1.
+        self._n = (2.0 * math.pi * np.arange(-half, 0, dtype=np.float64) / self.sample_rate).astype(
+            np.float32
+        )
+        n_lin = np.linspace(0.0, self.kernel_size / 2.0 - 1.0, half)
+        self._window = (0.54 - 0.46 * np.cos(2.0 * math.pi * n_lin / self.kernel_size)).astype(
+            np.float32
+        )
+
+    def build(self, input_shape):
+        if input_shape[-1] != 1:
+            raise ValueError(f"SincConv1D expects one input channel, got {input_shape[-1]}")
+        high_hz = self.sample_rate / 2.0 - (self.min_low_hz + self.min_band_hz)
+        mel = np.linspace(_hz_to_mel(30.0), _hz_to_mel(high_hz), self.filters + 1)
+        hz = _mel_to_hz(mel)
+        self.low_hz = self.add_weight(
+            name="low_hz",
+            shape=(self.filters,),
+            initializer=keras.initializers.Constant(hz[:-1] - self.min_low_hz),
+            trainable=True,
+        )
+        self.band_hz = self.add_weight(
+            name="band_hz",
+            shape=(self.filters,),
+            initializer=keras.initializers.Constant(np.diff(hz)),
+            trainable=True,
+        )
+
+    def kernel(self):
+        """The current filters, shape (kernel_size, 1, filters), float32."""
+        low = self.min_low_hz + ops.abs(self.low_hz)
+        high = ops.clip(low + self.min_band_hz + ops.abs(self.band_hz), self.min_low_hz, self.sample_rate / 2.0)
+        band = high - low
+        n = ops.convert_to_tensor(self._n)[None, :]  # (1, half)
+        window = ops.convert_to_tensor(self._window)[None, :]
+        left = (ops.sin(high[:, None] * n) - ops.sin(low[:, None] * n)) / (n / 2.0) * window
+        center = 2.0 * band[:, None]
+        right = ops.flip(left, axis=1)
+        filters = ops.concatenate([left, center, right], axis=1) / (2.0 * band[:, None])
+        return ops.expand_dims(ops.transpose(filters), axis=1)
+
+    def call(self, x):
+        return ops.conv(x, self.kernel(), strides=self.strides, padding="valid")
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[1]
+        out = None if n is None else (n - self.kernel_size) // self.strides + 1
+        return (input_shape[0], out, self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "sample_rate": self.sample_rate,
+            "min_low_hz": self.min_low_hz,
+            "min_band_hz": self.min_band_hz,
+        }
+
+
+def mel_matrix(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Triangular HTK-mel filter bank, shape (n_fft // 2 + 1, n_mels), float32.
+
+    Filters are area-normalised (Slaney style) so wide high bands do not
+    dominate; a filter narrower than one FFT bin keeps the bin nearest its
+    centre so no mel channel is identically zero.
+    """
+    bins = n_fft // 2 + 1
+    fft_hz = np.linspace(0.0, sample_rate / 2.0, bins)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    up = (fft_hz[:, None] - lower[None, :]) / (centre - lower)[None, :]
+    down = (upper[None, :] - fft_hz[:, None]) / (upper - centre)[None, :]
+    weights = np.maximum(0.0, np.minimum(up, down))
+    empty = weights.sum(axis=0) == 0.0
+    nearest = np.abs(fft_hz[:, None] - centre[None, :]).argmin(axis=0)
+    weights[nearest[empty], np.flatnonzero(empty)] = 1.0
+    weights *= (2.0 / (upper - lower))[None, :]
+    return weights.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LogMelSpectrogram(keras.layers.Layer):
+    """In-graph log-mel front end: (B, N, 1) -> (B, T, F, 1), T = ceil(N / hop).
+
+    Route chosen for portability (see shared/docs/model-spec.md, front-end
+    facts): ``tf.signal.stft(pad_end=True)`` -> ``tf.abs`` -> constant mel
+    matrix -> ``log(mel + floor)``. TFLite lowers it to the builtins RFFT2D +
+    COMPLEX_ABS + BATCH_MATMUL + LOG; tf2onnx lowers the RFFT to a DFT MatMul.
+    keras.layers.MelSpectrogram is avoided on purpose: it does not go through
+    tf2onnx 1.17 and its dB floor depends on the batch maximum, so one
+    example's output would depend on the others in the batch. Everything here
+    is per example.
+
+    The mel matrix is a constant rebuilt from the config, not a weight, so it
+    neither counts as a parameter nor bloats the ``.keras`` file. The
+    TensorFlow backend is required (``tf.signal``).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        n_mels: int = 120,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        log_floor: float = 1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.sample_rate = int(sample_rate)
+        self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
+        self.n_mels = int(n_mels)
+        self.fmin = float(fmin)
+        self.fmax = float(fmax) if fmax is not None else sample_rate / 2.0
+        self.log_floor = float(log_floor)
+        if not 0.0 <= self.fmin < self.fmax <= sample_rate / 2.0:
+            raise ValueError(f"need 0 <= fmin < fmax <= sr/2, got {self.fmin}, {self.fmax}")
+        self._mel = mel_matrix(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax)
+
+    def frames(self, n: int) -> int:
+        return -(-n // self.hop_length)
+
+    def call(self, x):
+        if keras.backend.backend() != "tensorflow":
+            raise RuntimeError("LogMelSpectrogram needs the TensorFlow backend (tf.signal.stft)")
+        import tensorflow as tf
+
+        pcm = tf.squeeze(x, axis=-1)
+        spec = tf.signal.stft(
+            pcm,
+            frame_length=self.n_fft,
+            frame_step=self.hop_length,
+            fft_length=self.n_fft,
+            window_fn=tf.signal.hann_window,
+            pad_end=True,
+        )
+        mel = tf.matmul(tf.abs(spec), tf.constant(self._mel))
+        return tf.expand_dims(tf.math.log(mel + self.log_floor), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        n = input_shape[1]
+        return (input_shape[0], None if n is None else self.frames(n), self.n_mels, 1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sample_rate": self.sample_rate,
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "n_mels": self.n_mels,
+            "fmin": self.fmin,
+            "fmax": self.fmax,
+            "log_floor": self.log_floor,
+        }
