@@ -1,0 +1,136 @@
+"""The facts every exported model carries about itself, and how to read them back.
+
+This module is the single contract between ``export`` (which writes) and
+``runtime`` (which reads). No TensorFlow here.
+
+Where the facts live:
+  * ``.tflite``: standard TFLite Model Metadata (for MediaPipe) **and**, among the
+    metadata's associated files (a zip archive appended to the flatbuffer),
+    ``labels.txt`` and ``tinyaudio.json`` (this dataclass as JSON);
+  * ``.onnx``: ``metadata_props`` key ``tinyaudio`` (this dataclass as JSON);
+  * beside any model file: ``metadata.json`` (a superset: this plus hashes,
+    training summary), used as the fallback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "tinyaudio-model/1"
+JSON_NAME = "tinyaudio.json"
+LABELS_NAME = "labels.txt"
+ONNX_KEY = "tinyaudio"
+
+
+class MetadataError(ValueError):
+    """A model file's metadata is missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a runtime must know to feed a model and read its output.
+
+    Attributes:
+        name: model name (zoo key, e.g. ``"lv24"``).
+        labels: class names, in output order.
+        sample_rate: Hz the model expects; input audio must be resampled to it.
+        window_samples: samples per inference window (the model's input length).
+        hop_samples: suggested hop between windows when streaming.
+        input_dtype: ``"float32"`` or ``"int8"`` (full-integer models).
+        preprocessing: what the graph itself does to the raw PCM input (the
+            caller passes raw mono PCM in [-1, 1], nothing else).
+        config: the ``train.config.ModelConfig`` it was built from, as a dict.
+        version: model version string.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    sample_rate: int
+    window_samples: int
+    hop_samples: int
+    input_dtype: str = "float32"
+    preprocessing: str = "per-sample RMS normalisation inside the graph"
+    config: dict[str, Any] = field(default_factory=dict)
+    version: str = "1"
+    format: str = FORMAT
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0 or self.window_samples <= 0 or self.hop_samples <= 0:
+            raise MetadataError(
+                f"sample_rate, window_samples and hop_samples must be positive, got "
+                f"{self.sample_rate}, {self.window_samples}, {self.hop_samples}"
+            )
+        if not self.labels:
+            raise MetadataError("metadata has no labels")
+        object.__setattr__(self, "labels", tuple(str(label) for label in self.labels))
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data["labels"] = list(self.labels)
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelMetadata":
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as e:
+            raise MetadataError(f"incomplete model metadata: {e}") from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "ModelMetadata":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise MetadataError(f"model metadata is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise MetadataError("model metadata is not a JSON object")
+        return cls.from_dict(data)
+
+
+def tflite_associated_files(model_bytes: bytes) -> dict[str, bytes]:
+    """The associated files packed into a ``.tflite`` by the metadata populator
+    (a zip archive appended to the flatbuffer); ``{}`` when there are none."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(model_bytes)) as z:
+            return {name: z.read(name) for name in z.namelist()}
+    except zipfile.BadZipFile:
+        return {}
+
+
+def read_metadata(path: str | Path, model_bytes: bytes | None = None) -> ModelMetadata:
+    """Metadata of the model file at ``path``: from inside the file, else from
+    ``metadata.json`` beside it. Raises :class:`MetadataError` if neither has it."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        data = model_bytes if model_bytes is not None else path.read_bytes()
+        files = tflite_associated_files(data)
+        if JSON_NAME in files:
+            return ModelMetadata.from_json(files[JSON_NAME])
+    elif suffix == ".onnx":
+        text = _onnx_metadata(path)
+        if text is not None:
+            return ModelMetadata.from_json(text)
+    sidecar = path.with_name("metadata.json")
+    if sidecar.is_file():
+        return ModelMetadata.from_json(sidecar.read_text())
+    raise MetadataError(f"{path.name}: no tinyaudio metadata inside the file and no metadata.json beside it")
+
+
+def _onnx_metadata(path: Path) -> str | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    try:
+        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta()
+    except Exception as e:  # onnxruntime raises its own exception types for broken files
+        raise MetadataError(f"{path.name}: not a readable ONNX model ({type(e).__name__})") from None
+    return meta.custom_metadata_map.get(ONNX_KEY)
