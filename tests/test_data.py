@@ -1,0 +1,162 @@
+"""Loaders, decoding, cache and windowing: real data via fixtures, ESC-50 and folder layouts generated."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from train.data import AudioCache, DataError, decode, load_dataset, read_audio
+from train.windows import clip_mean, clip_windows, cut, window_starts, window_table
+
+
+def _tone(path: Path, sr: int = 16000, seconds: float = 0.5, freq: float = 440.0, channels: int = 1) -> None:
+    t = np.arange(int(sr * seconds)) / sr
+    x = 0.3 * np.sin(2 * np.pi * freq * t).astype(np.float32)
+    if channels > 1:
+        x = np.stack([x] * channels, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), x, sr)
+
+
+# --------------------------------------------------------------------- real data
+
+
+def test_fsdd_real(fsdd_dir):
+    ds = load_dataset("fsdd", fsdd_dir)
+    assert len(ds.clips) == 2500 and ds.labels == tuple("0123456789")
+    assert {c.speaker for c in ds.clips} == {"george", "jackson", "nicolas", "theo", "yweweler"}
+    clip = next(c for c in ds.clips if c.path.name == "3_theo_7.wav")
+    assert clip.label == 3 and clip.speaker == "theo"
+    audio = read_audio(clip.path, 8000)
+    assert audio.dtype == np.float32 and audio.ndim == 1 and 0.1 * 8000 < len(audio) < 2.5 * 8000
+
+
+def test_urbansound_real_resolves_flac(urbansound_dir):
+    ds = load_dataset("urbansound8k", urbansound_dir)
+    assert len(ds.clips) == 1761 and len(ds.labels) == 10 and ds.labels[3] == "dog_bark"
+    assert {c.fold for c in ds.clips} == {1, 2}
+    assert all(c.path.suffix == ".flac" and c.path.is_file() for c in ds.clips)
+    assert all(c.source.startswith("fs") for c in ds.clips)
+    a = read_audio(ds.clips[0].path, 8000)
+    assert len(a) <= 4 * 8000 + 1
+
+
+def test_emodb_real_five_and_seven(emodb_dir):
+    five = load_dataset("emodb", emodb_dir)
+    seven = load_dataset("emodb7", emodb_dir)
+    assert len(seven.clips) == 535 and len(seven.labels) == 7
+    assert five.labels == ("anger", "disgust", "fear", "happiness", "sadness")
+    assert 300 < len(five.clips) < 535 and len({c.speaker for c in five.clips}) == 10
+    c = next(c for c in five.clips if c.path.stem == "03a01Wa")
+    assert c.speaker == "03" and five.labels[c.label] == "anger"
+    assert len(read_audio(c.path, 22050)) > 22050  # 16 kHz resampled up
+
+
+# --------------------------------------------------------------------- generated layouts
+
+
+def _esc50(root: Path) -> Path:
+    rows = []
+    for i, (target, cat, esc10) in enumerate([(0, "dog", True), (1, "rooster", True), (5, "cat", False)] * 4):
+        name = f"{i % 5 + 1}-{1000 + i}-A-{target}.wav"
+        _tone(root / "audio" / name, sr=44100, seconds=0.3, freq=200 + 100 * target)
+        rows.append([name, i % 5 + 1, target, cat, str(esc10), 1000 + i, "A"])
+    (root / "meta").mkdir(parents=True)
+    with (root / "meta" / "esc50.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
+        w.writerows(rows)
+    return root
+
+
+def test_esc50_and_esc10(tmp_path):
+    root = _esc50(tmp_path / "ESC-50")
+    full = load_dataset("esc50", root)
+    assert full.labels == ("dog", "rooster", "cat") and len(full.clips) == 12
+    assert {c.fold for c in full.clips} == {1, 2, 3, 4, 5}
+    sub = load_dataset("esc10", root)
+    assert sub.labels == ("dog", "rooster") and len(sub.clips) == 8
+    assert sorted({c.label for c in sub.clips}) == [0, 1]
+    audio = decode(sub.clips[:2], 22050)
+    assert all(len(a) == int(0.3 * 22050) for a in audio)
+
+
+def test_esc50_missing_file_named(tmp_path):
+    root = _esc50(tmp_path / "ESC-50")
+    victim = sorted((root / "audio").iterdir())[0]
+    victim.unlink()
+    with pytest.raises(DataError, match=victim.name):
+        load_dataset("esc50", root)
+
+
+def test_folders_layout_flac_stereo(tmp_path):
+    for cls in ("birds", "cars"):
+        for i in range(3):
+            _tone(tmp_path / cls / f"{i}.flac", sr=48000, freq=300 if cls == "cars" else 3000, channels=2)
+    ds = load_dataset("folders", tmp_path)
+    assert ds.labels == ("birds", "cars") and len(ds.clips) == 6
+    a = read_audio(ds.clips[0].path, 8000)
+    assert a.ndim == 1 and len(a) == 4000  # stereo -> mono, 48 kHz -> 8 kHz
+
+
+def test_unreadable_and_missing_reported_by_name(tmp_path):
+    for cls in ("a", "b"):
+        _tone(tmp_path / cls / "good.wav")
+    (tmp_path / "a" / "broken.wav").write_bytes(b"RIFF not really audio")
+    ds = load_dataset("folders", tmp_path)
+    with pytest.raises(DataError, match="broken.wav"):
+        decode(ds.clips, 8000)
+    with pytest.raises(DataError, match="no_such_folder"):
+        load_dataset("fsdd", tmp_path / "no_such_folder")
+    with pytest.raises(DataError, match="unknown dataset"):
+        load_dataset("nope", tmp_path)
+
+
+def test_fsdd_bad_name_reported(tmp_path):
+    _tone(tmp_path / "recordings" / "1_alice_0.wav")
+    _tone(tmp_path / "recordings" / "hello.wav")
+    with pytest.raises(DataError, match="hello.wav"):
+        load_dataset("fsdd", tmp_path)
+
+
+def test_cache_reads_each_file_once(tmp_path):
+    for cls in ("a", "b"):
+        _tone(tmp_path / "data" / cls / "x.wav")
+    ds = load_dataset("folders", tmp_path / "data")
+    cache = AudioCache(tmp_path / "cache")
+    first = decode(ds.clips, 8000, cache)
+    decode(ds.clips, 8000, cache)
+    assert cache.reads == 2
+    fresh = AudioCache(tmp_path / "cache")  # disk cache survives the process
+    again = decode(ds.clips, 8000, fresh)
+    assert fresh.reads == 0 and all(np.array_equal(a, b) for a, b in zip(first, again))
+
+
+# --------------------------------------------------------------------- windowing
+
+
+def test_short_clip_is_centred_and_padded():
+    x = np.ones(3, dtype=np.float32)
+    w = clip_windows(x, 7, 3)
+    assert w.shape == (1, 7) and w[0].tolist() == [0, 0, 1, 1, 1, 0, 0]
+
+
+def test_long_clip_windows_cover_the_end():
+    x = np.arange(10, dtype=np.float32)
+    assert window_starts(10, 4, 4).tolist() == [0, 4, 6]
+    w = clip_windows(x, 4, 4)
+    assert w[-1].tolist() == [6, 7, 8, 9]
+    assert cut(x, 8, 4).tolist() == [8, 9, 0, 0] and cut(x, -2, 4).tolist() == [0, 0, 0, 1]
+
+
+def test_window_table_and_clip_mean():
+    audios = [np.zeros(3, np.float32), np.zeros(10, np.float32)]
+    idx, starts = window_table(audios, 4, 4)
+    assert idx.tolist() == [0, 1, 1, 1] and len(starts) == 4
+    probs = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=np.float32)
+    m = clip_mean(probs, idx, 2)
+    assert m.shape == (2, 2) and np.allclose(m[0], [1, 0]) and np.allclose(m[1], [1 / 3, 2 / 3])

@@ -1,0 +1,93 @@
+"""Protocols: fold structure, determinism, and no speaker/source leakage for each protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from train.data import Clip, DataError, Dataset, load_dataset
+from train.protocols import Fold, check_fold, make_folds
+
+
+def _synthetic(speakers: int = 6, per: int = 20, folds: bool = False, sources_per_speaker: int = 5) -> Dataset:
+    clips = []
+    for s in range(speakers):
+        for i in range(per):
+            clips.append(Clip(Path(f"s{s}_{i}.wav"), i % 4, f"spk{s}", f"src{s}_{i % sources_per_speaker}",
+                              fold=(s % 3) + 1 if folds else None))
+    return Dataset("synthetic", ("a", "b", "c", "d"), tuple(clips))
+
+
+def _assert_no_leak(ds: Dataset, folds: list[Fold], speakers: bool) -> None:
+    for f in folds:
+        check_fold(ds.clips, f)
+        test = {ds.clips[i] for i in f.test}
+        rest = [ds.clips[i] for i in f.train + f.val]
+        assert not {c.source for c in test} & {c.source for c in rest}
+        assert not {c.source for c in (ds.clips[i] for i in f.train)} & {c.source for c in (ds.clips[i] for i in f.val)}
+        if speakers:
+            assert not {c.speaker for c in test} & {c.speaker for c in rest}
+
+
+@pytest.mark.parametrize("protocol", ["loso", "official", "kfold", "split"])
+def test_no_leakage_synthetic(protocol):
+    ds = _synthetic(folds=True)
+    folds = make_folds(ds, protocol, seed=3, k=3)
+    _assert_no_leak(ds, folds, speakers=True)
+    # every clip is tested exactly once (except the single fixed split)
+    tested = sorted(i for f in folds for i in f.test)
+    if protocol != "split":
+        assert tested == list(range(len(ds.clips)))
+    assert make_folds(ds, protocol, seed=3, k=3) == folds  # seeded: deterministic
+
+
+def test_check_fold_catches_leak():
+    ds = _synthetic()
+    bad = Fold(0, "bad", train=(0, 1, 2), val=(3,), test=(4, 20))  # clip 4 shares speaker/source with train
+    with pytest.raises(DataError, match="test and training"):
+        check_fold(ds.clips, bad)
+
+
+def test_split_fractions():
+    ds = _synthetic(speakers=1, per=200, sources_per_speaker=200)
+    ds = Dataset(ds.name, ds.labels, tuple(Clip(c.path, c.label, None, c.source) for c in ds.clips))
+    (f,) = make_folds(ds, "split", seed=0)
+    assert 150 <= len(f.train) <= 170 and 15 <= len(f.val) <= 25 and 15 <= len(f.test) <= 25
+
+
+def test_protocol_errors():
+    ds = _synthetic()
+    no_spk = Dataset("x", ds.labels, tuple(Clip(c.path, c.label, None, c.source) for c in ds.clips))
+    with pytest.raises(DataError, match="no speaker"):
+        make_folds(no_spk, "loso")
+    with pytest.raises(DataError, match="no official folds"):
+        make_folds(ds, "official")
+    with pytest.raises(DataError, match="unknown protocol"):
+        make_folds(ds, "bogus")
+
+
+def test_fsdd_loso_real(fsdd_dir):
+    ds = load_dataset("fsdd", fsdd_dir)
+    folds = make_folds(ds, "loso")
+    assert len(folds) == 5 and all(len(f.test) == 500 for f in folds)
+    _assert_no_leak(ds, folds, speakers=True)
+
+
+def test_emodb_kfold_real(emodb_dir):
+    ds = load_dataset("emodb", emodb_dir)
+    folds = make_folds(ds, "kfold", k=3)
+    assert len(folds) == 3
+    _assert_no_leak(ds, folds, speakers=True)
+    assert sorted(i for f in folds for i in f.test) == list(range(len(ds.clips)))
+
+
+def test_urbansound_official_and_split_real(urbansound_dir):
+    ds = load_dataset("urbansound8k", urbansound_dir)
+    folds = make_folds(ds, "official")
+    assert [f.name for f in folds] == ["fold=1", "fold=2"]
+    _assert_no_leak(ds, folds, speakers=False)
+    split = make_folds(ds, "split")
+    _assert_no_leak(ds, split, speakers=False)
+    n = len(ds.clips)
+    assert 0.05 * n < len(split[0].test) < 0.15 * n and 0.05 * n < len(split[0].val) < 0.15 * n

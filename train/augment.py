@@ -1,0 +1,47 @@
+"""Training-time augmentation of raw PCM windows: random time shift, gain and additive noise.
+
+Applied only to training batches (see ``train.fit``); validation and test never see it.
+Pure numpy with an explicit ``Generator`` so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Augmentation settings.
+
+    Attributes:
+        shift: largest time shift, as a fraction of the window (applied to the
+            window's start offset in the clip, so real audio, not zeros, slides in).
+        gain_db: gain range in dB. The models normalise each window by its RMS, so
+            gain mostly matters together with noise and for quantised exports.
+        snr_db: additive white noise at a signal-to-noise ratio drawn from this
+            range (dB, relative to the window's RMS).
+        noise_prob: probability that a window gets noise at all.
+    """
+
+    shift: float = 0.1
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    snr_db: tuple[float, float] = (15.0, 40.0)
+    noise_prob: float = 0.5
+
+    def shifts(self, rng: np.random.Generator, n: int, window: int) -> np.ndarray:
+        """Random start offsets to add: int64 (n,) in [-shift*window, shift*window]."""
+        m = int(self.shift * window)
+        return rng.integers(-m, m + 1, size=n) if m > 0 else np.zeros(n, dtype=np.int64)
+
+    def __call__(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Gain and noise on a batch: float32 (n, samples) -> float32 (n, samples)."""
+        n = batch.shape[0]
+        gain = 10.0 ** (rng.uniform(*self.gain_db, size=(n, 1)) / 20.0)
+        out = batch * gain
+        rms = np.sqrt(np.mean(out**2, axis=1, keepdims=True)) + 1e-8
+        snr = rng.uniform(*self.snr_db, size=(n, 1))
+        noise_rms = rms / (10.0 ** (snr / 20.0)) * (rng.random((n, 1)) < self.noise_prob)
+        out = out + rng.standard_normal(out.shape) * noise_rms
+        return out.astype(np.float32)

@@ -1,0 +1,339 @@
+"""Dataset loaders: each dataset in its original layout -> a list of :class:`Clip` records.
+
+Loaders only read names and metadata (fast, no audio decoding) and check that every
+listed file exists; :func:`decode` reads the audio (any format soundfile reads: WAV,
+FLAC, OGG, ...), downmixes to mono and resamples with soxr, through an
+:class:`AudioCache` so an epoch never re-reads files.
+
+Layouts (the folder the user gives is ``root``):
+
+==============  =====================================================================
+``fsdd``        ``root/recordings/{digit}_{speaker}_{index}.wav`` (or ``root/*.wav``)
+``urbansound8k`` ``root/audio/foldN/*`` + ``root/metadata/UrbanSound8K.csv``
+``emodb``       ``root/wav/SSTTTEV.*``; 5 classes anger/disgust/fear/happiness/sadness
+``emodb7``      the same, all 7 emotions
+``esc50``       ``root/audio/*`` + ``root/meta/esc50.csv``
+``esc10``       the ESC-10 subset of ESC-50 (``esc10`` column)
+``folders``     ``root/<class name>/*`` (one folder per class)
+==============  =====================================================================
+
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+
+class DataError(ValueError):
+    """A dataset is missing, malformed or unreadable; the message is one line and names the files."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One audio file with the metadata the protocols need.
+
+    Attributes:
+        path: the audio file.
+        label: class index into :attr:`Dataset.labels`.
+        speaker: speaker id, or ``None`` when the dataset has none.
+        source: id of the source recording; clips sharing it must never be split
+            across train and test (UrbanSound8K fsID, ESC-50 src_file; otherwise
+            the file itself).
+        fold: the dataset's official fold, or ``None``.
+    """
+
+    path: Path
+    label: int
+    speaker: str | None
+    source: str
+    fold: int | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded dataset: its name, class names (in output order) and clips."""
+
+    name: str
+    labels: tuple[str, ...]
+    clips: tuple[Clip, ...]
+
+    @property
+    def has_speakers(self) -> bool:
+        return all(c.speaker is not None for c in self.clips)
+
+    @property
+    def has_folds(self) -> bool:
+        return all(c.fold is not None for c in self.clips)
+
+    def subset(self, indices: Iterable[int]) -> tuple[Clip, ...]:
+        return tuple(self.clips[i] for i in indices)
+
+
+def _audio_extensions() -> frozenset[str]:
+    return frozenset("." + ext.lower() for ext in sf.available_formats())
+
+
+def _names(paths: Iterable[Path], limit: int = 5) -> str:
+    """'a.wav, b.wav, ... (+N more)': file names for one-line error messages."""
+    paths = [str(p) for p in paths]
+    shown = ", ".join(paths[:limit])
+    return shown + (f", ... (+{len(paths) - limit} more)" if len(paths) > limit else "")
+
+
+def _require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{what}: folder not found: {path}")
+    return path
+
+
+def _resolve(path: Path) -> Path | None:
+    """``path`` if it exists, else the same stem with another audio extension (the
+    UrbanSound8K copy lists ``.wav`` names for ``.flac`` files)."""
+    if path.is_file():
+        return path
+    for ext in (".flac", ".wav", ".ogg", ".mp3", ".aiff"):
+        alt = path.with_suffix(ext)
+        if alt.is_file():
+            return alt
+    return None
+
+
+def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise DataError(f"metadata file not found: {path}")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+        return list(reader)
+
+
+def _check_found(rows: list[tuple[Path, Path | None]], what: str) -> None:
+    missing = [wanted for wanted, found in rows if found is None]
+    if missing:
+        raise DataError(f"{what}: {len(missing)} listed file(s) missing: {_names(missing)}")
+
+
+# --------------------------------------------------------------------- loaders
+
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
+
+
+def load_fsdd(root: Path) -> Dataset:
+    """Free Spoken Digit Dataset: 10 digits, speaker from the file name."""
+    root = _require_dir(Path(root), "FSDD")
+    folder = root / "recordings" if (root / "recordings").is_dir() else root
+    exts = _audio_extensions()
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+    if not files:
+        raise DataError(f"FSDD: no audio files in {folder}")
+    bad = [p.name for p in files if not FSDD_NAME.match(p.stem)]
+    if bad:
+        raise DataError(f"FSDD: file name(s) not of the form digit_speaker_index: {_names(bad)}")
+    clips = []
+    for p in files:
+        digit, speaker, _ = FSDD_NAME.match(p.stem).groups()
+        clips.append(Clip(p, int(digit), speaker, source=p.stem))
+    return Dataset("fsdd", tuple(str(d) for d in range(10)), tuple(clips))
+
+
+def load_urbansound8k(root: Path) -> Dataset:
+    """UrbanSound8K: official folds from the CSV, source recording = fsID."""
+    root = _require_dir(Path(root), "UrbanSound8K")
+    meta = root / "metadata" / "UrbanSound8K.csv"
+    rows = _read_csv(meta, ("slice_file_name", "fsID", "fold", "classID", "class"))
+    if not rows:
+        raise DataError(f"{meta}: no rows")
+    names: dict[int, str] = {}
+    found = []
+    for r in rows:
+        names[int(r["classID"])] = r["class"]
+        wanted = root / "audio" / f"fold{int(r['fold'])}" / r["slice_file_name"]
+        found.append((wanted, _resolve(wanted)))
+    _check_found(found, "UrbanSound8K")
+    ids = sorted(names)
+    if ids != list(range(len(ids))):
+        raise DataError(f"{meta}: classID values are not 0..N-1: {ids}")
+    clips = tuple(
+        Clip(path, int(r["classID"]), None, source=f"fs{r['fsID']}", fold=int(r["fold"]))
+        for r, (_, path) in zip(rows, found)
+    )
+    return Dataset("urbansound8k", tuple(names[i] for i in ids), clips)
+
+
+EMODB_EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral"}
+# The five emotions shared with AESDD (the 1D paper's speech-emotion task).
+EMODB_FIVE = ("anger", "disgust", "fear", "happiness", "sadness")
+
+
+def load_emodb(root: Path, five_class: bool = True) -> Dataset:
+    """EMO-DB: speaker = name chars 1-2, emotion = char 6; ``five_class`` keeps AESDD's five."""
+    root = _require_dir(Path(root), "EMO-DB")
+    folder = root / "wav" if (root / "wav").is_dir() else root
+    exts = _audio_extensions()
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+    if not files:
+        raise DataError(f"EMO-DB: no audio files in {folder}")
+    bad = [p.name for p in files if len(p.stem) < 7 or p.stem[5] not in EMODB_EMOTIONS]
+    if bad:
+        raise DataError(f"EMO-DB: file name(s) not of the form SSTTTEV: {_names(bad)}")
+    labels = EMODB_FIVE if five_class else tuple(sorted(EMODB_EMOTIONS.values()))
+    clips = []
+    for p in files:
+        emotion = EMODB_EMOTIONS[p.stem[5]]
+        if emotion in labels:
+            clips.append(Clip(p, labels.index(emotion), p.stem[:2], source=p.stem))
+    return Dataset("emodb" if five_class else "emodb7", labels, tuple(clips))
+
+
+def load_esc50(root: Path, esc10: bool = False) -> Dataset:
+    """ESC-50 (or its ESC-10 subset): official 5 folds, source recording = src_file."""
+    root = _require_dir(Path(root), "ESC-50")
+    meta = root / "meta" / "esc50.csv"
+    rows = _read_csv(meta, ("filename", "fold", "target", "category", "esc10", "src_file"))
+    if esc10:
+        rows = [r for r in rows if r["esc10"].strip().lower() == "true"]
+    if not rows:
+        raise DataError(f"{meta}: no {'ESC-10 ' if esc10 else ''}rows")
+    targets = sorted({int(r["target"]) for r in rows})
+    names = {int(r["target"]): r["category"] for r in rows}
+    index = {t: i for i, t in enumerate(targets)}  # ESC-10 targets are sparse: renumber
+    found = [(root / "audio" / r["filename"], _resolve(root / "audio" / r["filename"])) for r in rows]
+    _check_found(found, "ESC-50")
+    clips = tuple(
+        Clip(path, index[int(r["target"])], None, source=f"src{r['src_file']}", fold=int(r["fold"]))
+        for r, (_, path) in zip(rows, found)
+    )
+    return Dataset("esc10" if esc10 else "esc50", tuple(names[t] for t in targets), clips)
+
+
+def load_folders(root: Path) -> Dataset:
+    """Generic layout: one sub-folder per class (sorted names = labels), audio files inside."""
+    root = _require_dir(Path(root), "folders")
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise DataError(f"folders: need at least 2 class folders in {root}, found {len(classes)}")
+    exts = _audio_extensions()
+    clips = []
+    empty = []
+    for label, folder in enumerate(classes):
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in exts and p.is_file())
+        if not files:
+            empty.append(folder.name)
+        clips.extend(Clip(p, label, None, source=str(p.relative_to(root))) for p in files)
+    if empty:
+        raise DataError(f"folders: class folder(s) without audio files: {_names(empty)}")
+    return Dataset(root.name or "folders", tuple(c.name for c in classes), tuple(clips))
+
+
+LOADERS: dict[str, Callable[[Path], Dataset]] = {
+    "fsdd": load_fsdd,
+    "urbansound8k": load_urbansound8k,
+    "emodb": load_emodb,
+    "emodb7": lambda root: load_emodb(root, five_class=False),
+    "esc50": load_esc50,
+    "esc10": lambda root: load_esc50(root, esc10=True),
+    "folders": load_folders,
+}
+
+
+def load_dataset(name: str, root: Path) -> Dataset:
+    """Load dataset ``name`` (a key of :data:`LOADERS`) from ``root``."""
+    try:
+        loader = LOADERS[name.lower()]
+    except KeyError:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(LOADERS)}") from None
+    return loader(Path(root))
+
+
+# --------------------------------------------------------------------- decoding
+
+
+def read_audio(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode ``path``, downmix to mono, resample to ``sample_rate``.
+
+    Returns float32, shape (samples,), values as decoded (PCM16 gives [-1, 1)).
+    Raises :class:`DataError` naming the file when it cannot be read or is empty.
+    """
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
+        raise DataError(f"cannot read audio file {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if data.shape[0] == 0:
+        raise DataError(f"audio file is empty: {path}")
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+class AudioCache:
+    """Decoded, resampled audio by (path, rate): in memory, and on disk when ``folder`` is given.
+
+    The disk key hashes the path, size, mtime and rate, so an edited file is re-read.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self._memory: dict[tuple[str, int], np.ndarray] = {}
+        self.reads = 0  # files actually decoded (tests check the cache works)
+
+    def _disk_path(self, path: Path, sample_rate: int) -> Path | None:
+        if self.folder is None:
+            return None
+        st = path.stat()
+        key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{sample_rate}".encode()).hexdigest()
+        return self.folder / f"{key[:2]}/{key}.npy"
+
+    def get(self, path: Path, sample_rate: int) -> np.ndarray:
+        key = (str(path), sample_rate)
+        if key in self._memory:
+            return self._memory[key]
+        disk = self._disk_path(Path(path), sample_rate) if Path(path).exists() else None
+        if disk is not None and disk.is_file():
+            audio = np.load(disk)
+        else:
+            audio = read_audio(Path(path), sample_rate)
+            self.reads += 1
+            if disk is not None:
+                disk.parent.mkdir(parents=True, exist_ok=True)
+                tmp = disk.with_suffix(".tmp.npy")
+                np.save(tmp, audio)
+                tmp.replace(disk)
+        self._memory[key] = audio
+        return audio
+
+
+def decode(clips: Iterable[Clip], sample_rate: int, cache: AudioCache | None = None, progress: bool = False) -> list[np.ndarray]:
+    """Decode every clip (float32 mono arrays at ``sample_rate``), through ``cache``.
+
+    All unreadable files are collected and reported together in one :class:`DataError`.
+    """
+    cache = cache if cache is not None else AudioCache()
+    clips = list(clips)
+    it: Iterable[Clip] = clips
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(clips, desc=f"decoding audio @ {sample_rate} Hz", unit="file", leave=False)
+    out: list[np.ndarray] = []
+    failed: list[str] = []
+    for clip in it:
+        try:
+            out.append(cache.get(clip.path, sample_rate))
+        except (DataError, OSError) as e:
+            failed.append(f"{clip.path} ({str(e).split(': ', 1)[0]})" if not isinstance(e, DataError) else str(clip.path))
+    if failed:
+        raise DataError(f"{len(failed)} audio file(s) missing or unreadable: {_names(failed)}")
+    return out

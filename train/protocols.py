@@ -1,0 +1,182 @@
+"""Evaluation protocols: how a dataset's clips are split into train / validation / test folds.
+
+* ``loso``     leave-one-speaker-out: each speaker is the test set once (1D paper, FSDD).
+* ``official`` the dataset's own folds: each fold is the test set once (UrbanSound8K, ESC-50).
+* ``kfold``    speaker-independent k-fold: speakers (or, without speakers, source
+               recordings) are dealt into k balanced groups (1D paper, AESDD 3-fold).
+* ``split``    one fixed, seeded train/validation/test split, 80/10/10 by default (2D paper).
+
+Guarantees (asserted by :func:`check_fold` for every fold built here):
+the test set shares no speaker and no source recording with train or validation,
+and train and validation share no source recording. Validation always comes from
+the training side (never the test speaker or fold); it is what checkpoint selection
+watches. Pure Python + numpy; deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from train.data import Clip, DataError, Dataset
+
+PROTOCOLS = ("loso", "official", "kfold", "split")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/validation/test split, as indices into ``Dataset.clips``."""
+
+    index: int
+    name: str  # e.g. "speaker=george", "fold=1", "group 2/3", "split 80/10/10"
+    train: tuple[int, ...]
+    val: tuple[int, ...]
+    test: tuple[int, ...]
+
+
+def _group(clip: Clip) -> str:
+    """The unit that must not be split: the speaker when known, else the source recording."""
+    return clip.speaker if clip.speaker is not None else clip.source
+
+
+def _holdout(clips: Sequence[Clip], indices: Sequence[int], fraction: float, rng: np.random.Generator,
+             key=lambda c: c.source) -> tuple[list[int], list[int]]:
+    """Split ``indices`` into (kept, held out ~``fraction``) without splitting a ``key`` group.
+
+    Groups are visited in seeded random order and held out while every label stays
+    within its quota (``fraction`` of its clips, rounded up), so the held-out part is
+    roughly stratified; at least one group is always held out.
+    """
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i in indices:
+        groups[key(clips[i])].append(i)
+    names = sorted(groups)
+    rng.shuffle(names)
+    totals = Counter(clips[i].label for i in indices)
+    quota = {label: math.ceil(fraction * n) for label, n in totals.items()}
+    held: Counter = Counter()
+    out: list[int] = []
+    for name in names:
+        counts = Counter(clips[i].label for i in groups[name])
+        if not out or all(held[label] + n <= quota[label] for label, n in counts.items()):
+            held.update(counts)
+            out.extend(groups[name])
+    held_set = set(out)
+    if len(held_set) == len(indices):
+        raise DataError(f"cannot hold out {fraction:.0%} for validation: only {len(groups)} group(s) available")
+    return sorted(i for i in indices if i not in held_set), sorted(out)
+
+
+def _fold(clips, index, name, train_pool, test, val_fraction, rng) -> Fold:
+    train, val = _holdout(clips, train_pool, val_fraction, rng)
+    fold = Fold(index, name, tuple(train), tuple(val), tuple(sorted(test)))
+    check_fold(clips, fold)
+    return fold
+
+
+def leave_one_speaker_out(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0) -> list[Fold]:
+    if not dataset.has_speakers:
+        raise DataError(f"dataset {dataset.name!r} has no speaker information: use --protocol official, kfold or split")
+    clips, rng = dataset.clips, np.random.default_rng(seed)
+    speakers = sorted({c.speaker for c in clips})
+    if len(speakers) < 3:
+        raise DataError(f"leave-one-speaker-out needs at least 3 speakers, {dataset.name!r} has {len(speakers)}")
+    folds = []
+    for k, spk in enumerate(speakers):
+        test = [i for i, c in enumerate(clips) if c.speaker == spk]
+        pool = [i for i, c in enumerate(clips) if c.speaker != spk]
+        folds.append(_fold(clips, k, f"speaker={spk}", pool, test, val_fraction, rng))
+    return folds
+
+
+def official_folds(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0) -> list[Fold]:
+    if not dataset.has_folds:
+        raise DataError(f"dataset {dataset.name!r} has no official folds: use --protocol kfold or split")
+    clips, rng = dataset.clips, np.random.default_rng(seed)
+    numbers = sorted({c.fold for c in clips})
+    if len(numbers) < 2:
+        raise DataError(f"dataset {dataset.name!r} has only fold {numbers[0]}: need at least 2 folds")
+    folds = []
+    for k, f in enumerate(numbers):
+        test = [i for i, c in enumerate(clips) if c.fold == f]
+        pool = [i for i, c in enumerate(clips) if c.fold != f]
+        folds.append(_fold(clips, k, f"fold={f}", pool, test, val_fraction, rng))
+    return folds
+
+
+def group_kfold(dataset: Dataset, k: int = 3, val_fraction: float = 0.1, seed: int = 0) -> list[Fold]:
+    """Speakers (or source recordings, when the dataset has no speakers) dealt into ``k``
+    groups of about equal clip count: largest first, each to the currently smallest group."""
+    clips, rng = dataset.clips, np.random.default_rng(seed)
+    sizes = Counter(_group(c) for c in clips)
+    if len(sizes) < k or k < 2:
+        raise DataError(f"{k}-fold needs k >= 2 and at least k speakers/groups; {dataset.name!r} has {len(sizes)}")
+    order = sorted(sizes)
+    rng.shuffle(order)  # seeded tie-breaking
+    order.sort(key=lambda g: -sizes[g])
+    bins: list[list[str]] = [[] for _ in range(k)]
+    load = [0] * k
+    for g in order:
+        j = int(np.argmin(load))
+        bins[j].append(g)
+        load[j] += sizes[g]
+    folds = []
+    for j, members in enumerate(bins):
+        member_set = set(members)
+        test = [i for i, c in enumerate(clips) if _group(c) in member_set]
+        pool = [i for i, c in enumerate(clips) if _group(c) not in member_set]
+        folds.append(_fold(clips, j, f"group {j + 1}/{k}: {','.join(sorted(members)[:6])}", pool, test, val_fraction, rng))
+    return folds
+
+
+def fixed_split(dataset: Dataset, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> list[Fold]:
+    """One seeded split (train, val, test fractions), never splitting a speaker/source group."""
+    if len(fractions) != 3 or min(fractions) <= 0 or not math.isclose(sum(fractions), 1.0):
+        raise DataError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
+    clips, rng = dataset.clips, np.random.default_rng(seed)
+    everything = list(range(len(clips)))
+    rest, test = _holdout(clips, everything, fractions[2], rng, key=_group)
+    train, val = _holdout(clips, rest, fractions[1] / (fractions[0] + fractions[1]), rng, key=_group)
+    name = "split " + "/".join(f"{round(f * 100)}" for f in fractions)
+    fold = Fold(0, name, tuple(train), tuple(val), tuple(test))
+    check_fold(clips, fold)
+    return [fold]
+
+
+def make_folds(dataset: Dataset, protocol: str, seed: int = 0, k: int = 3, val_fraction: float = 0.1,
+               fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> list[Fold]:
+    """Folds of ``dataset`` under ``protocol`` (one of :data:`PROTOCOLS`)."""
+    if protocol == "loso":
+        return leave_one_speaker_out(dataset, val_fraction, seed)
+    if protocol == "official":
+        return official_folds(dataset, val_fraction, seed)
+    if protocol == "kfold":
+        return group_kfold(dataset, k, val_fraction, seed)
+    if protocol == "split":
+        return fixed_split(dataset, fractions, seed)
+    raise DataError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
+
+
+def check_fold(clips: Sequence[Clip], fold: Fold) -> None:
+    """Raise :class:`DataError` if ``fold`` leaks: overlapping indices, a speaker or source
+    recording in both test and train/val, or a source recording in both train and val."""
+    train, val, test = set(fold.train), set(fold.val), set(fold.test)
+    if not train or not val or not test:
+        raise DataError(f"fold {fold.name}: empty part (train {len(train)}, val {len(val)}, test {len(test)})")
+    if train & val or train & test or val & test:
+        raise DataError(f"fold {fold.name}: a clip is in two parts")
+
+    def ids(part, attr):
+        return {getattr(clips[i], attr) for i in part} - {None}
+
+    for attr in ("speaker", "source"):
+        shared = ids(test, attr) & (ids(train, attr) | ids(val, attr))
+        if shared:
+            raise DataError(f"fold {fold.name}: {attr}(s) in both test and training: {sorted(shared)[:5]}")
+    shared = ids(train, "source") & ids(val, "source")
+    if shared:
+        raise DataError(f"fold {fold.name}: source recording(s) in both train and validation: {sorted(shared)[:5]}")
