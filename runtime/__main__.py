@@ -1,0 +1,7 @@
+"""``python -m runtime`` is ``python -m runtime.live``."""
+
+import sys
+
+from runtime.live import main
+
+sys.exit(main())

@@ -1,0 +1,197 @@
+"""The streaming engine: blocks of audio in, one classified window per hop out.
+
+    block (any size, any rate, mono or multi-channel float32)
+      -> to_mono -> StreamResampler (soxr, to the model's rate)
+      -> RingBuffer (exactly one window, preallocated)
+      -> every hop: Model.predict -> Smoother (last k windows) -> top-k, event
+
+No I/O and no sources here: ``runtime.sources`` produces blocks, ``runtime.live``
+wires the two together.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.dsp import RingBuffer, Smoother, StreamResampler, rms, to_mono, top_k
+from runtime.errors import ConfigError
+from runtime.model import Model
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How windows are cut and how their outputs are turned into labels.
+
+    Attributes:
+        hop_samples: samples (at the model's rate) between window starts;
+            ``None``: the model metadata's ``hop_samples``.
+        smooth: average the probabilities of the last ``smooth`` windows (1 = off).
+        threshold: a smoothed top score must reach this to raise an event.
+        top_k: how many labels each result lists.
+    """
+
+    hop_samples: int | None = None
+    smooth: int = 3
+    threshold: float = 0.5
+    top_k: int = 3
+
+    def __post_init__(self) -> None:
+        if self.hop_samples is not None and self.hop_samples < 1:
+            raise ConfigError(f"hop must be at least one sample, got {self.hop_samples}")
+        if self.smooth < 1:
+            raise ConfigError(f"smoothing must cover at least 1 window, got {self.smooth}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.top_k < 1:
+            raise ConfigError(f"top-k must be at least 1, got {self.top_k}")
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One classified window.
+
+    Attributes:
+        index: 0, 1, 2, ... since the last reset.
+        start_sample / end_sample: the window's span at the model's rate,
+            counted from the first sample pushed.
+        probs: ``float32 (classes,)``, this window's model output.
+        smoothed: ``float32 (classes,)``, mean of the last ``smooth`` outputs.
+        top: the ``top_k`` (label, smoothed score) pairs, best first.
+        event: the new label if the smoothed top label changed and reached the
+            threshold on this window, else ``None``.
+        rms: the window's RMS (to tell sound from silence).
+        latency_s: wall time of ``Model.predict`` (quantize + invoke + dequantize).
+        invoke_s: the backend's invoke alone.
+    """
+
+    index: int
+    start_sample: int
+    end_sample: int
+    sample_rate: int
+    probs: np.ndarray
+    smoothed: np.ndarray
+    top: tuple[tuple[str, float], ...]
+    event: str | None
+    rms: float
+    latency_s: float
+    invoke_s: float
+
+    @property
+    def time_s(self) -> float:
+        """End of the window, seconds since the stream started."""
+        return self.end_sample / self.sample_rate
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "time": round(self.time_s, 4),
+            "top": [{"label": label, "score": round(score, 5)} for label, score in self.top],
+            "event": self.event,
+            "rms": round(self.rms, 6),
+            "latency_ms": round(self.latency_s * 1e3, 4),
+        }
+
+
+class StreamingEngine:
+    """Turns a stream of blocks at ``input_rate`` into :class:`WindowResult` s.
+
+    The first window ends at ``window_samples``; each following one ends
+    ``hop`` samples later. The ring buffer holds exactly one window: incoming
+    samples are written only up to the next window's end, that window is
+    classified, then writing continues, so blocks of any size work without
+    growing the buffer.
+    """
+
+    def __init__(self, model: Model, config: EngineConfig = EngineConfig(), input_rate: int | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.sample_rate = model.sample_rate
+        self.window = model.window_samples
+        self.hop = config.hop_samples or model.metadata.hop_samples
+        self.input_rate = int(input_rate or model.sample_rate)
+        self._resampler = StreamResampler(self.input_rate, self.sample_rate)
+        self._ring = RingBuffer(self.window)
+        self._smoother = Smoother(config.smooth, len(model.labels))
+        self._scratch = np.empty(self.window, dtype=np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream: empties the resampler, ring buffer and smoother."""
+        self._resampler.reset()
+        self._ring.reset()
+        self._smoother.reset()
+        self._next_end = self.window
+        self._index = 0
+        self._last_event: str | None = None
+
+    @property
+    def samples_seen(self) -> int:
+        """Samples at the model's rate written so far."""
+        return self._ring.total
+
+    def push(self, block: np.ndarray) -> list[WindowResult]:
+        """Feed one block; returns the windows it completed (possibly none).
+
+        Args:
+            block: ``float32``, ``(frames,)`` or ``(frames, channels)`` at ``input_rate``.
+        """
+        return self._consume(self._resampler.process(to_mono(block)))
+
+    def flush(self) -> list[WindowResult]:
+        """End of stream: drain the resampler's delay line (no padding with silence)."""
+        return self._consume(self._resampler.process(np.zeros(0, np.float32), last=True))
+
+    def _consume(self, samples: np.ndarray) -> list[WindowResult]:
+        results = []
+        pos = 0
+        n = samples.shape[0]
+        while pos < n:
+            need = self._next_end - self._ring.total
+            take = min(need, n - pos)
+            self._ring.write(samples[pos : pos + take])
+            pos += take
+            if self._ring.total == self._next_end:
+                results.append(self._classify())
+                self._next_end += self.hop
+        return results
+
+    def _classify(self) -> WindowResult:
+        end = self._next_end
+        window = self._ring.window(end, self.window, out=self._scratch)
+        t0 = time.perf_counter()
+        probs = self.model.predict(window)
+        latency = time.perf_counter() - t0
+        smoothed = self._smoother.update(probs)
+        labels = self.model.labels
+        top = tuple((labels[i], score) for i, score in top_k(smoothed, self.config.top_k))
+        event = None
+        best, score = top[0]
+        if best != self._last_event and score >= self.config.threshold:
+            event = self._last_event = best
+        result = WindowResult(
+            index=self._index,
+            start_sample=end - self.window,
+            end_sample=end,
+            sample_rate=self.sample_rate,
+            probs=probs,
+            smoothed=smoothed,
+            top=top,
+            event=event,
+            rms=rms(window),
+            latency_s=latency,
+            invoke_s=self.model.last_invoke_s,
+        )
+        self._index += 1
+        return result
+
+
+def offline_windows(model: Model, signal: np.ndarray, hop: int) -> np.ndarray:
+    """Reference: the model on every full window of a whole mono signal at the
+    model's rate, hop ``hop``; ``float32 (windows, classes)``. Used by tests and
+    benchmarks to check the streaming path."""
+    n = model.window_samples
+    ends = range(n, signal.shape[0] + 1, hop)
+    return np.stack([model.predict(np.ascontiguousarray(signal[e - n : e], dtype=np.float32)) for e in ends]) if len(ends) else np.zeros((0, len(model.labels)), np.float32)

@@ -1,0 +1,82 @@
+"""Project exceptions of the runtime.
+
+Every message is one line and says what to do, so the CLI can print it as
+``error: <message>`` without a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from runtime.metadata import MetadataError
+
+
+class RuntimeFailure(Exception):
+    """Base class of runtime errors (named so it does not shadow ``RuntimeError``)."""
+
+
+class ModelLoadError(RuntimeFailure):
+    """The model file is missing, not a model, or has an unusable signature."""
+
+
+class InferenceError(RuntimeFailure):
+    """The backend failed while running the model on a window."""
+
+
+class AudioSourceError(RuntimeFailure):
+    """An input (microphone, file, stdin) cannot be opened or stopped delivering audio."""
+
+
+class ConfigError(RuntimeFailure, ValueError):
+    """A setting is out of range (hop, smoothing, threshold, rate, ...)."""
+
+
+class InputTypeError(RuntimeFailure, TypeError):
+    """Wrongly typed or shaped data was pushed into a buffer."""
+
+
+# Everything the CLI turns into a one-line ``error:`` message.
+USER_ERRORS: tuple[type[BaseException], ...] = (RuntimeFailure, MetadataError)
+
+__all__ = [
+    "AudioSourceError",
+    "InferenceError",
+    "InputTypeError",
+    "ConfigError",
+    "MetadataError",
+    "ModelLoadError",
+    "RuntimeFailure",
+    "USER_ERRORS",
+]
+
+
+def one_line(e: BaseException, limit: int = 200) -> str:
+    """First line of an exception's text (library errors are often multi-line)."""
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:limit]
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what C libraries print straight to file descriptor 2 (LiteRT's
+    "Created XNNPACK delegate", ALSA's probing noise) while the block runs, so
+    stderr carries only our one-line errors. ``TINYAUDIO_NATIVE_STDERR=1`` keeps it."""
+    if os.environ.get("TINYAUDIO_NATIVE_STDERR") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded, pytest capture): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

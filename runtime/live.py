@@ -1,0 +1,228 @@
+"""Live classification from the microphone, a file, or raw PCM on stdin.
+
+    python -m runtime.live                          # default mic, bundled spoken-digit model
+    python -m runtime.live --model m.tflite --file speech.wav --json
+    arecord -f S16_LE -r 16000 | python -m runtime.live --stdin --rate 16000
+
+Thin CLI: arguments -> :class:`LiveConfig` -> :func:`run`. Errors print one
+line, ``error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TextIO
+
+from runtime.budgets import RunStats, get_budget, load_budgets
+from runtime.engine import EngineConfig, StreamingEngine, WindowResult
+from runtime.errors import USER_ERRORS, ConfigError, ModelLoadError, one_line
+from runtime.model import load_model
+from runtime.sources import FileSource, MicConfig, MicSource, RawSource, Source, list_input_devices
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "android_demo_assets" / "spoken_digit.tflite"
+DEFAULT_BUDGET = "low-end-phone"
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """One run of the live classifier (what the CLI flags say).
+
+    Attributes:
+        model: model file (``.tflite``/``.onnx``).
+        file: read this audio file instead of the microphone.
+        stdin: read raw PCM from stdin (``rate``, ``channels``, ``sample_format``).
+        realtime: pace a file at its own rate (default: as fast as possible).
+        device / rate / channels: microphone settings (rate: also stdin's rate).
+        block_frames: frames per block from the source (0: the driver's choice for mics).
+        hop_s: seconds between windows; ``None``: the model's own hop.
+        smooth / threshold / top_k: see :class:`runtime.engine.EngineConfig`.
+        threads: backend threads (``None``: its default).
+        duration_s: stop after this many seconds of audio (``None``: until the end / Ctrl-C).
+        json: one JSON object per window and a final ``{"summary": ...}``.
+        budget: name of the mobile budget in ``runtime/budgets.json``.
+    """
+
+    model: Path = DEFAULT_MODEL
+    file: Path | None = None
+    stdin: bool = False
+    realtime: bool = False
+    device: str | None = None
+    rate: int | None = None
+    channels: int | None = None
+    sample_format: str = "s16le"
+    block_frames: int | None = None
+    hop_s: float | None = None
+    smooth: int = 3
+    threshold: float = 0.5
+    top_k: int = 3
+    threads: int | None = None
+    duration_s: float | None = None
+    json: bool = False
+    budget: str = DEFAULT_BUDGET
+
+    def __post_init__(self) -> None:
+        if self.file is not None and self.stdin:
+            raise ConfigError("choose one input: --file or --stdin (or neither for the microphone)")
+        if self.hop_s is not None and self.hop_s <= 0:
+            raise ConfigError(f"--hop must be positive seconds, got {self.hop_s}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ConfigError(f"--duration must be positive seconds, got {self.duration_s}")
+        if self.stdin and not self.rate:
+            raise ConfigError("--stdin needs --rate (raw PCM has no header)")
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigError(f"--rate must be a positive number of Hz, got {self.rate}")
+
+
+def open_source(config: LiveConfig) -> Source:
+    if config.file is not None:
+        return FileSource(config.file, block_frames=config.block_frames or 1024, realtime=config.realtime)
+    if config.stdin:
+        return RawSource(config.rate, config.channels or 1, config.sample_format, config.block_frames or 1024)
+    return MicSource(MicConfig(device=config.device, sample_rate=config.rate, channels=config.channels, block_frames=config.block_frames or 0))
+
+
+def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r: None) -> dict:
+    """Classify the configured input until it ends, ``duration_s`` passes or Ctrl-C.
+
+    Calls ``on_window`` for every window; returns the run summary (see
+    :meth:`runtime.budgets.RunStats.summary`).
+    """
+    budget = get_budget(config.budget)  # fail on a bad name before opening devices
+    if not config.model.is_file() and config.model == DEFAULT_MODEL:
+        raise ModelLoadError(
+            f"the bundled spoken-digit model is missing ({DEFAULT_MODEL.relative_to(ROOT)}); "
+            "export one there or pass --model PATH"
+        )
+    model = load_model(config.model, threads=config.threads)
+    hop = None if config.hop_s is None else max(1, round(config.hop_s * model.sample_rate))
+    engine_config = EngineConfig(hop_samples=hop, smooth=config.smooth, threshold=config.threshold, top_k=config.top_k)
+    stats = RunStats()
+    with open_source(config) as source:
+        engine = StreamingEngine(model, engine_config, input_rate=source.sample_rate)
+        limit = None if config.duration_s is None else round(config.duration_s * source.sample_rate)
+        frames = 0
+        try:
+            for block in source:
+                if limit is not None and frames + block.shape[0] > limit:
+                    block = block[: limit - frames]
+                frames += block.shape[0]
+                _process(engine, stats, on_window, block)
+                if limit is not None and frames >= limit:
+                    break
+            _process(engine, stats, on_window, None)  # end of input: drain the resampler's delay
+        except KeyboardInterrupt:
+            pass  # Ctrl-C ends the run normally, with its summary
+        stats.audio_s = frames / source.sample_rate
+        return stats.summary(budget, dropped=source.dropped, overflows=source.overflows)
+
+
+def _process(engine: StreamingEngine, stats: RunStats, on_window, block) -> None:
+    t0 = time.perf_counter()
+    results = engine.push(block) if block is not None else engine.flush()
+    stats.processing_s += time.perf_counter() - t0
+    for r in results:
+        stats.add_window(r.latency_s, r.invoke_s)
+        on_window(r)
+
+
+# ---------------------------------------------------------------- presentation
+
+
+class ConsoleView:
+    """Human view: one self-overwriting status line on a terminal, a line per
+    window otherwise; events always get their own line."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+
+    def __call__(self, r: WindowResult) -> None:
+        tops = "  ".join(f"{label} {score:.2f}" for label, score in r.top)
+        line = f"[{r.time_s:8.2f}s] {tops}   {r.latency_s * 1e3:6.2f} ms"
+        if self.tty:
+            self.out.write("\r\033[K" + line)
+            if r.event:
+                self.out.write(f"\n>>> {r.event}\n")
+        else:
+            self.out.write(line + (f"   >>> {r.event}" if r.event else "") + "\n")
+        self.out.flush()
+
+    def summary(self, s: dict) -> None:
+        lat, b = s["latency_ms"], s["budget"]
+        fmt = lambda x, spec: "n/a" if x is None else format(x, spec)  # noqa: E731
+        verdict = "inside" if b["within"] else "OUTSIDE"
+        self.out.write(
+            ("\n" if self.tty else "")
+            + f"windows {s['windows']}  audio {s['audio_s']:.2f} s\n"
+            + f"latency per window: p50 {fmt(lat['p50'], '.2f')} ms  p95 {fmt(lat['p95'], '.2f')} ms  max {fmt(lat['max'], '.2f')} ms\n"
+            + f"real-time factor {fmt(s['real_time_factor'], '.4f')}  runtime overhead {fmt(s['overhead_fraction'], '.1%')} of invoke time\n"
+            + f"peak RSS {s['peak_rss_mib']:.1f} MiB  dropped blocks {s['dropped_blocks']}  overflows {s['overflows']}\n"
+            + f"budget {b['name']} (p95 <= {b['latency_ms_per_window']} ms, RSS <= {b['peak_rss_mib']} MiB): {verdict}\n"
+        )
+
+
+def _json_line(out: TextIO, obj: dict) -> None:
+    out.write(json.dumps(obj) + "\n")
+    out.flush()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m runtime.live", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model file (default: {DEFAULT_MODEL.relative_to(ROOT)})")
+    src = p.add_argument_group("input (default: the microphone)")
+    src.add_argument("--file", type=Path, help="classify this audio file")
+    src.add_argument("--realtime", action="store_true", help="with --file: pace it at its own rate")
+    src.add_argument("--stdin", action="store_true", help="raw interleaved PCM on stdin (needs --rate)")
+    src.add_argument("--format", dest="sample_format", default="s16le", help="--stdin sample format: s16le, s32le, f32le")
+    src.add_argument("--device", help="microphone: index or name (see --list-devices)")
+    src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
+    src.add_argument("--rate", type=int, help="microphone rate (default: the device's own) or --stdin rate")
+    src.add_argument("--channels", type=int, help="microphone / --stdin channels (downmixed to mono)")
+    src.add_argument("--block", dest="block_frames", type=int, help="frames per block from the source")
+    eng = p.add_argument_group("engine")
+    eng.add_argument("--hop", dest="hop_s", type=float, help="seconds between windows (default: the model's)")
+    eng.add_argument("--smooth", type=int, default=3, help="average the last K windows (default 3; 1 = off)")
+    eng.add_argument("--threshold", type=float, default=0.5, help="smoothed score that raises an event (default 0.5)")
+    eng.add_argument("--top-k", type=int, default=3, help="labels shown per window (default 3)")
+    eng.add_argument("--threads", type=int, help="model threads (default: the backend's)")
+    out = p.add_argument_group("output")
+    out.add_argument("--duration", dest="duration_s", type=float, help="stop after this many seconds of audio")
+    out.add_argument("--json", action="store_true", help="one JSON object per window, then {\"summary\": ...}")
+    out.add_argument("--budget", default=DEFAULT_BUDGET, help=f"mobile budget to check: {', '.join(load_budgets())}")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    args = parse_args(argv)
+    try:
+        if args.list_devices:
+            for d in list_input_devices():
+                mark = "*" if d["default"] else " "
+                out.write(f"{mark}{d['index']:3d}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)\n")
+            return 0
+        fields = {k: v for k, v in vars(args).items() if k != "list_devices"}
+        config = LiveConfig(**fields)
+        if config.json:
+            summary = run(config, on_window=lambda r: _json_line(out, r.to_dict()))
+            _json_line(out, {"summary": summary})
+        else:
+            view = ConsoleView(out)
+            summary = run(config, on_window=view)
+            view.summary(summary)
+        return 0
+    except USER_ERRORS as e:
+        err.write(f"error: {one_line(e, 500)}\n")
+        return 2
+    except OSError as e:  # e.g. a broken pipe on stdout, a device gone at the OS level
+        err.write(f"error: {one_line(e, 500)}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

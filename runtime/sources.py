@@ -1,0 +1,296 @@
+"""Where blocks of audio come from: the microphone, a file, or raw PCM on stdin.
+
+Every source is a context manager and an iterator of blocks, ``float32
+(frames, channels)`` in [-1, 1] at ``source.sample_rate``. Sources count what
+they lose (``dropped`` blocks, ``overflows`` reported by the audio driver)
+instead of blocking: the audio thread must never wait for the model.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import soundfile as sf
+
+from runtime.dsp import pcm_to_float32
+from runtime.errors import AudioSourceError, ConfigError, one_line, quiet_native_stderr
+
+
+class Source:
+    """Base: ``sample_rate``, ``channels``, ``dropped``, ``overflows``; iterate for blocks."""
+
+    sample_rate: int
+    channels: int
+    dropped: int = 0
+    overflows: int = 0
+    name: str = "source"
+
+    def __enter__(self) -> "Source":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- file
+
+
+class FileSource(Source):
+    """An audio file (anything libsndfile reads), block by block.
+
+    Args:
+        path: the file.
+        block_frames: frames per block.
+        realtime: pace blocks at the file's own rate (as a microphone would
+            deliver them) instead of as fast as possible.
+    """
+
+    def __init__(self, path: str | Path, block_frames: int = 1024, realtime: bool = False) -> None:
+        if block_frames < 1:
+            raise ConfigError(f"block size must be at least 1 frame, got {block_frames}")
+        self.path = Path(path)
+        self.name = self.path.name
+        self.block_frames = int(block_frames)
+        self.realtime = realtime
+        if not self.path.is_file():
+            raise AudioSourceError(f"audio file not found: {self.path}")
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except Exception as e:  # soundfile.LibsndfileError, RuntimeError on older versions
+            raise AudioSourceError(f"{self.name} is not a readable audio file ({one_line(e)})") from None
+        if self._file.frames == 0:
+            self._file.close()
+            raise AudioSourceError(f"{self.name} contains no audio (0 frames)")
+        self.sample_rate = int(self._file.samplerate)
+        self.channels = int(self._file.channels)
+        self.frames = int(self._file.frames)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        start = time.monotonic()
+        done = 0
+        while True:
+            try:
+                block = self._file.read(self.block_frames, dtype="float32", always_2d=True)
+            except Exception as e:  # a file truncated or corrupt after its header
+                raise AudioSourceError(f"{self.name}: read failed after {done} frames ({one_line(e)})") from None
+            if block.shape[0] == 0:
+                return
+            if self.realtime:
+                # Sleep until this block would have been captured, like a microphone delivers it.
+                wait = start + (done + block.shape[0]) / self.sample_rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            done += block.shape[0]
+            yield block
+
+
+# ---------------------------------------------------------------- stdin
+
+PCM_FORMATS = {"s16le": np.dtype("<i2"), "s32le": np.dtype("<i4"), "f32le": np.dtype("<f4")}
+
+
+class RawSource(Source):
+    """Headerless interleaved PCM from a byte stream (default: stdin).
+
+    Args:
+        rate: sample rate in Hz.
+        channels: interleaved channels.
+        sample_format: ``s16le``, ``s32le`` or ``f32le``.
+        block_frames: frames per block.
+    """
+
+    def __init__(
+        self,
+        rate: int,
+        channels: int = 1,
+        sample_format: str = "s16le",
+        block_frames: int = 1024,
+        stream: BinaryIO | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ConfigError(f"raw PCM needs a positive --rate, got {rate}")
+        if channels < 1:
+            raise ConfigError(f"raw PCM needs at least 1 channel, got {channels}")
+        if sample_format not in PCM_FORMATS:
+            raise ConfigError(f"unknown PCM format {sample_format!r}; choose one of {', '.join(PCM_FORMATS)}")
+        if block_frames < 1:
+            raise ConfigError(f"block size must be at least 1 frame, got {block_frames}")
+        self.sample_rate, self.channels, self.block_frames = int(rate), int(channels), int(block_frames)
+        self._dtype = PCM_FORMATS[sample_format]
+        self._stream = stream if stream is not None else sys.stdin.buffer
+        self.name = "stdin"
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        frame_bytes = self._dtype.itemsize * self.channels
+        pending = b""
+        while True:
+            chunk = self._stream.read(self.block_frames * frame_bytes)
+            if not chunk:
+                return  # a trailing partial frame is dropped
+            pending += chunk
+            usable = len(pending) - len(pending) % frame_bytes
+            if usable:
+                raw = np.frombuffer(pending[:usable], dtype=self._dtype).reshape(-1, self.channels)
+                pending = pending[usable:]
+                yield pcm_to_float32(raw.astype(self._dtype.newbyteorder("="), copy=False))
+
+
+# ---------------------------------------------------------------- microphone
+
+
+def _sounddevice():
+    # Imported lazily: PortAudio is only needed for the microphone, and a
+    # missing libportaudio must not break file or stdin mode.
+    try:
+        with quiet_native_stderr():  # PortAudio probes every ALSA device on import
+            import sounddevice
+    except OSError as e:
+        raise AudioSourceError(f"no PortAudio library, the microphone is unavailable ({one_line(e)})") from None
+    return sounddevice
+
+
+def list_input_devices() -> list[dict]:
+    """Input-capable devices: ``index``, ``name``, ``channels``, ``default_samplerate``, ``default``."""
+    sd = _sounddevice()
+    try:
+        devices = sd.query_devices()
+        default_in = sd.default.device[0]
+    except Exception as e:
+        raise AudioSourceError(f"cannot list audio devices ({one_line(e)})") from None
+    return [
+        {
+            "index": i,
+            "name": d["name"],
+            "channels": int(d["max_input_channels"]),
+            "default_samplerate": float(d["default_samplerate"]),
+            "default": i == default_in,
+        }
+        for i, d in enumerate(devices)
+        if d["max_input_channels"] > 0
+    ]
+
+
+@dataclass(frozen=True)
+class MicConfig:
+    """Microphone settings.
+
+    Attributes:
+        device: index or (part of a) name; ``None``: the system default input.
+        sample_rate: Hz; ``None``: the device's own default rate (no resampling in the driver).
+        channels: ``None``: up to 2 (the engine downmixes).
+        block_frames: frames per callback; 0 lets PortAudio choose.
+        queue_blocks: bound of the callback -> main thread queue; when full,
+            new blocks are dropped and counted.
+        stall_timeout_s: no block for this long means the device is gone.
+    """
+
+    device: int | str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    block_frames: int = 0
+    queue_blocks: int = 256
+    stall_timeout_s: float = 3.0
+
+
+class MicSource(Source):
+    """Live input through sounddevice (PortAudio). The PortAudio callback only
+    copies the block into a bounded queue (never blocks); iteration reads it."""
+
+    def __init__(self, config: MicConfig = MicConfig()) -> None:
+        self.config = config
+        sd = self._sd = _sounddevice()
+        device = config.device
+        if isinstance(device, str) and device.isdigit():
+            device = int(device)
+        try:
+            with quiet_native_stderr():
+                info = sd.query_devices(device, "input")
+        except Exception as e:
+            what = "no default input device" if device is None else f"no input device matching {device!r}"
+            raise AudioSourceError(f"{what} ({one_line(e)}); see --list-devices") from None
+        self.name = info["name"]
+        self.device_index = int(info["index"])
+        self.sample_rate = int(config.sample_rate or round(info["default_samplerate"]))
+        self.channels = int(config.channels or min(2, int(info["max_input_channels"])))
+        try:
+            with quiet_native_stderr():
+                sd.check_input_settings(self.device_index, channels=self.channels, dtype="float32", samplerate=self.sample_rate)
+        except Exception as e:
+            raise AudioSourceError(
+                f"input device {self.name!r} does not support {self.sample_rate} Hz, {self.channels} channel(s) ({one_line(e)})"
+            ) from None
+        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=config.queue_blocks)
+        self._finished = threading.Event()
+        self._stream = None
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        # Runs on PortAudio's thread: no locks held for long, no waiting, no exceptions.
+        if status.input_overflow:
+            self.overflows += 1
+        try:
+            self._queue.put_nowait(indata.copy())
+        except queue.Full:
+            self.dropped += 1
+
+    def start(self) -> None:
+        try:
+            with quiet_native_stderr():
+                self._stream = self._sd.InputStream(
+                    device=self.device_index,
+                    channels=self.channels,
+                    samplerate=self.sample_rate,
+                    dtype="float32",
+                    blocksize=self.config.block_frames,
+                    callback=self._callback,
+                    finished_callback=self._finished.set,
+                )
+                self._stream.start()
+        except Exception as e:
+            raise AudioSourceError(f"cannot open input device {self.name!r} ({one_line(e)})") from None
+
+    def __enter__(self) -> "MicSource":
+        self.start()
+        return self
+
+    def close(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:
+                pass  # the device may already be gone; closing must not mask the real error
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._stream is None:
+            self.start()
+        last = time.monotonic()
+        while True:
+            try:
+                block = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                gone = self._finished.is_set() or (self._stream is not None and not self._stream.active)
+                if gone or time.monotonic() - last > self.config.stall_timeout_s:
+                    raise AudioSourceError(
+                        f"input device {self.name!r} stopped delivering audio (disconnected?)"
+                    ) from None
+                continue
+            last = time.monotonic()
+            yield block
+
