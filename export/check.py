@@ -1,0 +1,155 @@
+"""Parity check: every exported artifact against the Keras model on held-out audio.
+
+    python -m export.check exports/NAME [--data FOLDER] [--label-source prefix]
+
+Writes ``parity.json`` and ``parity.md`` into the export folder. Float
+artifacts must agree with Keras (top-1) on >= 99.5 % of windows; int8
+artifacts may lose <= 1 accuracy point. A failure names the artifact, exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from export.audio import LABEL_SOURCES, WindowSet, load_folder
+from export.config import ExportConfig, ExportError, artifact
+from export.files import sha256, write_atomic
+from export.parity import compare, judge, label_indices
+
+PARITY_JSON = "parity.json"
+PARITY_MD = "parity.md"
+
+
+def read_export(out_dir: Path) -> dict:
+    path = Path(out_dir) / "metadata.json"
+    if not path.is_file():
+        raise ExportError(f"not an export folder (no metadata.json): {out_dir}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ExportError(f"{path}: unreadable ({e})") from None
+
+
+def run_artifact(kind: str, path: Path, x):
+    if kind == "tflite":
+        from export.tflite import run_tflite
+
+        return run_tflite(path.read_bytes(), x)
+    from export.onnx_export import run_onnx
+
+    return run_onnx(path.read_bytes(), x)
+
+
+def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = None,
+                 model=None, log=print) -> dict:
+    """Run every artifact of the export at ``out_dir`` on ``test`` windows;
+    write parity.json / parity.md; raise ExportError naming failing artifacts."""
+    from export.exporter import REFERENCE_NAME, keras_probs
+    from export.loading import load_keras
+
+    out_dir = Path(out_dir)
+    config = config or ExportConfig(out_dir=out_dir)
+    doc = read_export(out_dir)
+    if len(test) == 0:
+        raise ExportError("the parity set is empty")
+    if test.x.shape[1] != doc["window_samples"]:
+        raise ExportError(f"parity windows have {test.x.shape[1]} samples, the model wants {doc['window_samples']}")
+    model = model if model is not None else load_keras(out_dir / REFERENCE_NAME)
+    truth = label_indices(test.labels, doc["labels"])
+    ref = keras_probs(model, test.x)
+    keras_stats = compare(ref, ref, truth)
+    rows, failures = {}, []
+    for key, info in doc["files"].items():
+        if info.get("kind") not in ("tflite", "onnx"):
+            continue
+        path = out_dir / info["file"]
+        if not path.is_file():
+            raise ExportError(f"{key}: artifact missing: {path}")
+        if sha256(path) != info["sha256"]:
+            raise ExportError(f"{key}: {path.name} does not match the SHA-256 in metadata.json")
+        stats = compare(ref, run_artifact(info["kind"], path, test.x), truth)
+        verdict = judge(artifact(key).precision, stats, keras_stats["accuracy"],
+                        config.float_min_agreement, config.int8_max_accuracy_drop)
+        rows[key] = {"file": info["file"], "bytes": path.stat().st_size, "precision": info["precision"],
+                     **stats, "passed": verdict.passed, "verdict": verdict.reason}
+        log(f"  {info['file']}: {verdict.reason}, max prob diff {stats['max_prob_diff']:.4f}")
+        if verdict.passed is False:
+            failures.append(f"{info['file']} ({verdict.reason})")
+    report = {
+        "model": doc["name"],
+        "windows": int(len(test)),
+        "labelled_windows": int((truth >= 0).sum()),
+        "keras_accuracy": keras_stats["accuracy"],
+        "thresholds": {"float_min_top1_agreement": config.float_min_agreement,
+                       "int8_max_accuracy_drop": config.int8_max_accuracy_drop},
+        "artifacts": rows,
+        "passed": not failures,
+        "failures": failures,
+    }
+    write_atomic(out_dir / PARITY_JSON, json.dumps(report, indent=2) + "\n")
+    write_atomic(out_dir / PARITY_MD, render_markdown(report))
+    if failures:
+        raise ExportError(f"parity check failed for {doc['name']}: " + "; ".join(failures))
+    return report
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{v * 100:.2f} %"
+
+
+def render_markdown(report: dict) -> str:
+    lines = [
+        f"# Parity: {report['model']}",
+        "",
+        f"{report['windows']} held-out windows ({report['labelled_windows']} labelled); "
+        f"Keras accuracy {_pct(report['keras_accuracy'])}. Thresholds: float artifacts agree (top-1) with Keras "
+        f"on ≥ {report['thresholds']['float_min_top1_agreement']:.1%} of windows; int8 artifacts lose ≤ "
+        f"{report['thresholds']['int8_max_accuracy_drop'] * 100:.1f} accuracy point.",
+        "",
+        "| artifact | size (bytes) | accuracy | top-1 agreement | max prob diff | verdict |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for row in report["artifacts"].values():
+        mark = {True: "pass", False: "**FAIL**", None: "not judged"}[row["passed"]]
+        lines.append(f"| {row['file']} | {row['bytes']:,} | {_pct(row['accuracy'])} | {_pct(row['top1_agreement'])} "
+                     f"| {row['max_prob_diff']:.4f} | {mark}: {row['verdict']} |")
+    lines += ["", "Result: " + ("all artifacts pass." if report["passed"] else "FAILED: " + "; ".join(report["failures"])), ""]
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m export.check", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("export_dir", type=Path, help="an export folder written by python -m export")
+    p.add_argument("--data", type=Path, help="folder of held-out audio (default: the one recorded at export)")
+    p.add_argument("--label-source", choices=LABEL_SOURCES,
+                   help="label of a clip: parent folder name, file-name prefix before '_', or none")
+    p.add_argument("--max-clips", type=int, default=None, help="use at most this many clips (random, fixed seed)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        doc = read_export(args.export_dir)
+        data = doc.get("data", {})
+        folder = args.data or (Path(data["test_dir"]) if data.get("test_dir") else None)
+        if folder is None:
+            raise ExportError("no held-out audio: pass --data FOLDER")
+        test = load_folder(folder, doc["sample_rate"], doc["window_samples"],
+                           args.label_source or data.get("label_source", "parent"),
+                           max_clips=args.max_clips or data.get("max_test_clips"))
+        report = check_export(args.export_dir, test)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"parity ok: {len(report['artifacts'])} artifacts, {report['windows']} windows -> "
+          f"{Path(args.export_dir) / PARITY_MD}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""``python -m export``: argparse -> ExportConfig -> export_model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from export.audio import LABEL_SOURCES, load_folder
+from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ExportConfig, ExportError
+
+DESCRIPTION = """\
+Export a trained model to TFLite (float32, float16, dynamic-range int8,
+full-integer int8) and ONNX (float32, int8), with metadata inside every file,
+metadata.json (hashes, params, MACs, training summary) beside them, and a
+parity check against the Keras model on held-out audio.
+
+examples:
+  python -m export --run runs/lv18_fsdd --out exports/lv18_fsdd
+  python -m export --model lv18.keras --rep-data data/train --test-data data/test \\
+      --label-source prefix --labels 0,1,2,3,4,5,6,7,8,9 --out exports/lv18
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m export", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", type=Path, help="training run folder (runs/NAME)")
+    src.add_argument("--model", type=Path, help="a .keras model file")
+    p.add_argument("--out", type=Path, required=True, help="export folder (exports/NAME)")
+    p.add_argument("--fold", help="--run: pick the checkpoint whose path contains this text")
+    p.add_argument("--rep-data", type=Path,
+                   help="folder of training audio for int8 calibration (default: the run's train_dir)")
+    p.add_argument("--test-data", type=Path,
+                   help="folder of held-out audio for the parity check (default: the run's test_dir)")
+    p.add_argument("--label-source", choices=LABEL_SOURCES, default=None,
+                   help="label of a clip: its parent folder name (default), the file-name prefix before '_', or none")
+    p.add_argument("--labels", help="comma-separated class names in output order (default: from config.json)")
+    p.add_argument("--sample-rate", type=int, help="--model without config.json: the model's sample rate")
+    p.add_argument("--formats", default=",".join(ARTIFACT_KEYS), help="comma-separated subset of: %(default)s")
+    p.add_argument("--front-end", choices=FRONT_END_MODES, default="auto",
+                   help="full-int8 TFLite: quantize the preprocessing/mel front end (int8), keep it float, "
+                        "or measure both and keep the better (auto, default)")
+    p.add_argument("--hop", type=int, help="suggested streaming hop in samples (default: half a window)")
+    p.add_argument("--version", default="1", help="model version written into the files")
+    p.add_argument("--max-rep", type=int, default=200, help="most calibration windows (default 200)")
+    p.add_argument("--max-clips", type=int, default=None, help="use at most this many clips per folder")
+    p.add_argument("--no-check", action="store_true", help="skip the parity check")
+    return p
+
+
+def run(args) -> dict:
+    from export.exporter import export_model
+    from export.loading import from_model_file, from_run
+
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    config = ExportConfig(out_dir=args.out, formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
+                          version=args.version, hop_samples=args.hop, max_representative=args.max_rep,
+                          front_end=args.front_end, check=not args.no_check)
+    source = from_run(args.run, args.fold, labels) if args.run else from_model_file(args.model, labels, args.sample_rate)
+    label_source = args.label_source or source.info.get("label_source", "parent")
+    rep_dir = args.rep_data or _dir(source.info.get("train_dir"))
+    test_dir = args.test_data or _dir(source.info.get("test_dir"))
+    if rep_dir is None:
+        raise ExportError("no representative audio: pass --rep-data FOLDER (the model's training audio)")
+    sr, window = source.model_config.sample_rate, int(source.model.inputs[0].shape[1])
+    rep = load_folder(rep_dir, sr, window, label_source, config.max_windows_per_clip, args.max_clips)
+    test = None
+    if config.check:
+        if test_dir is None:
+            raise ExportError("no held-out audio for the parity check: pass --test-data FOLDER (or --no-check)")
+        test = load_folder(test_dir, sr, window, label_source, config.max_windows_per_clip, args.max_clips)
+    data_info = {"representative_dir": str(rep_dir), "test_dir": str(test_dir) if test_dir else None,
+                 "label_source": label_source, "max_test_clips": args.max_clips}
+    return export_model(source, rep, config, test, data_info)
+
+
+def _dir(value) -> Path | None:
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parser().parse_args(argv)
+    try:
+        doc = run(args)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"exported {doc['name']}: {len(doc['files']) - 2} artifacts in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

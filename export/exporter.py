@@ -1,0 +1,192 @@
+"""Export one Keras model to every format, with metadata inside and beside the files.
+
+    export_model(source, representative, config, test=None) -> metadata dict
+
+Writes into ``config.out_dir``: the artifacts of ``export.config.ARTIFACTS``,
+``model.keras`` (the reference for parity), ``labels.txt``, ``metadata.json``
+and, when held-out audio is given, ``parity.json`` / ``parity.md``. Every
+artifact is converted in memory first and then written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from runtime.metadata import LABELS_NAME, ModelMetadata
+
+from export import onnx_export, tflite
+from export.audio import WindowSet
+from export.config import ExportConfig, ExportError
+from export.files import ensure_writable, save_keras_atomic, sha256, write_atomic
+from export.loading import Source
+from export.parity import compare
+from export.sizes import onnx_front_end_bytes, tflite_front_end_bytes
+
+REFERENCE_NAME = "model.keras"
+METADATA_NAME = "metadata.json"
+
+
+def preprocessing_text(model_config) -> str:
+    from train.config import TWO_D
+    from train.models import get_entry
+
+    text = f"per-sample RMS normalisation (x / max(rms(x), {model_config.rms_floor:g}))"
+    if get_entry(model_config.name).family == TWO_D:
+        text += (
+            f"; log-mel front end: STFT (n_fft {model_config.n_fft}, hop {model_config.hop_length}, Hann, "
+            f"pad_end) -> magnitude -> {model_config.n_mels} mel bands "
+            f"({model_config.fmin:g}-{model_config.fmax or model_config.sample_rate / 2:g} Hz) -> "
+            f"log(mel + {model_config.mel_log_floor:g})"
+        )
+    if model_config.name == "rollmix":
+        text += f"; {model_config.roll_shifts} fixed circular shifts (k*N/{model_config.roll_shifts})"
+    return text
+
+
+def model_metadata(source: Source, config: ExportConfig) -> ModelMetadata:
+    window = int(source.model.inputs[0].shape[1])
+    return ModelMetadata(
+        name=source.model_config.name,
+        labels=source.labels,
+        sample_rate=int(source.model_config.sample_rate),
+        window_samples=window,
+        hop_samples=config.hop_samples or window // 2,
+        input_dtype="float32",
+        preprocessing=preprocessing_text(source.model_config),
+        config=source.model_config.to_dict(),
+        version=config.version,
+    )
+
+
+def keras_probs(model, x: np.ndarray, batch: int = 16) -> np.ndarray:
+    """Keras probabilities (n, C) float32 for windows (n, window) float32."""
+    return np.concatenate([np.asarray(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)])
+
+
+def _full_int8(cf, source: Source, rep: np.ndarray, mode: str, log) -> tuple[bytes, dict]:
+    """Full-integer TFLite; in ``auto`` mode both front-end choices are built
+    and measured against Keras on the calibration windows."""
+    modes = ("int8", "float") if mode == "auto" else (mode,)
+    probe = rep[: min(len(rep), 32)]
+    ref = keras_probs(source.model, probe)
+    none = np.full(len(probe), -1)
+    built, report = {}, {}
+    for m in modes:
+        try:
+            data = tflite.convert_full_int8(cf, rep, float_front_end=(m == "float"))
+        except ExportError:
+            raise
+        except Exception as e:  # converter errors: record, try the other mode
+            report[m] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+            continue
+        stats = compare(ref, tflite.run_tflite(data, probe), none)
+        report[m] = {"bytes": len(data), "top1_agreement": stats["top1_agreement"],
+                     "max_prob_diff": stats["max_prob_diff"], "mean_prob_diff": stats["mean_prob_diff"],
+                     "float_ops": sorted(set(tflite.float_ops(data)))}
+        built[m] = data
+        log(f"  full-int8, front end {m}: agreement {stats['top1_agreement']:.1%}, max diff {stats['max_prob_diff']:.3f}")
+    if not built:
+        raise ExportError(f"full-integer TFLite conversion failed: {report}")
+    chosen = min(built, key=lambda m: (-report[m]["top1_agreement"], report[m]["mean_prob_diff"]))
+    return built[chosen], {"mode": mode, "chosen": chosen, "measured_on": f"{len(probe)} calibration windows",
+                           "candidates": report}
+
+
+def convert_all(source: Source, meta: ModelMetadata, rep: np.ndarray, config: ExportConfig, log=print):
+    """All selected artifacts as {key: bytes} (with metadata inside) and notes per artifact."""
+    window = meta.window_samples
+    cf = tflite.frozen_function(source.model, window)
+    out, notes = {}, {}
+    onnx_float = None
+    for a in config.artifacts:
+        t0 = time.perf_counter()
+        note = {}
+        if a.key == "tflite_float32":
+            data = tflite.convert_float32(cf)
+        elif a.key == "tflite_float16":
+            data = tflite.convert_float16(cf)
+        elif a.key == "tflite_dynamic_int8":
+            data = tflite.convert_dynamic_int8(cf)
+        elif a.key == "tflite_int8":
+            data, note["front_end"] = _full_int8(cf, source, rep, config.front_end, log)
+            note["float_ops"] = sorted(set(tflite.float_ops(data)))
+        elif a.key in ("onnx_float32", "onnx_int8"):
+            onnx_float = onnx_float or onnx_export.convert_float32(source.model, window, config.opset)
+            data = onnx_float if a.key == "onnx_float32" else onnx_export.convert_int8(onnx_float, rep)
+        else:  # pragma: no cover - ExportConfig validates keys
+            raise ExportError(f"unknown artifact {a.key}")
+        if a.kind == "tflite":
+            note["front_end_constant_bytes"] = tflite_front_end_bytes(data)
+            data = _tflite_meta(data, meta, a.description)
+        else:
+            note["front_end_constant_bytes"] = onnx_front_end_bytes(data)
+            data = onnx_export.add_metadata(data, meta, a.description)
+        note["convert_seconds"] = round(time.perf_counter() - t0, 2)
+        out[a.key], notes[a.key] = data, note
+        log(f"  {a.filename}: {len(data):,} bytes ({note['convert_seconds']} s)")
+    return out, notes
+
+
+def _tflite_meta(data: bytes, meta: ModelMetadata, description: str) -> bytes:
+    from export.tflite_metadata import add_metadata
+
+    return add_metadata(data, meta, description)
+
+
+def export_model(source: Source, representative: WindowSet, config: ExportConfig,
+                 test: WindowSet | None = None, data_info: dict | None = None, log=print) -> dict:
+    """Export ``source`` as configured; returns the metadata.json dict.
+
+    ``representative``: calibration windows (n, window) float32 from the
+    model's training data. ``test``: held-out windows for the parity check
+    (run when ``config.check``). Raises :class:`ExportError` (one line).
+    """
+    from train.macs import count_macs
+    from train.models import get_entry, trainable_params
+
+    out_dir = ensure_writable(config.out_dir)
+    meta = model_metadata(source, config)
+    for name, ws in (("representative", representative), ("test", test)):
+        if ws is not None and ws.x.shape[1] != meta.window_samples:
+            raise ExportError(f"{name} windows have {ws.x.shape[1]} samples, the model wants {meta.window_samples}")
+    if len(representative) == 0:
+        raise ExportError("the representative set is empty")
+    rep = representative.subset(config.max_representative).x
+    log(f"exporting {meta.name} ({meta.window_samples} samples @ {meta.sample_rate} Hz) -> {out_dir}")
+    blobs, notes = convert_all(source, meta, rep, config, log)
+
+    for a in config.artifacts:
+        write_atomic(out_dir / a.filename, blobs[a.key])
+    save_keras_atomic(source.model, out_dir / REFERENCE_NAME)
+    write_atomic(out_dir / LABELS_NAME, "\n".join(meta.labels) + "\n")
+
+    entry = get_entry(meta.name)
+    files = {a.key: {"file": a.filename, "bytes": (out_dir / a.filename).stat().st_size,
+                     "sha256": sha256(out_dir / a.filename), "kind": a.kind, "precision": a.precision,
+                     "description": a.description, **notes[a.key]} for a in config.artifacts}
+    for key, name in (("reference_keras", REFERENCE_NAME), ("labels", LABELS_NAME)):
+        files[key] = {"file": name, "bytes": (out_dir / name).stat().st_size, "sha256": sha256(out_dir / name)}
+    doc = {
+        **json.loads(meta.to_json()),
+        "family": entry.family,
+        "input": {"name": "pcm", "shape": [1, meta.window_samples], "dtype": "float32",
+                  "range": "[-1, 1] raw mono PCM", "channels": 1},
+        "output": {"shape": [1, len(meta.labels)], "dtype": "float32", "meaning": "softmax probabilities"},
+        "params": trainable_params(source.model),
+        "macs": int(count_macs(source.model)["total"]),
+        "training": source.summary or {"note": "no training summary (model file exported directly)"},
+        "source_model": str(source.path),
+        "data": data_info or {},
+        "representative_windows": int(len(rep)),
+        "files": files,
+    }
+    write_atomic(out_dir / METADATA_NAME, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+    if config.check and test is not None:
+        from export.check import check_export
+
+        check_export(out_dir, test, config, model=source.model, log=log)
+    return doc

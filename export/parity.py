@@ -1,0 +1,55 @@
+"""Parity numbers between an artifact and the Keras model (numeric only, no I/O).
+
+All probability arrays are float32 (n_windows, n_classes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def label_indices(labels, classes) -> np.ndarray:
+    """Index of each window's label in ``classes``; -1 where unknown/None."""
+    pos = {c: i for i, c in enumerate(classes)}
+    return np.asarray([pos.get(label, -1) if label is not None else -1 for label in labels], dtype=np.int64)
+
+
+def accuracy(probs: np.ndarray, truth: np.ndarray) -> float | None:
+    """Top-1 accuracy over windows with a known label (truth >= 0); None if none."""
+    known = truth >= 0
+    if not known.any():
+        return None
+    return float((probs[known].argmax(axis=1) == truth[known]).mean())
+
+
+def compare(reference: np.ndarray, probs: np.ndarray, truth: np.ndarray) -> dict:
+    """Top-1 agreement, largest absolute probability difference and accuracy."""
+    return {
+        "windows": int(len(probs)),
+        "top1_agreement": float((reference.argmax(axis=1) == probs.argmax(axis=1)).mean()),
+        "max_prob_diff": float(np.abs(reference - probs).max()),
+        "mean_prob_diff": float(np.abs(reference - probs).mean()),
+        "accuracy": accuracy(probs, truth),
+    }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool | None  # None: could not be judged (no labels for an int8 artifact)
+    reason: str
+
+
+def judge(precision: str, stats: dict, keras_accuracy: float | None,
+          min_agreement: float, max_drop: float) -> Verdict:
+    """Float artifacts: top-1 agreement >= ``min_agreement``.
+    Int8 artifacts: accuracy >= Keras accuracy - ``max_drop``."""
+    if precision == "float":
+        ok = stats["top1_agreement"] >= min_agreement
+        return Verdict(ok, f"top-1 agreement {stats['top1_agreement']:.2%} {'>=' if ok else '<'} {min_agreement:.1%}")
+    if keras_accuracy is None or stats["accuracy"] is None:
+        return Verdict(None, "no labelled windows: accuracy loss not judged")
+    drop = keras_accuracy - stats["accuracy"]
+    ok = drop <= max_drop + 1e-9
+    return Verdict(ok, f"accuracy drop {drop * 100:+.2f} points {'<=' if ok else '>'} {max_drop * 100:.1f}")
