@@ -1,0 +1,137 @@
+"""Unit tests of the runtime's numeric parts, budgets and import hygiene (no model files)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.budgets import BUDGETS_FILE, get_budget, load_budgets
+from runtime.dsp import RingBuffer, Smoother, StreamResampler, pcm_to_float32, to_mono, top_k
+from runtime.engine import EngineConfig
+from runtime.errors import ConfigError, InputTypeError
+from runtime.model import Quantization
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_importing_runtime_never_imports_tensorflow_or_keras():
+    modules = sorted(p.stem for p in (ROOT / "runtime").glob("*.py") if p.stem != "__main__")
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module('runtime.' + m)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'tensorflow_core'))\n"
+        "print(len(sys.modules)); assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert {"live", "engine", "model", "sources", "dsp", "metadata"} <= set(modules)
+
+
+# ---------------------------------------------------------------- ring buffer
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros(4, np.int16), np.zeros(4, np.float64), np.zeros((4, 1), np.float32), [0.0, 1.0]],
+    ids=["int16", "float64", "2d", "list"],
+)
+def test_ring_buffer_rejects_wrong_types(bad):
+    ring = RingBuffer(8)
+    with pytest.raises(InputTypeError):
+        ring.write(bad)
+    assert ring.total == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(capacity=st.integers(1, 50), sizes=st.lists(st.integers(0, 120), min_size=1, max_size=12))
+def test_ring_buffer_matches_a_plain_concatenation(capacity, sizes):
+    ring = RingBuffer(capacity)
+    chunks = [np.arange(sum(sizes[:i]), sum(sizes[: i + 1]), dtype=np.float32) for i in range(len(sizes))]
+    for c in chunks:
+        ring.write(c)
+    full = np.concatenate(chunks)
+    assert ring.total == full.size
+    length = min(capacity, full.size)
+    if length:
+        np.testing.assert_array_equal(ring.window(full.size, length), full[-length:])
+    with pytest.raises(ConfigError):  # older than the buffer holds
+        ring.window(full.size + 1, 1)
+
+
+def test_ring_buffer_reset_and_preallocation():
+    ring = RingBuffer(4)
+    data_id = id(ring._data)
+    ring.write(np.ones(6, np.float32))
+    ring.reset()
+    assert ring.total == 0 and id(ring._data) == data_id and not ring._data.any()
+
+
+# ---------------------------------------------------------------- other numeric parts
+
+
+def test_to_mono_downmixes_and_checks():
+    stereo = np.stack([np.ones(5, np.float32), -np.ones(5, np.float32) * 0.5], axis=1)
+    np.testing.assert_allclose(to_mono(stereo), 0.25)
+    assert to_mono(stereo[:, :1]).shape == (5,)
+    with pytest.raises(InputTypeError):
+        to_mono(np.zeros(5, np.int16))
+    with pytest.raises(InputTypeError):
+        to_mono(np.zeros((2, 2, 2), np.float32))
+
+
+def test_pcm_to_float32_scales():
+    np.testing.assert_allclose(pcm_to_float32(np.array([-32768, 0, 16384], np.int16)), [-1.0, 0.0, 0.5])
+
+
+def test_stream_resampler_passthrough_and_rate_check():
+    x = np.arange(10, dtype=np.float32)
+    assert StreamResampler(16000, 16000).process(x) is x
+    with pytest.raises(ConfigError):
+        StreamResampler(0, 16000)
+
+
+def test_smoother_and_top_k():
+    s = Smoother(2, 3)
+    s.update(np.array([1, 0, 0], np.float32))
+    s.update(np.array([0, 1, 0], np.float32))
+    np.testing.assert_allclose(s.update(np.array([0, 1, 0], np.float32)), [0, 1, 0])  # the first fell out
+    assert top_k(np.array([0.1, 0.7, 0.2], np.float32), 2) == [(1, pytest.approx(0.7)), (2, pytest.approx(0.2))]
+    with pytest.raises(ConfigError):
+        Smoother(0, 3)
+
+
+def test_quantization_round_trip_uses_given_scale():
+    q = Quantization(np.dtype(np.int8), scale=0.01, zero_point=-3)
+    x = np.array([-2.0, -0.5, 0.0, 0.25, 2.0], np.float32)
+    qx = q.quantize(x)
+    assert qx.dtype == np.int8 and qx.tolist() == [-128, -53, -3, 22, 127]  # clipped at both ends
+    np.testing.assert_allclose(q.dequantize(qx)[1:4], x[1:4], atol=0.005)
+    assert not Quantization(np.dtype(np.float32)).quantized
+
+
+@pytest.mark.parametrize("kwargs", [{"hop_samples": 0}, {"smooth": 0}, {"threshold": 1.5}, {"top_k": 0}])
+def test_engine_config_rejects_bad_values(kwargs):
+    with pytest.raises(ConfigError):
+        EngineConfig(**kwargs)
+
+
+# ---------------------------------------------------------------- budgets
+
+
+def test_budgets_state_a_source_for_every_limit():
+    data = json.loads(BUDGETS_FILE.read_text())["budgets"]
+    assert {"low-end-phone", "mid-range-phone"} <= set(data)
+    for budget in data.values():
+        for key in ("latency_ms_per_window", "peak_rss_mib"):
+            assert budget[key]["limit"] > 0 and len(budget[key]["source"]) > 20
+    budgets = load_budgets()
+    assert budgets["low-end-phone"].peak_rss_mib <= budgets["mid-range-phone"].peak_rss_mib
+    with pytest.raises(ConfigError):
+        get_budget("flip-phone")
