@@ -1,0 +1,160 @@
+"""``python -m runtime.live`` through a subprocess: files, stdin, and every error
+case the issue lists (one ``error:`` line on stderr, no traceback, exit != 0)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from runtime_fixtures import TONE_RATE, tone_signal, tone_tflite
+
+ROOT = Path(__file__).resolve().parents[1]
+SEGMENTS = [("low", 1.0), (None, 0.5), ("high", 1.0), (None, 0.5), ("low", 0.75)]
+
+
+def run_cli(*args: str, stdin: bytes | None = None, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "runtime.live", *args],
+        cwd=ROOT, input=stdin, capture_output=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
+    err = proc.stderr.decode()
+    assert proc.returncode != 0, err
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for w in words:
+        assert w in lines[0], err
+    return lines[0]
+
+
+def json_windows(proc: subprocess.CompletedProcess) -> tuple[list[dict], dict]:
+    assert proc.returncode == 0, proc.stderr.decode()
+    rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert "summary" in rows[-1]
+    return rows[:-1], rows[-1]["summary"]
+
+
+def loud_labels(windows: list[dict], min_rms: float = 0.05) -> list[str]:
+    return [w["top"][0]["label"] for w in windows if w["rms"] >= min_rms]
+
+
+@pytest.fixture(scope="module")
+def model() -> str:
+    return str(tone_tflite())
+
+
+@pytest.mark.parametrize("rate,channels", [(TONE_RATE, 1), (44100, 2), (48000, 1)])
+def test_file_mode_any_rate_and_channels(tmp_path, model, rate, channels):
+    wav = tmp_path / "tones.wav"
+    sf.write(wav, tone_signal(SEGMENTS, rate, channels=channels), rate)
+    windows, summary = json_windows(run_cli("--model", model, "--file", str(wav), "--json", "--smooth", "1"))
+    assert summary["windows"] == len(windows) == 29  # (3.75 s - 0.25 s) / 0.125 s + 1
+    assert summary["audio_s"] == pytest.approx(3.75)
+    labels = loud_labels(windows)
+    # Windows inside a tone segment carry its label; windows spanning a tone and silence too.
+    assert Counter(labels) == Counter({"low": labels.count("low"), "high": labels.count("high")})
+    assert labels.count("high") >= 8 and labels.count("low") >= 12
+    w = windows[10]  # ends at 1.5 s: all silence
+    assert w["rms"] < 1e-3 and set(w) == {"index", "time", "top", "event", "rms", "latency_ms"}
+    assert summary["latency_ms"]["p95"] > 0 and summary["peak_rss_mib"] > 10
+    assert summary["budget"]["name"] == "low-end-phone"
+
+
+def test_console_view_prints_a_summary(tmp_path, model):
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("high", 1.0)], 22050), 22050)
+    proc = run_cli("--model", model, "--file", str(wav), "--hop", "0.25", "--budget", "mid-range-phone")
+    out = proc.stdout.decode()
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
+    assert ">>> high" in out and "windows 4" in out and "p95" in out and "peak RSS" in out and "mid-range-phone" in out
+
+
+def test_stdin_raw_pcm_stereo(model):
+    x = tone_signal([("high", 0.5), ("low", 0.5)], 48000, channels=2)
+    pcm = (x * 32767).astype("<i2").tobytes()
+    windows, summary = json_windows(
+        run_cli("--model", model, "--stdin", "--rate", "48000", "--channels", "2", "--json", "--smooth", "1", stdin=pcm)
+    )
+    assert summary["audio_s"] == pytest.approx(1.0)
+    assert windows[0]["top"][0]["label"] == "high" and windows[-1]["top"][0]["label"] == "low"
+
+
+def test_duration_stops_early(tmp_path, model):
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 3.0)], TONE_RATE), TONE_RATE)
+    _, summary = json_windows(run_cli("--model", model, "--file", str(wav), "--json", "--duration", "1"))
+    assert summary["audio_s"] == pytest.approx(1.0) and summary["windows"] == 7
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_empty_wav(tmp_path, model):
+    wav = tmp_path / "empty.wav"
+    sf.write(wav, np.zeros((0,), np.float32), 16000)
+    assert_one_line_error(run_cli("--model", model, "--file", str(wav)), "empty.wav", "no audio")
+
+
+def test_corrupt_wav(tmp_path, model):
+    wav = tmp_path / "corrupt.wav"
+    wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(200))
+    assert_one_line_error(run_cli("--model", model, "--file", str(wav)), "corrupt.wav")
+
+
+def test_missing_audio_file(tmp_path, model):
+    assert_one_line_error(run_cli("--model", model, "--file", str(tmp_path / "nope.wav")), "not found")
+
+
+@pytest.mark.parametrize("suffix", [".tflite", ".onnx"])
+def test_model_file_that_is_not_a_model(tmp_path, suffix):
+    bad = tmp_path / f"model{suffix}"
+    bad.write_bytes(b"this is a text file, not a model\n" * 50)
+    wav = tmp_path / "t.wav"
+    sf.write(wav, np.zeros(16000, np.float32), 16000)
+    assert_one_line_error(run_cli("--model", str(bad), "--file", str(wav)), f"model{suffix}", "not a loadable")
+
+
+def test_default_model_missing_says_so():
+    default = ROOT / "android_demo_assets" / "spoken_digit.tflite"
+    if default.exists():
+        pytest.skip("the bundled model exists")
+    assert_one_line_error(run_cli("--file", "x.wav"), "bundled spoken-digit model is missing")
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--stdin"], ["--rate"]),
+        (["--stdin", "--rate", "0"], ["--rate"]),
+        (["--stdin", "--rate", "16000", "--format", "u8"], ["format"]),
+        (["--hop", "-1", "--file", "x.wav"], ["--hop"]),
+        (["--threads", "0", "--file", "x.wav"], ["threads"]),
+        (["--budget", "flip-phone", "--file", "x.wav"], ["flip-phone"]),
+    ],
+)
+def test_bad_settings(model, args, words):
+    assert_one_line_error(run_cli("--model", model, *args, stdin=b""), *words)
+
+
+def test_no_such_input_device(model):
+    assert_one_line_error(run_cli("--model", model, "--device", "no-such-device-xyz", "--duration", "1"), "no input device")
+
+
+def test_no_input_device_at_all(model):
+    # No audio server to talk to: ALSA's default/pulse devices vanish.
+    env = {"PULSE_SERVER": "unix:/nonexistent/pulse/native"}
+    listing = run_cli("--list-devices", env=env)
+    if listing.stdout.strip():
+        pytest.skip(f"this machine has input hardware besides PulseAudio: {listing.stdout.decode().strip()}")
+    assert_one_line_error(run_cli("--model", model, "--duration", "1", env=env), "no default input device")
