@@ -39,6 +39,18 @@ def onnx_front_end_bytes(onnx_bytes: bytes) -> int:
 
     proto = onnx.load_from_string(onnx_bytes)
     inits = {i.name: i for i in proto.graph.initializer}
-    used = {name for node in proto.graph.node if FRONT_END_PATTERN.search("/" + node.name)
-            for name in node.input if name in inits}
+    consumers: dict[str, list] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def front(node, depth: int = 0) -> bool:
+        """A front-end node, or a (De)QuantizeLinear feeding one (quantized graphs)."""
+        if FRONT_END_PATTERN.search("/" + node.name):
+            return True
+        if depth < 2 and node.op_type in ("DequantizeLinear", "QuantizeLinear"):
+            return any(front(c, depth + 1) for out in node.output for c in consumers.get(out, []))
+        return False
+
+    used = {name for name in inits if any(front(c) for c in consumers.get(name, []))}
     return int(sum(np.asarray(numpy_helper.to_array(inits[n])).nbytes for n in used))

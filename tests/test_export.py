@@ -1,0 +1,217 @@
+"""Export: every format, metadata inside the files, bad inputs, thresholds.
+
+Fast subset by default (lv18@8k, sincnet, rollmix, conv2d); the full
+12 x 6 sweep is ``pytest -m slow tests/test_export.py``. Untrained models are
+fine for conversion; real-audio parity and MediaPipe are in test_export_real.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import soundfile as sf
+
+from export.audio import WindowSet, clip_windows
+from export.check import check_export
+from export.cli import main as export_main
+from export.config import ARTIFACTS, ExportConfig, ExportError
+from export.exporter import export_model
+from export.files import sha256
+from export.loading import Source
+from export.parity import judge
+from export.tflite import run_tflite
+from export.tflite_metadata import read_model_metadata
+from runtime.metadata import JSON_NAME, LABELS_NAME, ONNX_KEY, read_metadata, tflite_associated_files
+from train.config import ModelConfig
+from train.models import MODEL_NAMES, build, get_entry
+
+FAST = [("lv18", 8000), ("sincnet", 8000), ("rollmix", 8000), ("conv2d", 22050)]
+SLOW = [(n, 8000 if get_entry(n).family == "1d" and n != "lv81" else 22050) for n in MODEL_NAMES]
+
+
+def tones(n: int, window: int, sr: int, seed: int = 0) -> np.ndarray:
+    """(n, window) float32: random tones plus noise, peak < 1."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(window) / sr
+    f = rng.uniform(100, sr / 4, size=(n, 1))
+    return (0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal((n, window))).astype(np.float32)
+
+
+def export_untrained(name: str, sr: int, out, **cfg) -> tuple[dict, Source]:
+    config = ModelConfig(name=name, sample_rate=sr)
+    model = build(config)
+    window = int(model.inputs[0].shape[1])
+    labels = tuple(f"c{i}" for i in range(config.num_classes))
+    source = Source(model, config, labels, out / "untrained.keras")
+    rep = WindowSet.from_array(tones(8, window, sr))
+    doc = export_model(source, rep, ExportConfig(out_dir=out, check=False, **cfg), log=lambda *_: None)
+    return doc, source
+
+
+def assert_export_complete(doc: dict, source: Source, out) -> None:
+    window, sr = doc["window_samples"], doc["sample_rate"]
+    x = tones(2, window, sr, seed=1)
+    ref = np.asarray(source.model(x, training=False))
+    for a in ARTIFACTS:
+        path = out / a.filename
+        assert path.is_file(), a.filename
+        assert doc["files"][a.key]["sha256"] == sha256(path)
+        meta = read_metadata(path)
+        assert meta.name == source.model_config.name and meta.sample_rate == sr and meta.window_samples == window
+        assert meta.labels == source.labels
+        if a.kind == "tflite":
+            data = path.read_bytes()
+            files = tflite_associated_files(data)
+            assert files[LABELS_NAME].decode().split() == list(source.labels) and JSON_NAME in files
+            md = read_model_metadata(data)
+            audio = md.subgraphMetadata[0].inputTensorMetadata[0].content.contentProperties
+            assert (audio.sampleRate, audio.channels) == (sr, 1)
+            assert md.subgraphMetadata[0].outputTensorMetadata[0].associatedFiles[0].name.decode() == LABELS_NAME
+            if a.key == "tflite_float32":
+                np.testing.assert_allclose(run_tflite(data, x), ref, atol=1e-4)
+        else:
+            proto = onnx.load(str(path))
+            props = {p.key: p.value for p in proto.metadata_props}
+            assert json.loads(props[ONNX_KEY])["name"] == source.model_config.name
+            assert props["sample_rate"] == str(sr) and json.loads(props["labels"]) == list(source.labels)
+    for key in ("params", "macs", "training", "preprocessing", "hop_samples"):
+        assert key in doc
+
+
+@pytest.mark.parametrize("name,sr", FAST)
+def test_fast_subset_exports_every_format(name, sr, tmp_path):
+    doc, source = export_untrained(name, sr, tmp_path)
+    assert_export_complete(doc, source, tmp_path)
+    if get_entry(name).family == "1d":
+        assert doc["files"]["tflite_int8"]["bytes"] < 100_000
+    else:
+        assert "logmel" in doc["preprocessing"] or "log-mel" in doc["preprocessing"]
+        assert doc["files"]["tflite_float32"]["front_end_constant_bytes"] > 513 * 120 * 4
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,sr", SLOW)
+def test_all_twelve_export_every_format(name, sr, tmp_path):
+    doc, source = export_untrained(name, sr, tmp_path)
+    assert_export_complete(doc, source, tmp_path)
+    if get_entry(name).family == "1d":
+        assert doc["files"]["tflite_int8"]["bytes"] < 100_000
+
+
+def test_thresholds():
+    assert judge("float", {"top1_agreement": 0.996, "accuracy": 0.5}, 0.5, 0.995, 0.01).passed
+    assert not judge("float", {"top1_agreement": 0.99, "accuracy": 0.5}, 0.5, 0.995, 0.01).passed
+    assert judge("int8", {"top1_agreement": 0.9, "accuracy": 0.795}, 0.80, 0.995, 0.01).passed
+    assert not judge("int8", {"top1_agreement": 0.9, "accuracy": 0.78}, 0.80, 0.995, 0.01).passed
+    assert judge("int8", {"top1_agreement": 0.9, "accuracy": None}, None, 0.995, 0.01).passed is None
+
+
+def test_parity_fails_loudly_naming_the_artifact(tmp_path):
+    """An artifact that disagrees with Keras makes the check raise, naming its file."""
+    doc, source = export_untrained("lv42", 8000, tmp_path, formats=("tflite_float32",))
+    other = build(ModelConfig(name="lv42", sample_rate=8000))  # different random weights
+    test = WindowSet.from_array(tones(20, 8000, 8000, seed=3))
+    with pytest.raises(ExportError, match="model_float32.tflite"):
+        check_export(tmp_path, test, ExportConfig(out_dir=tmp_path, float_min_agreement=1.0), model=other)
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert report["passed"] is False and "FAIL" in (tmp_path / "parity.md").read_text()
+
+
+def test_clip_windows_pads_and_caps():
+    w = clip_windows(np.ones(25, np.float32), 10, max_windows=2)
+    assert w.shape == (2, 10) and w.sum() == 20
+    assert clip_windows(np.ones(3, np.float32), 10, 4).shape == (1, 10)
+
+
+# ------------------------------------------------------------------ CLI and bad input
+
+
+def write_clips(folder, n: int, sr: int, seconds: float = 0.5, labels=("a", "b")):
+    for i in range(n):
+        d = folder / labels[i % len(labels)]
+        d.mkdir(parents=True, exist_ok=True)
+        sf.write(d / f"{i}.wav", tones(1, int(sr * seconds), sr, seed=i)[0], sr)
+    return folder
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    """A run folder as python -m train writes it (one fold), with audio folders."""
+    config = ModelConfig(name="lv42", sample_rate=8000, num_classes=2)
+    run = tmp_path / "runs" / "lv42"
+    (run / "fold0").mkdir(parents=True)
+    build(config).save(run / "fold0" / "model.keras")
+    write_clips(tmp_path / "train", 6, 8000)
+    write_clips(tmp_path / "test", 4, 8000)
+    (run / "fold0" / "config.json").write_text(json.dumps({
+        "model_config": config.to_dict(), "labels": ["a", "b"],
+        "train_dir": str(tmp_path / "train"), "test_dir": str(tmp_path / "test")}))
+    (run / "summary.json").write_text(json.dumps({"accuracy": 0.5, "epochs": 1}))
+    return run
+
+
+def test_cli_run_end_to_end_and_standalone_check(run_dir, tmp_path, capsys):
+    out = tmp_path / "exports" / "lv42"
+    # untrained: int8 accuracy may move by more than a point on 4 windows; float parity must hold
+    rc = export_main(["--run", str(run_dir), "--out", str(out),
+                      "--formats", "tflite_float32,tflite_float16,onnx_float32"])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((out / "metadata.json").read_text())
+    assert doc["training"] == {"accuracy": 0.5, "epochs": 1} and doc["labels"] == ["a", "b"]
+    report = json.loads((out / "parity.json").read_text())
+    assert report["passed"] and report["labelled_windows"] == report["windows"] == 4
+    from export.check import main as check_main
+
+    assert check_main([str(out)]) == 0
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_missing_run(tmp_path, capsys):
+    assert export_main(["--run", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
+    assert "run folder not found" in one_line_error(capsys)
+
+
+def test_unknown_custom_layer(tmp_path, capsys):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="zz_export_test")
+    class Mystery(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+    inputs = keras.Input((8000,))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(Mystery()(inputs))).save(tmp_path / "m.keras")
+    del keras.saving.get_custom_objects()["zz_export_test>Mystery"]
+    assert export_main(["--model", str(tmp_path / "m.keras"), "--out", str(tmp_path / "o"),
+                        "--rep-data", str(tmp_path), "--no-check"]) == 1
+    assert "cannot load m.keras" in one_line_error(capsys)
+
+
+def test_empty_representative_set_writes_nothing(run_dir, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "o"
+    assert export_main(["--run", str(run_dir), "--out", str(out), "--rep-data", str(empty)]) == 1
+    assert "no audio files" in one_line_error(capsys)
+    assert not out.exists() or not any(out.iterdir())
+    source = Source(build(ModelConfig(name="lv42", sample_rate=8000)), ModelConfig(name="lv42", sample_rate=8000),
+                    tuple("0123456789"), tmp_path / "x.keras")
+    with pytest.raises(ExportError, match="representative set is empty"):
+        export_model(source, WindowSet.from_array(np.zeros((0, 8000), np.float32)), ExportConfig(out_dir=out))
+    assert not any(p.suffix in (".tflite", ".onnx") for p in out.iterdir())
+
+
+def test_unwritable_output_folder(run_dir, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert export_main(["--run", str(run_dir), "--out", str(blocker / "sub"), "--no-check"]) == 1
+    assert "cannot write to output folder" in one_line_error(capsys)
