@@ -80,3 +80,34 @@ def quiet_native_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """For a whole CLI run: file descriptor 2 goes to /dev/null (so C libraries,
+    e.g. PortAudio's audio thread reporting a vanished device, cannot print
+    there at any moment), while Python's ``sys.stderr`` (our ``error:`` line,
+    warnings, tracebacks of real bugs) keeps writing to the real stderr.
+    ``TINYAUDIO_NATIVE_STDERR=1`` turns this off for debugging."""
+    if os.environ.get("TINYAUDIO_NATIVE_STDERR") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    old_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(old_stderr, "encoding", None) or "utf-8")
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = old_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -20,7 +20,7 @@ from typing import Callable, TextIO
 
 from runtime.budgets import RunStats, get_budget, load_budgets
 from runtime.engine import EngineConfig, StreamingEngine, WindowResult
-from runtime.errors import USER_ERRORS, ConfigError, ModelLoadError, one_line
+from runtime.errors import USER_ERRORS, ConfigError, ModelLoadError, native_stderr_silenced, one_line
 from runtime.model import load_model
 from runtime.sources import FileSource, MicConfig, MicSource, RawSource, Source, list_input_devices
 
@@ -119,7 +119,10 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
         except KeyboardInterrupt:
             pass  # Ctrl-C ends the run normally, with its summary
         stats.audio_s = frames / source.sample_rate
-        return stats.summary(budget, dropped=source.dropped, overflows=source.overflows)
+        summary = stats.summary(budget, dropped=source.dropped, overflows=source.overflows)
+        summary["source"] = {"name": source.name, "sample_rate": source.sample_rate, "channels": source.channels}
+        summary["model"] = {"path": str(config.model), "backend": model.backend, "sample_rate": model.sample_rate, "window_samples": model.window_samples, "hop_samples": engine.hop, "threads": model.threads}
+        return summary
 
 
 def _process(engine: StreamingEngine, stats: RunStats, on_window, block) -> None:
@@ -198,8 +201,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = parse_args(argv)
+    with native_stderr_silenced():
+        return _main(args, out or sys.stdout)
+
+
+def _main(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if args.list_devices:
             for d in list_input_devices():
@@ -217,10 +225,10 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
             view.summary(summary)
         return 0
     except USER_ERRORS as e:
-        err.write(f"error: {one_line(e, 500)}\n")
+        sys.stderr.write(f"error: {one_line(e, 500)}\n")
         return 2
     except OSError as e:  # e.g. a broken pipe on stdout, a device gone at the OS level
-        err.write(f"error: {one_line(e, 500)}\n")
+        sys.stderr.write(f"error: {one_line(e, 500)}\n")
         return 2
 
 
