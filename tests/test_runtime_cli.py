@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -158,3 +159,11 @@ def test_no_input_device_at_all(model):
     if listing.stdout.strip():
         pytest.skip(f"this machine has input hardware besides PulseAudio: {listing.stdout.decode().strip()}")
     assert_one_line_error(run_cli("--model", model, "--duration", "1", env=env), "no default input device")
+
+
+def test_file_at_real_time_pace(tmp_path, model):
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE), TONE_RATE)
+    t0 = time.monotonic()
+    _, summary = json_windows(run_cli("--model", model, "--file", str(wav), "--json", "--realtime", "--block", "800"))
+    assert time.monotonic() - t0 >= 1.0 and summary["windows"] == 7

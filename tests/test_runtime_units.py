@@ -135,3 +135,27 @@ def test_budgets_state_a_source_for_every_limit():
     assert budgets["low-end-phone"].peak_rss_mib <= budgets["mid-range-phone"].peak_rss_mib
     with pytest.raises(ConfigError):
         get_budget("flip-phone")
+
+
+# ---------------------------------------------------------------- microphone callback
+
+
+def test_mic_callback_never_blocks_and_counts_drops():
+    import queue
+    import threading
+    from types import SimpleNamespace
+
+    from runtime.sources import MicConfig, MicSource
+
+    mic = MicSource.__new__(MicSource)  # no device needed for the callback itself
+    mic.config = MicConfig(queue_blocks=2)
+    mic._queue = queue.Queue(maxsize=2)
+    mic._finished = threading.Event()
+    mic.dropped = mic.overflows = 0
+    block = np.ones((4, 2), np.float32)
+    for i in range(5):
+        mic._callback(block, 4, None, SimpleNamespace(input_overflow=(i == 0)))
+    assert mic._queue.qsize() == 2 and mic.dropped == 3 and mic.overflows == 1
+    queued = mic._queue.get_nowait()
+    block[:] = 0
+    assert queued.all()  # a copy: PortAudio reuses its buffer after the callback
