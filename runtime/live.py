@@ -210,7 +210,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
 def _main(args: argparse.Namespace, out: TextIO) -> int:
     try:
         if args.list_devices:
-            for d in list_input_devices():
+            devices = list_input_devices()
+            if not devices:
+                out.write("no input devices found\n")
+            for d in devices:
                 mark = "*" if d["default"] else " "
                 out.write(f"{mark}{d['index']:3d}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)\n")
             return 0
