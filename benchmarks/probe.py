@@ -59,14 +59,13 @@ def litert_gmacs(repeats: int = 20) -> float | None:
     probe model or LiteRT is unavailable."""
     if not PROBE_MODEL.is_file():
         return None
+    from runtime.errors import ModelLoadError
+    from runtime.model import litert_interpreter_class
+
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # older devices: tflite_runtime (crashes with numpy 2, so only a fallback)
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            return None
-    interpreter = Interpreter(model_path=str(PROBE_MODEL), num_threads=1)
+        interpreter = litert_interpreter_class()(model_path=str(PROBE_MODEL), num_threads=1)
+    except ModelLoadError:
+        return None
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]["index"]
     interpreter.set_tensor(inp, np.random.default_rng(0).standard_normal(PROBE_SHAPE, dtype=np.float32))

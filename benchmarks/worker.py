@@ -4,10 +4,11 @@ Run by ``python -m benchmarks`` once per (model, format, threads) in its own
 process, so one model's memory never hides in another's. Needs only the base
 install (numpy + LiteRT; onnxruntime for ``.onnx``). Prints one JSON object.
 
-Timing, nanoGPT style: load, run ``warmup`` windows untimed, then time each of
-``windows`` invocations separately with ``time.perf_counter``. The input is
-the same seeded noise window every time (latency of these models does not
-depend on the values).
+Timing, nanoGPT style: load through ``runtime.model.load_model`` (what an app
+would use: quantisation scales from the interpreter, metadata from the file),
+run ``warmup`` windows untimed, then time each of ``windows`` calls of
+``predict`` separately with ``time.perf_counter``. The input is the same seeded
+noise window every time (latency of these models does not depend on values).
 """
 
 from __future__ import annotations
@@ -27,62 +28,21 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-class _TFLite:
-    def __init__(self, path: Path, threads: int):
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:  # tflite_runtime crashes with numpy 2: only a fallback
-            from tflite_runtime.interpreter import Interpreter
-        self.interp = Interpreter(model_path=str(path), num_threads=threads)
-        self.interp.allocate_tensors()
-        self.inp = self.interp.get_input_details()[0]
-        self.out = self.interp.get_output_details()[0]
-
-    def input_window(self, rng) -> np.ndarray:
-        x = (0.1 * rng.standard_normal(self.inp["shape"])).astype(np.float32)
-        if self.inp["dtype"] != np.float32:  # full-integer I/O: quantise with the file's own scale
-            scale, zero = self.inp["quantization"]
-            info = np.iinfo(self.inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.inp["dtype"])
-        return x
-
-    def __call__(self, x):
-        self.interp.set_tensor(self.inp["index"], x)
-        self.interp.invoke()
-        return self.interp.get_tensor(self.out["index"])
-
-
-class _Onnx:
-    def __init__(self, path: Path, threads: int):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.inp = self.sess.get_inputs()[0]
-
-    def input_window(self, rng) -> np.ndarray:
-        shape = [d if isinstance(d, int) else 1 for d in self.inp.shape]
-        return (0.1 * rng.standard_normal(shape)).astype(np.float32)
-
-    def __call__(self, x):
-        return self.sess.run(None, {self.inp.name: x})[0]
-
-
 def measure_file(path: Path, threads: int, windows: int, warmup: int) -> dict:
     """Load ``path`` (.tflite or .onnx) and time ``windows`` single-window runs."""
+    from runtime.model import load_model
+
     rss_before = _rss_mb()
     t0 = time.perf_counter()
-    runner = _Onnx(path, threads) if path.suffix.lower() == ".onnx" else _TFLite(path, threads)
+    model = load_model(path, threads=threads)
     load_s = time.perf_counter() - t0
-    x = runner.input_window(np.random.default_rng(0))
+    x = (0.1 * np.random.default_rng(0).standard_normal(model.window_samples)).astype(np.float32)
     for _ in range(warmup):
-        out = runner(x)
+        out = model.predict(x)
     times = np.empty(windows)
     for i in range(windows):
         t = time.perf_counter()
-        out = runner(x)
+        out = model.predict(x)
         times[i] = time.perf_counter() - t
     ms = times * 1e3
     return {
@@ -100,7 +60,7 @@ def measure_file(path: Path, threads: int, windows: int, warmup: int) -> dict:
         "windows_per_s": float(windows / times.sum()),
         "rss_before_load_mb": rss_before,
         "peak_rss_mb": _rss_mb(),
-        "output_finite": bool(np.isfinite(np.asarray(out, dtype=np.float32)).all()),
+        "output_finite": bool(np.isfinite(out).all()),
     }
 
 

@@ -21,7 +21,7 @@ from runtime.errors import InferenceError, InputTypeError, ModelLoadError, one_l
 from runtime.metadata import ONNX_KEY, MetadataError, ModelMetadata, read_metadata
 
 
-def _litert_interpreter_class():
+def litert_interpreter_class():
     """LiteRT's Interpreter; ``tflite_runtime`` as the fallback for older devices."""
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -198,7 +198,7 @@ def load_model(path: str | Path, threads: int | None = None) -> Model:
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         data = path.read_bytes()
-        Interpreter = _litert_interpreter_class()
+        Interpreter = litert_interpreter_class()
         try:
             with quiet_native_stderr():
                 interp = Interpreter(model_content=data, num_threads=threads)
