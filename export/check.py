@@ -141,6 +141,7 @@ def main(argv=None) -> int:
             raise ExportError("no held-out audio: pass --data FOLDER")
         test = load_folder(folder, doc["sample_rate"], doc["window_samples"],
                            args.label_source or data.get("label_source", "parent"),
+                           max_windows_per_clip=data.get("max_windows_per_clip", 4),
                            max_clips=args.max_clips or data.get("max_test_clips"))
         report = check_export(args.export_dir, test)
     except ExportError as e:

@@ -73,7 +73,8 @@ def run(args) -> dict:
             raise ExportError("no held-out audio for the parity check: pass --test-data FOLDER (or --no-check)")
         test = load_folder(test_dir, sr, window, label_source, config.max_windows_per_clip, args.max_clips)
     data_info = {"representative_dir": str(rep_dir), "test_dir": str(test_dir) if test_dir else None,
-                 "label_source": label_source, "max_test_clips": args.max_clips}
+                 "label_source": label_source, "max_test_clips": args.max_clips,
+                 "max_windows_per_clip": config.max_windows_per_clip}
     return export_model(source, rep, config, test, data_info)
 
 

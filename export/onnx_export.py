@@ -50,14 +50,27 @@ class _Reader:
         pass
 
 
-def convert_int8(float_bytes: bytes, representative: np.ndarray) -> bytes:
-    """Static int8 quantization (QDQ, per-channel weights, MinMax calibration)."""
+def front_end_nodes(proto) -> list[str]:
+    """Nodes of the in-graph preprocessing (RMS normalisation, log-mel front end)."""
+    from export.tflite import FRONT_END_PATTERN
+
+    return [n.name for n in proto.graph.node if FRONT_END_PATTERN.search("/" + n.name)]
+
+
+def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end: bool = True) -> bytes:
+    """Static int8 quantization (QDQ, per-channel weights, MinMax calibration).
+
+    ``float_front_end``: leave the preprocessing nodes in float (measured on
+    FSDD with lv24: quantizing the RMS normalisation too cost 5.7 accuracy
+    points on held-out speakers; kept float it passes the 1-point threshold).
+    """
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     if len(representative) == 0:
         raise ExportError("the representative set is empty: ONNX static quantization needs calibration audio")
     reader = type("Reader", (_Reader, CalibrationDataReader), {})(representative)
+    exclude = front_end_nodes(onnx.load_from_string(float_bytes)) if float_front_end else []
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(float_bytes)
@@ -67,6 +80,7 @@ def convert_int8(float_bytes: bytes, representative: np.ndarray) -> bytes:
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            nodes_to_exclude=exclude,
         )
         proto = onnx.load(str(dst))
     onnx.checker.check_model(proto)
