@@ -166,7 +166,7 @@ class ConsoleView:
             + f"latency per window: p50 {fmt(lat['p50'], '.2f')} ms  p95 {fmt(lat['p95'], '.2f')} ms  max {fmt(lat['max'], '.2f')} ms\n"
             + f"real-time factor {fmt(s['real_time_factor'], '.4f')}  runtime overhead {fmt(s['overhead_fraction'], '.1%')} of invoke time\n"
             + f"peak RSS {s['peak_rss_mib']:.1f} MiB  dropped blocks {s['dropped_blocks']}  overflows {s['overflows']}\n"
-            + f"budget {b['name']} (p95 <= {b['latency_ms_per_window']} ms, RSS <= {b['peak_rss_mib']} MiB): {verdict}\n"
+            + f"budget {b['name']}: {verdict} ({'; '.join(b['reasons'])})\n"
         )
 
 

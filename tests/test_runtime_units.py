@@ -127,12 +127,27 @@ def test_engine_config_rejects_bad_values(kwargs):
 
 def test_budgets_state_a_source_for_every_limit():
     data = json.loads(BUDGETS_FILE.read_text())["budgets"]
-    assert {"low-end-phone", "mid-range-phone"} <= set(data)
+    assert {"low-end-phone", "mid-range-phone", "mcu-small", "mcu-medium", "mcu-large"} <= set(data)
     for budget in data.values():
-        for key in ("latency_ms_per_window", "peak_rss_mib"):
+        limits = [k for k in budget if k != "description"]
+        assert limits
+        for key in limits:
             assert budget[key]["limit"] > 0 and len(budget[key]["source"]) > 20
     budgets = load_budgets()
     assert budgets["low-end-phone"].peak_rss_mib <= budgets["mid-range-phone"].peak_rss_mib
+    mcu = [budgets[f"mcu-{s}"] for s in ("small", "medium", "large")]
+    assert [b.limits["ram_kib"].value for b in mcu] == sorted(b.limits["ram_kib"].value for b in mcu)
+
+
+def test_budget_judge_names_the_failing_limit():
+    small = get_budget("mcu-small")
+    verdict = small.judge({"ram_kib": 70.0, "mops_per_window": 134.4})
+    assert not verdict["pass"]
+    assert "mops_per_window 134.4 > 6" in verdict["reasons"]
+    assert "ram_kib 70 <= 80" in verdict["reasons"]
+    assert small.judge({"ram_kib": 1.0, "mops_per_window": 1.0})["pass"]
+    unjudged = small.judge({"ram_kib": 1.0})
+    assert not unjudged["pass"] and unjudged["unjudged"] == ["mops_per_window"]
     with pytest.raises(ConfigError):
         get_budget("flip-phone")
 
