@@ -116,6 +116,7 @@ class StreamingEngine:
         self._ring = RingBuffer(self.window)
         self._smoother = Smoother(config.smooth, len(model.labels))
         self._scratch = np.empty(self.window, dtype=np.float32)
+        self.nonfinite_samples = 0  # NaN/inf input samples replaced (never reset: a run's total)
         self.reset()
 
     def reset(self) -> None:
@@ -137,8 +138,16 @@ class StreamingEngine:
 
         Args:
             block: ``float32``, ``(frames,)`` or ``(frames, channels)`` at ``input_rate``.
+                Non-finite samples become 0 (NaN) or +-1 (inf), counted in ``nonfinite_samples``.
         """
-        return self._consume(self._resampler.process(to_mono(block)))
+        mono = to_mono(block)
+        if not np.isfinite(mono).all():
+            # A float file or driver can deliver NaN/inf; one such sample would make every
+            # window it touches (and, through the resampler's filter, its neighbours) NaN.
+            bad = ~np.isfinite(mono)
+            self.nonfinite_samples += int(bad.sum())
+            mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+        return self._consume(self._resampler.process(mono))
 
     def flush(self) -> list[WindowResult]:
         """End of stream: drain the resampler's delay line (no padding with silence)."""

@@ -20,7 +20,7 @@ from typing import Callable, TextIO
 
 from runtime.budgets import RunStats, get_budget, load_budgets
 from runtime.engine import EngineConfig, StreamingEngine, WindowResult
-from runtime.errors import USER_ERRORS, ConfigError, ModelLoadError, native_stderr_silenced, one_line
+from runtime.errors import USER_ERRORS, AudioSourceError, ConfigError, ModelLoadError, native_stderr_silenced, one_line
 from runtime.model import load_model
 from runtime.sources import FileSource, MicConfig, MicSource, RawSource, Source, list_input_devices
 
@@ -91,7 +91,9 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
     """Classify the configured input until it ends, ``duration_s`` passes or Ctrl-C.
 
     Calls ``on_window`` for every window; returns the run summary (see
-    :meth:`runtime.budgets.RunStats.summary`).
+    :meth:`runtime.budgets.RunStats.summary`). If the input stops mid-run
+    (device gone, unreadable further on) raises :class:`InputLostError`, which
+    carries the summary so far (with an ``error`` key).
     """
     budget = get_budget(config.budget)  # fail on a bad name before opening devices
     if not config.model.is_file() and config.model == DEFAULT_MODEL:
@@ -107,6 +109,7 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
         engine = StreamingEngine(model, engine_config, input_rate=source.sample_rate)
         limit = None if config.duration_s is None else round(config.duration_s * source.sample_rate)
         frames = 0
+        lost: AudioSourceError | None = None
         try:
             for block in source:
                 if limit is not None and frames + block.shape[0] > limit:
@@ -118,11 +121,26 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
             _process(engine, stats, on_window, None)  # end of input: drain the resampler's delay
         except KeyboardInterrupt:
             pass  # Ctrl-C ends the run normally, with its summary
+        except AudioSourceError as e:  # the input died mid-run (device gone, file corrupt further on)
+            lost = e
         stats.audio_s = frames / source.sample_rate
         summary = stats.summary(budget, dropped=source.dropped, overflows=source.overflows)
+        summary["nonfinite_samples"] = engine.nonfinite_samples
         summary["source"] = {"name": source.name, "sample_rate": source.sample_rate, "channels": source.channels}
         summary["model"] = {"path": str(config.model), "backend": model.backend, "sample_rate": model.sample_rate, "window_samples": model.window_samples, "hop_samples": engine.hop, "threads": model.threads}
+        if lost is not None:
+            summary["error"] = one_line(lost, 500)
+            raise InputLostError(str(lost), summary) from None
         return summary
+
+
+class InputLostError(AudioSourceError):
+    """The input stopped mid-run; ``summary`` is the run summary up to that point
+    (the CLI prints it, then the error)."""
+
+    def __init__(self, message: str, summary: dict) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def _process(engine: StreamingEngine, stats: RunStats, on_window, block) -> None:
@@ -165,7 +183,8 @@ class ConsoleView:
             + f"windows {s['windows']}  audio {s['audio_s']:.2f} s\n"
             + f"latency per window: p50 {fmt(lat['p50'], '.2f')} ms  p95 {fmt(lat['p95'], '.2f')} ms  max {fmt(lat['max'], '.2f')} ms\n"
             + f"real-time factor {fmt(s['real_time_factor'], '.4f')}  runtime overhead {fmt(s['overhead_fraction'], '.1%')} of invoke time\n"
-            + f"peak RSS {s['peak_rss_mib']:.1f} MiB  dropped blocks {s['dropped_blocks']}  overflows {s['overflows']}\n"
+            + f"peak RSS {s['peak_rss_mib']:.1f} MiB  dropped blocks {s['dropped_blocks']}  overflows {s['overflows']}"
+            + (f"  non-finite samples {s['nonfinite_samples']} (replaced)" if s.get("nonfinite_samples") else "") + "\n"
             + f"budget {b['name']}: {verdict} ({'; '.join(b['reasons'])})\n"
         )
 
@@ -219,13 +238,14 @@ def _main(args: argparse.Namespace, out: TextIO) -> int:
             return 0
         fields = {k: v for k, v in vars(args).items() if k != "list_devices"}
         config = LiveConfig(**fields)
-        if config.json:
-            summary = run(config, on_window=lambda r: _json_line(out, r.to_dict()))
-            _json_line(out, {"summary": summary})
-        else:
-            view = ConsoleView(out)
-            summary = run(config, on_window=view)
-            view.summary(summary)
+        view = ConsoleView(out)
+        show = (lambda s: _json_line(out, {"summary": s})) if config.json else view.summary
+        try:
+            summary = run(config, on_window=(lambda r: _json_line(out, r.to_dict())) if config.json else view)
+        except InputLostError as e:
+            show(e.summary)  # what was classified before the input died, then the error line
+            raise
+        show(summary)
         return 0
     except USER_ERRORS as e:
         sys.stderr.write(f"error: {one_line(e, 500)}\n")

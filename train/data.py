@@ -264,7 +264,8 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     """Decode ``path``, downmix to mono, resample to ``sample_rate``.
 
     Returns float32, shape (samples,), values as decoded (PCM16 gives [-1, 1)).
-    Raises :class:`DataError` naming the file when it cannot be read or is empty.
+    Raises :class:`DataError` naming the file when it cannot be read, is empty or
+    holds NaN/inf samples.
     """
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -272,6 +273,8 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
         raise DataError(f"cannot read audio file {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if data.shape[0] == 0:
         raise DataError(f"audio file is empty: {path}")
+    if not np.isfinite(data).all():  # float files can hold NaN/inf; one would poison every batch it is in
+        raise DataError(f"audio file has {int((~np.isfinite(data)).sum())} NaN/inf sample(s): {path}")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
@@ -333,7 +336,7 @@ def decode(clips: Iterable[Clip], sample_rate: int, cache: AudioCache | None = N
         try:
             out.append(cache.get(clip.path, sample_rate))
         except (DataError, OSError) as e:
-            failed.append(f"{clip.path} ({str(e).split(': ', 1)[0]})" if not isinstance(e, DataError) else str(clip.path))
+            failed.append(f"{clip.path} ({str(e).split(': ', 1)[0]})")
     if failed:
         raise DataError(f"{len(failed)} audio file(s) missing or unreadable: {_names(failed)}")
     return out
