@@ -60,6 +60,8 @@ def describe_machine() -> dict:
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python": platform.python_version(),
+        # Other work on the machine inflates tails: recorded so readers can judge a run.
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "libraries": {
             d: v
             for d in ("numpy", "ai-edge-litert", "onnxruntime", "tensorflow-cpu", "tensorflow", "keras", "mediapipe")
@@ -72,4 +74,5 @@ def machine_line(m: dict) -> str:
     """One-line summary for report headers."""
     mem = f", {m['memory_gib']} GiB" if m.get("memory_gib") else ""
     simd = f" ({', '.join(m['simd'])})" if m.get("simd") else ""
-    return f"{m['cpu']}{simd}, {m['cores']} cores{mem}, {m['os']}, Python {m['python']}"
+    load = f", load average {m['load_average_1m']} at start" if m.get("load_average_1m") is not None else ""
+    return f"{m['cpu']}{simd}, {m['cores']} cores{mem}, {m['os']}, Python {m['python']}{load}"

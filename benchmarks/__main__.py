@@ -1,0 +1,87 @@
+"""python -m benchmarks: latency, memory, size and MACs of exported models against mobile budgets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from benchmarks.run import FORMATS, BenchConfig, BenchmarkError, run_benchmarks
+
+DESCRIPTION = """\
+Benchmark every exported model (default: every export folder under android_demo_assets/ and
+exports/ — make untrained ones of the whole zoo with `python -m benchmarks.zoo`) in every format
+(TFLite float32/float16/dynamic/int8, ONNX float32/int8) at 1 thread and all cores.
+
+Each measurement runs in its own fresh process (latency p50/p95/p99 after warm-up, windows/s, load
+time, peak RSS); MACs per window come from the export's metadata, and achieved GMAC/s is compared
+with this machine's single-core peak measured in the same run. Every result is judged against the
+budget profiles in runtime/budgets.json (phones and Hello Edge microcontroller classes), and the
+same models are timed in Keras, TF's TFLite interpreter, onnxruntime and MediaPipe for comparison.
+
+Writes OUT/latest.json, OUT/latest.md, OUT/latest_latency.png and OUT/latest_pareto.png (accuracy vs latency,
+for exports that carry a parity report)."""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("roots", nargs="*", type=Path, help="folders to search for exports "
+                   "(default: android_demo_assets exports)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder (default benchmarks/results)")
+    p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS, metavar="FMT",
+                   help=f"formats to time (default all: {' '.join(FORMATS)})")
+    p.add_argument("--threads", nargs="+", type=int, default=None, help="thread counts (default: 1 and all cores)")
+    p.add_argument("--models", nargs="+", default=[], help="only these export folder names")
+    p.add_argument("--windows", type=int, default=100, help="timed windows per measurement (default 100)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed windows first (default 10)")
+    p.add_argument("--runtime-only", action="store_true",
+                   help="measure with the base install only (no TensorFlow): skips the peer comparison; "
+                        "for phones, Raspberry Pis and other devices; writes the same JSON")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test in under a minute: one model, float32 and int8 TFLite, 1 thread, 20 windows, no peers")
+    p.add_argument("--name", default="latest", help="base name of the output files (default latest)")
+    return p
+
+
+def config_from_args(args) -> BenchConfig:
+    threads = tuple(args.threads) if args.threads else (1, os.cpu_count() or 1)
+    roots = tuple(args.roots) or (Path("android_demo_assets"), Path("exports"))
+    if args.quick:
+        return BenchConfig(roots=roots, formats=("tflite_float32", "tflite_int8"), threads=(1,), windows=20,
+                           warmup=3, peers=False, models=tuple(args.models), max_models=1)
+    return BenchConfig(roots=roots, formats=tuple(args.formats), threads=threads, windows=args.windows,
+                       warmup=args.warmup, peers=not args.runtime_only, models=tuple(args.models))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    try:
+        config = config_from_args(args)
+        args.out.mkdir(parents=True, exist_ok=True)
+        if not os.access(args.out, os.W_OK):
+            raise BenchmarkError(f"cannot write to {args.out}")
+        doc = run_benchmarks(config, log=lambda m: print(m, file=sys.stderr))
+    except (BenchmarkError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from benchmarks.report import plot_latency, plot_pareto, render_markdown
+
+    doc["command"] = command.strip()
+    files = {"json": args.out / f"{args.name}.json", "md": args.out / f"{args.name}.md"}
+    for key, text in (("json", json.dumps(doc, indent=1) + "\n"), ("md", render_markdown(doc, doc["command"]))):
+        tmp = files[key].with_suffix(files[key].suffix + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, files[key])
+    if not args.runtime_only:  # plots need matplotlib, which the base install does not have
+        plot_latency(doc, args.out / f"{args.name}_latency.png")
+        plot_pareto(doc, args.out / f"{args.name}_pareto.png")
+    print(f"wrote {', '.join(str(f) for f in files.values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Render a benchmark results document as Markdown and PNG plots (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from benchmarks.machine import machine_line
+
+SHORT = {"tflite_float32": "tfl-f32", "tflite_float16": "tfl-f16", "tflite_dynamic_int8": "tfl-dyn",
+         "tflite_int8": "tfl-int8", "onnx_float32": "onnx-f32", "onnx_int8": "onnx-int8"}
+
+
+def _ok(rows):
+    return [r for r in rows if "error" not in r]
+
+
+def _label(r: dict) -> str:
+    return f"{r['model']}@{r['sample_rate'] / 1000:g}k"
+
+
+def _fmt(v, spec: str, dash: str = "–") -> str:
+    return dash if v is None else format(v, spec)
+
+
+def pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """Points (latency, accuracy, name) not dominated by a faster-and-at-least-as-accurate one."""
+    front, best = [], -1.0
+    for lat, acc, name in sorted(points, key=lambda p: (p[0], -p[1])):
+        if acc > best:
+            front.append((lat, acc, name))
+            best = acc
+    return front
+
+
+def render_markdown(doc: dict, command: str) -> str:
+    rows = _ok(doc["results"])
+    threads = doc["config"]["threads"]
+    when = dt.datetime.fromtimestamp(doc["created_unix"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    peak = doc["peak"]
+    out = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{command}` on {when} in {doc['duration_s']:.0f} s.",
+        "",
+        f"**Machine:** {machine_line(doc['machine'])}. Libraries: "
+        + ", ".join(f"{k} {v}" for k, v in doc["machine"]["libraries"].items()) + ".",
+        "",
+        f"**Compute peak (one core):** {peak['peak_gmacs']:.1f} GMAC/s — LiteRT 3×3 convolution probe "
+        f"{_fmt(peak['litert_gmacs'], '.1f')} GMAC/s, numpy BLAS matmul {peak['blas_gmacs']:.1f} GMAC/s "
+        "(see `benchmarks/probe.py` for how each is measured; the larger is the peak).",
+        "",
+        f"Each cell is measured in a fresh process that loads the model through `runtime.model` and times "
+        f"{doc['config']['windows']} single windows after {doc['config']['warmup']} warm-up windows. "
+        "Latency is per window (batch 1). RSS is the whole Python process's peak.",
+        "",
+    ]
+    for t in threads:
+        sel = [r for r in rows if r["threads"] == t]
+        if not sel:
+            continue
+        out += [f"## Latency, size, memory — {t} thread{'s' if t > 1 else ''}", "",
+                "| model | format | size KiB | p50 ms | p95 ms | p99 ms | windows/s | load ms | peak RSS MiB | MMACs | GMAC/s | % of peak | accuracy |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in sel:
+            lat = r["latency_ms"]
+            out.append(
+                f"| {_label(r)} | {SHORT[r['format']]} | {r['size_bytes'] / 1024:.1f} | {lat['p50']:.3f} | "
+                f"{lat['p95']:.3f} | {lat['p99']:.3f} | {r['windows_per_s']:.0f} | {r['load_ms']:.1f} | "
+                f"{r['peak_rss_mb']:.1f} | {r['macs'] / 1e6:.1f} | {r['gmacs_per_s']:.1f} | "
+                f"{100 * r['fraction_of_peak']:.0f} % | {_fmt(r['accuracy'], '.1%')} |")
+        out.append("")
+    errors = [r for r in doc["results"] if "error" in r]
+    if errors:
+        out += ["## Measurements that failed", ""] + [
+            f"- {_label(r)} {r['format']} threads={r['threads']}: {r['error']}" for r in errors] + [""]
+
+    names = list(doc["budgets"])
+    out += ["## Budgets (1 thread)", "",
+            "✓ = every limit of the profile holds; ✗ names the first limit broken. Limits and their sources are listed below.",
+            "", "| model | format | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for r in [r for r in rows if r["threads"] == 1]:
+        cells = []
+        for n in names:
+            v = r["budgets"][n]
+            if v["pass"]:
+                cells.append("✓")
+            else:
+                broken = [x for x in v["reasons"] if " > " in x] or [f"unjudged: {', '.join(v['unjudged'])}"]
+                cells.append("✗ " + broken[0])
+        out.append(f"| {_label(r)} | {SHORT[r['format']]} | " + " | ".join(cells) + " |")
+    out += ["", "| profile | limit | value | source |", "|---|---|---:|---|"]
+    for n, b in doc["budgets"].items():
+        for k, v in b["limits"].items():
+            out.append(f"| {n} | {k} | {v['limit']:g} | {v['source']} |")
+    out.append("")
+
+    if doc["peers"]:
+        peer_names = []
+        for p in doc["peers"]:
+            for k in p.get("peers", {}):
+                if k not in peer_names:
+                    peer_names.append(k)
+        out += ["## Against what users would run instead (float32, 1 thread)", "",
+                "p50 ms per window, and in brackets the ratio to this project's runtime on the same "
+                "`.tflite` and the same windows (> 1 = slower than ours). See `benchmarks/peers.py`.", "",
+                "| model | " + " | ".join(peer_names) + " |", "|---|" + "---:|" * len(peer_names)]
+        for p in doc["peers"]:
+            if "error" in p:
+                out.append(f"| {p.get('folder', '?')} | error: {p['error']} |")
+                continue
+            cells = [f"{p['peers'][k]['p50']:.2f} (×{p['peers'][k]['ratio_to_runtime']:.2f})" if k in p["peers"]
+                     else "–" for k in peer_names]
+            out.append(f"| {p['model']} ({Path(p['folder']).name}) | " + " | ".join(cells) + " |")
+            for k, e in p.get("errors", {}).items():
+                out.append(f"| ↳ {k} unavailable: {e} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot_latency(doc: dict, path: Path) -> Path | None:
+    """Grouped bars: p50 latency per model and format, one thread, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [r for r in _ok(doc["results"]) if r["threads"] == 1]
+    if not rows:
+        return None
+    models = list(dict.fromkeys(_label(r) for r in rows))
+    formats = [f for f in SHORT if any(r["format"] == f for r in rows)]
+    width = 0.8 / len(formats)
+    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(models) + 3), 4.5))
+    x = np.arange(len(models))
+    for i, f in enumerate(formats):
+        vals = [next((r["latency_ms"]["p50"] for r in rows if _label(r) == m and r["format"] == f), np.nan)
+                for m in models]
+        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=SHORT[f])
+    ax.set_xticks(x, models, rotation=35, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("p50 latency per window (ms, log)")
+    ax.set_title(f"Latency per model and format, 1 thread — {doc['machine']['cpu']}", fontsize=9)
+    ax.legend(ncol=3, fontsize=8)
+    ax.grid(axis="y", alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_pareto(doc: dict, path: Path) -> Path | None:
+    """Accuracy against latency for every measured (model, format) with an accuracy; front highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in _ok(doc["results"]) if r["threads"] == 1 and r.get("accuracy") is not None]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for task in dict.fromkeys(r["task"] for r in rows):  # accuracies compare only within a task
+        pts = [(r["latency_ms"]["p50"], r["accuracy"], f"{_label(r)} {SHORT[r['format']]}")
+               for r in rows if r["task"] == task]
+        front = pareto(pts)
+        dots = ax.scatter([p[0] for p in pts], [100 * p[1] for p in pts], s=25, alpha=0.5)
+        ax.plot([p[0] for p in front], [100 * p[1] for p in front], "-o", ms=6, color=dots.get_facecolor()[0],
+                alpha=1.0, label=f"{task}: Pareto front")
+        for lat, acc, name in front:
+            ax.annotate(name, (lat, 100 * acc), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency per window, 1 thread (ms, log)")
+    ax.set_ylabel("accuracy on held-out audio (%)")
+    ax.set_title("Accuracy against latency", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,212 @@
+"""The benchmark run: discover exported models, measure each in its own process, judge budgets.
+
+Numeric and orchestration code only; ``benchmarks.report`` renders Markdown and
+plots, ``benchmarks.__main__`` is the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8", "onnx_float32", "onnx_int8")
+
+
+class BenchmarkError(Exception):
+    """A bad benchmark input; ``str(e)`` is one line."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure.
+
+    Attributes:
+        roots: folders searched (recursively) for export folders (a
+            ``metadata.json`` listing ``files``).
+        formats: artifact keys to time.
+        threads: thread counts (default 1 and all cores).
+        windows / warmup: timed and untimed windows per measurement.
+        peers: also time Keras, TF's interpreter, onnxruntime, MediaPipe and the
+            streaming runtime (needs TensorFlow; off in runtime-only mode).
+        peer_windows: windows per peer.
+        models: restrict to these export folder names (empty: all).
+        max_models: stop after this many folders (``--quick``).
+    """
+
+    roots: tuple[Path, ...] = (Path("android_demo_assets"), Path("exports"))
+    formats: tuple[str, ...] = FORMATS
+    threads: tuple[int, ...] = (1, os.cpu_count() or 1)
+    windows: int = 100
+    warmup: int = 10
+    peers: bool = True
+    peer_windows: int = 30
+    models: tuple[str, ...] = ()
+    max_models: int | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad:
+            raise BenchmarkError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
+        if self.windows < 1 or self.warmup < 0 or any(t < 1 for t in self.threads):
+            raise BenchmarkError("windows and thread counts must be >= 1, warmup >= 0")
+        object.__setattr__(self, "threads", tuple(sorted(set(self.threads))))
+
+
+def discover(config: BenchConfig) -> list[Path]:
+    """Export folders under ``config.roots`` (sorted, de-duplicated)."""
+    found = []
+    for root in config.roots:
+        if not root.exists():
+            continue
+        for meta in sorted(root.rglob("metadata.json")):
+            try:
+                doc = json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("files"), dict):
+                found.append(meta.parent)
+    if config.models:
+        found = [f for f in found if f.name in config.models]
+    found = sorted(set(found))
+    return found[: config.max_models] if config.max_models else found
+
+
+def _run_json(args: list[str], timeout: int) -> dict:
+    """Run ``python -m ...`` in a fresh process; its last stdout line is JSON."""
+    proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("error:")] or proc.stderr.strip().splitlines()[-1:]
+        return {"error": lines[-1] if lines else f"exit {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def activation_peak_bytes(path: Path) -> int | None:
+    """Largest per-operator activation footprint of a ``.tflite`` (bytes).
+
+    For every operator, the bytes of its non-constant inputs and outputs are
+    summed; the maximum over operators estimates the tensor arena a
+    microcontroller runtime needs at least (constant tensors — weights — live
+    in the model file and are counted there).
+    """
+    from runtime.model import litert_interpreter_class
+
+    interp = litert_interpreter_class()(model_path=str(path))
+    interp.allocate_tensors()
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()  # the only per-operator view LiteRT's Python API offers
+    produced = {int(i) for op in ops for i in op["outputs"]}
+    graph_inputs = {d["index"] for d in interp.get_input_details()}
+    activations = produced | graph_inputs
+
+    def nbytes(i: int) -> int:
+        t = tensors[i]
+        return int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize
+
+    peak = 0
+    for op in ops:
+        ids = {int(i) for i in (*op["inputs"], *op["outputs"]) if int(i) in activations}
+        peak = max(peak, sum(nbytes(i) for i in ids))
+    return peak
+
+
+def _accuracy(folder: Path) -> dict[str, float]:
+    parity = folder / "parity.json"
+    if not parity.is_file():
+        return {}
+    doc = json.loads(parity.read_text())
+    out = {k: v["accuracy"] for k, v in doc.get("artifacts", {}).items() if v.get("accuracy") is not None}
+    if doc.get("keras_accuracy") is not None:
+        out["keras"] = doc["keras_accuracy"]
+    return out
+
+
+def _task(doc: dict) -> str:
+    """Which task a model's accuracy belongs to: accuracies are comparable only within one task."""
+    data = doc.get("data") or {}
+    if data.get("dataset"):
+        return str(data["dataset"])
+    labels = doc.get("labels", [])
+    return f"{len(labels)} classes: {', '.join(labels[:3])}{', …' if len(labels) > 3 else ''}"
+
+
+def judge_all(row: dict, budgets: dict) -> dict:
+    """Pass/fail of one measured row against every budget profile."""
+    single = row["latency_ms"]["p95"] if row["threads"] == 1 else None
+    measured = {
+        # Phones get one core for audio: only single-thread latency is judged.
+        "latency_ms_per_window": single,
+        "peak_rss_mib": row["peak_rss_mb"],
+        "model_size_kib": row["size_bytes"] / 1024,
+        "mops_per_window": 2 * row["macs"] / 1e6,
+        "ram_kib": None if row.get("activation_peak_bytes") is None
+        else (row["size_bytes"] + row["activation_peak_bytes"]) / 1024,
+    }
+    return {name: b.judge(measured) for name, b in budgets.items()}
+
+
+def run_benchmarks(config: BenchConfig, log=print) -> dict:
+    """Measure every (model folder, format, threads); returns the results document."""
+    from benchmarks.machine import describe_machine
+    from benchmarks.probe import measure as measure_peak
+    from runtime.budgets import load_budgets
+
+    folders = discover(config)
+    if not folders:
+        raise BenchmarkError(f"no exported models under {', '.join(map(str, config.roots))} "
+                             "(make some with: python -m benchmarks.zoo, or python -m export)")
+    started = time.time()
+    log("measuring this machine's compute peak ...")
+    peak = measure_peak()
+    budgets = load_budgets()
+    rows, peers = [], []
+    for folder in folders:
+        doc = json.loads((folder / "metadata.json").read_text())
+        accuracy = _accuracy(folder)
+        for key in config.formats:
+            info = doc["files"].get(key)
+            if info is None or not (folder / info["file"]).is_file():
+                continue
+            path = folder / info["file"]
+            act = activation_peak_bytes(path) if path.suffix == ".tflite" else None
+            for threads in config.threads:
+                log(f"{folder.name:<22} {key:<20} threads={threads}")
+                res = _run_json(["benchmarks.worker", str(path), "--threads", str(threads),
+                                 "--windows", str(config.windows), "--warmup", str(config.warmup)], timeout=600)
+                row = {"model_dir": str(folder), "model": doc["name"], "sample_rate": doc["sample_rate"],
+                       "format": key, "params": doc.get("params"), "macs": doc.get("macs"),
+                       "task": _task(doc), "accuracy": accuracy.get(key), "activation_peak_bytes": act,
+                       **res, "threads": threads}
+                if "error" not in res:
+                    gmacs = row["macs"] / (row["latency_ms"]["p50"] / 1e3) / 1e9
+                    row["gmacs_per_s"] = gmacs
+                    # Peak is single-core; with more threads the fraction is of one core's peak x threads.
+                    row["fraction_of_peak"] = gmacs / (peak["peak_gmacs"] * threads)
+                    row["budgets"] = judge_all(row, budgets)
+                rows.append(row)
+        if config.peers and (folder / "model.keras").is_file():
+            log(f"{folder.name:<22} peers")
+            peers.append(_run_json(["benchmarks.peers", str(folder), "--windows", str(config.peer_windows)],
+                                   timeout=900))
+    return {
+        "format": "tinyaudio-benchmarks/1",
+        "created_unix": int(started),
+        "duration_s": round(time.time() - started, 1),
+        "machine": describe_machine(),
+        "peak": peak,
+        "config": {"formats": list(config.formats), "threads": list(config.threads), "windows": config.windows,
+                   "warmup": config.warmup, "peers": config.peers},
+        "budgets": {n: {"description": b.description,
+                        "limits": {k: {"limit": v.value, "source": v.source} for k, v in b.limits.items()}}
+                    for n, b in budgets.items()},
+        "results": rows,
+        "peers": peers,
+    }

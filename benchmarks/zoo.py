@@ -1,0 +1,72 @@
+"""Export every zoo architecture, untrained, in every format, for latency/size/memory benchmarks.
+
+    python -m benchmarks.zoo --out exports/zoo            # all twelve at 22.05 kHz
+    python -m benchmarks.zoo --out exports/zoo --rate 8000 --models lv18 lv24
+
+Untrained weights do not change latency, size or memory; accuracy comes only
+from exports of trained runs (their parity reports). Full-integer models are
+calibrated on generated audio (``runtime.signals.calibration_windows``), so no
+dataset is needed. Each model goes to ``OUT/NAME_RATE/`` in the layout of
+``python -m export``; the parity check is skipped (there is no held-out audio
+for an untrained model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def export_zoo(out: Path, names: list[str], sample_rate: int, calibration: int = 64, log=print) -> list[Path]:
+    import keras
+
+    from export.audio import WindowSet
+    from export.config import ExportConfig
+    from export.exporter import export_model
+    from export.loading import Source
+    from runtime.signals import calibration_windows
+    from train.config import ModelConfig
+    from train.models import REGISTRY, build
+
+    written = []
+    for name in names:
+        if sample_rate not in REGISTRY[name].sample_rates:
+            log(f"skip {name}: not defined at {sample_rate} Hz")
+            continue
+        config = ModelConfig(name=name, sample_rate=sample_rate)
+        model = build(config)
+        labels = tuple(f"class_{i}" for i in range(config.num_classes))
+        folder = out / f"{name}_{sample_rate}"
+        window = int(model.inputs[0].shape[1])
+        rep = WindowSet.from_array(calibration_windows(calibration, window, sample_rate))
+        source = Source(model, config, labels, folder / "untrained.keras",
+                        summary={"note": "untrained: for latency, size and memory only"})
+        export_model(source, rep, ExportConfig(out_dir=folder, check=False), log=log)
+        written.append(folder)
+        keras.backend.clear_session()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.models import MODEL_NAMES
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.zoo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("exports/zoo"), help="output root (default exports/zoo)")
+    p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES, metavar="NAME",
+                   help="architectures (default: all twelve)")
+    p.add_argument("--rate", type=int, default=22050, help="sample rate (default 22050)")
+    args = p.parse_args(argv)
+    from export.config import ExportError
+
+    try:
+        export_zoo(args.out, args.models, args.rate)
+    except (ExportError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""python -m benchmarks (issue 6): fields of the JSON, runtime-only mode, budgets, Pareto front.
+No timing assertions: speed goals live in the benchmark results, not in tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import pareto
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def zoo_export(tmp_path_factory) -> Path:
+    from benchmarks.zoo import export_zoo
+
+    out = tmp_path_factory.mktemp("exports")
+    (folder,) = export_zoo(out, ["lv42"], 8000, calibration=8, log=lambda *_: None)
+    return folder
+
+
+def _run(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def _check_results(doc: dict, formats: set[str]) -> None:
+    assert doc["format"] == "tinyaudio-benchmarks/1"
+    assert doc["machine"]["cores"] >= 1 and doc["machine"]["cpu"]
+    assert doc["peak"]["peak_gmacs"] > 0
+    assert {r["format"] for r in doc["results"]} == formats
+    for r in doc["results"]:
+        assert "error" not in r, r
+        assert r["model"] == "lv42" and r["sample_rate"] == 8000 and r["threads"] == 1
+        assert set(r["latency_ms"]) >= {"p50", "p95", "p99"}
+        assert r["latency_ms"]["p50"] <= r["latency_ms"]["p95"] <= r["latency_ms"]["p99"]
+        assert r["windows_per_s"] > 0 and r["load_ms"] > 0 and r["peak_rss_mb"] > r["rss_before_load_mb"] > 0
+        assert r["size_bytes"] == Path(r["file"]).stat().st_size
+        assert r["macs"] > 0 and r["gmacs_per_s"] > 0 and 0 < r["fraction_of_peak"]
+        assert r["output_finite"]
+        assert set(r["budgets"]) >= {"low-end-phone", "mid-range-phone", "mcu-small", "mcu-medium", "mcu-large"}
+        small = r["budgets"]["mcu-small"]
+        assert small["pass"] is False and any("mops_per_window" in x for x in small["reasons"])
+
+
+def test_quick_writes_json_markdown_and_plot(zoo_export, tmp_path):
+    out = tmp_path / "results"
+    proc = _run(["--quick", str(zoo_export.parent), "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "latest.json").read_text())
+    _check_results(doc, {"tflite_float32", "tflite_int8"})
+    md = (out / "latest.md").read_text()
+    assert "## Budgets" in md and "lv42@8k" in md and "Hello Edge" in md
+    assert (out / "latest_latency.png").stat().st_size > 1000
+
+
+def test_runtime_only_needs_no_tensorflow(zoo_export, tmp_path):
+    # A stand-in 'tensorflow' that refuses to import: the runtime-only path must never touch it.
+    blocker = tmp_path / "blocker"
+    for mod in ("tensorflow", "keras"):
+        (blocker / mod).mkdir(parents=True)
+        (blocker / mod / "__init__.py").write_text(f"raise ImportError('{mod} is blocked in this test')\n")
+    out = tmp_path / "device"
+    proc = _run(["--runtime-only", str(zoo_export.parent), "--out", str(out), "--formats", "tflite_int8",
+                 "onnx_float32", "--threads", "1", "--windows", "5", "--warmup", "1"],
+                env={"PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "latest.json").read_text())
+    _check_results(doc, {"tflite_int8", "onnx_float32"})
+    assert doc["peers"] == []
+
+
+def test_no_exports_is_a_clear_error(tmp_path):
+    proc = _run([str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--quick"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: no exported models under")
+    assert "Traceback" not in proc.stderr
+
+
+def test_peers_measure_the_same_model(zoo_export):
+    from benchmarks.peers import measure_peers
+
+    doc = measure_peers(zoo_export, n_windows=3, warmup=1)
+    peers = doc["peers"]
+    assert {"tinyaudio_runtime", "keras_predict", "keras_call", "tf_lite_interpreter", "onnxruntime",
+            "tinyaudio_streaming"} <= set(peers)
+    assert "mediapipe" in peers or "mediapipe" in doc["errors"]
+    assert peers["tinyaudio_runtime"]["ratio_to_runtime"] == 1.0
+    assert all(p["p50"] > 0 and p["n"] == 3 for p in peers.values())
+
+
+def test_pareto_front():
+    pts = [(1.0, 0.5, "a"), (2.0, 0.7, "b"), (3.0, 0.6, "c"), (0.5, 0.4, "d"), (4.0, 0.9, "e")]
+    assert [p[2] for p in pareto(pts)] == ["d", "a", "b", "e"]
