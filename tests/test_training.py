@@ -1,0 +1,108 @@
+"""Training learns (real FSDD when present, generated tones otherwise) and the CLI resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.conftest import SHARED_DATA
+from train.__main__ import main
+from train.config import ModelConfig
+from train.data import decode, load_dataset
+from train.fit import FitConfig, evaluate, train
+
+CLASSES = ("low", "mid", "high")
+
+
+def _generate(root: Path, per_class: int = 40, sr: int = 8000, seed: int = 0) -> Path:
+    """Three classes of noisy tone bursts at random positions, one folder per class."""
+    rng = np.random.default_rng(seed)
+    for label, (cls, f0) in enumerate(zip(CLASSES, (300.0, 900.0, 2400.0))):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            n = int(sr * rng.uniform(0.3, 1.4))
+            t = np.arange(n) / sr
+            x = 0.3 * np.sin(2 * np.pi * f0 * rng.uniform(0.9, 1.1) * t) + 0.05 * rng.standard_normal(n)
+            sf.write(str(root / cls / f"{i}.wav"), x.astype(np.float32), sr)
+    return root
+
+
+def _fsdd_subset():
+    """(train, val, test) clip lists: 3 speakers train (10 % val), a 4th speaker tests."""
+    ds = load_dataset("fsdd", SHARED_DATA / "fsdd")
+    train_spk, test_spk = ("george", "jackson", "nicolas"), "theo"
+    tr = [c for c in ds.clips if c.speaker in train_spk]
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(tr))
+    val = [tr[i] for i in order[:150]]
+    tr = [tr[i] for i in order[150:]]
+    return tr, val, [c for c in ds.clips if c.speaker == test_spk], len(ds.labels)
+
+
+def test_small_model_learns(tmp_path):
+    """lv42 at 8 kHz, a few epochs: held-out accuracy well above chance."""
+    if (SHARED_DATA / "fsdd").is_dir():
+        tr, val, te, n_classes = _fsdd_subset()
+        epochs, floor = 12, 0.3  # chance 0.10; the unseen speaker makes this hard
+    else:
+        ds = load_dataset("folders", _generate(tmp_path / "gen"))
+        idx = np.random.default_rng(0).permutation(len(ds.clips))
+        tr, val, te = ([ds.clips[i] for i in part] for part in (idx[:80], idx[80:100], idx[100:]))
+        n_classes, epochs, floor = 3, 8, 0.6  # chance 0.33
+    config = ModelConfig("lv42", num_classes=n_classes, sample_rate=8000)
+    fit = FitConfig(epochs=epochs, batch_size=32, learning_rate=2e-3, seed=0)
+    audio = [decode(part, 8000) for part in (tr, val, te)]
+    labels = [np.array([c.label for c in part]) for part in (tr, val, te)]
+    ckpt = tmp_path / "model.keras"
+    r = train(config, audio[0], labels[0], audio[1], labels[1], fit, ckpt, progress=False)
+    assert ckpt.is_file() and 1 <= r["best_epoch"] <= epochs
+    result = evaluate(ckpt, config, audio[2], labels[2], fit)
+    assert result["accuracy"] > floor, result
+
+
+def test_cli_resume_and_artifacts(tmp_path, capsys):
+    data = _generate(tmp_path / "gen", per_class=12)
+    out = tmp_path / "runs" / "tiny"
+    args = ["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+            "--out", str(out), "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000"]
+    assert main(args) == 0
+    result = out / "fold_0" / "result.json"
+    stamp = result.stat().st_mtime_ns
+    for name in ("fold_0/model.keras", "fold_0/config.json", "fold_0/confusion.png", "fold_0/curves.png",
+                 "summary.json", "confusion.png", "curves.png"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["folds_done"] == 1 and summary["folds_total"] == 2 and not summary["complete"]
+    for key in ("accuracy", "precision", "recall", "f1", "epochs", "train_seconds"):
+        assert key in summary["folds"][0] and key in summary["mean"] and key in summary["std"]
+    config = json.loads((out / "fold_0" / "config.json").read_text())
+    assert config["labels"] == sorted(CLASSES) and ModelConfig.from_dict(config["model_config"]).sample_rate == 8000
+
+    capsys.readouterr()
+    assert main(args) == 0  # resume: the finished fold is not trained again
+    assert result.stat().st_mtime_ns == stamp
+    assert "done before, skipped" in capsys.readouterr().err
+
+    changed = [("2" if a == "1" and args[i - 1] == "--epochs" else a) for i, a in enumerate(args)]
+    assert main(changed) == 2  # same --out, different settings: refused
+    assert "different settings" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--model", "nope"], "unknown model"),
+    (["--model", "lv81", "--sample-rate", "8000"], "not 8000"),
+    (["--protocol", "loso"], "no speaker"),
+])
+def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
+    data = _generate(tmp_path / "gen", per_class=3)
+    base = {"--model": "lv42", "--dataset": "folders", "--data": str(data), "--protocol": "split", "--out": str(tmp_path / "o")}
+    for flag, value in zip(bad[::2], bad[1::2]):
+        base[flag] = value
+    argv = [x for kv in base.items() for x in kv] + [x for x in bad if x not in base and x not in base.values()]
+    assert main(argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err

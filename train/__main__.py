@@ -1,0 +1,258 @@
+"""``python -m train``: train a zoo model on a dataset under a protocol, every fold, with artifacts.
+
+Writes to ``--out`` (e.g. ``runs/NAME``)::
+
+    run.json                 the training configuration (a resumed run must match it)
+    fold_K/model.keras       best-validation-loss checkpoint of fold K
+    fold_K/config.json       ModelConfig + labels + rate/window, to rebuild export metadata
+    fold_K/result.json       scores, confusion matrix, history; its presence marks the fold done
+    fold_K/curves.png, fold_K/confusion.png
+    summary.json             per fold and mean/std: accuracy, macro precision/recall/F1, epochs, seconds
+    confusion.png, curves.png  over all finished folds
+    final/                   with --final: one model trained on all the data (for export)
+
+An interrupted run resumes: finished folds (with result.json) are not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train.data import LOADERS, AudioCache, DataError, decode, load_dataset
+from train.protocols import PROTOCOLS, Fold, make_folds
+
+# Fields of TrainConfig that do not change what a fold computes (so a resumed run may differ in them).
+NOT_IDENTITY = ("out", "data", "max_folds", "final", "progress", "cache_dir")
+SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "epochs", "best_epoch", "train_seconds")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One ``python -m train`` invocation (see ``--help`` for each field)."""
+
+    model: str
+    dataset: str
+    data: str
+    protocol: str
+    out: str
+    sample_rate: int | None = None
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    augment: bool = True
+    k: int = 3
+    val_fraction: float = 0.1
+    patience: int | None = None
+    max_folds: int | None = None
+    final: bool = False
+    cache_dir: str | None = None
+    progress: bool = True
+
+    def identity(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_IDENTITY}
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def _mean_std(rows: list[dict]) -> tuple[dict, dict]:
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in SUMMARY_KEYS}
+    std = {k: float(np.std([r[k] for r in rows])) for k in SUMMARY_KEYS}
+    return mean, std
+
+
+def resolve_rate(model: str, dataset: str, sample_rate: int | None) -> int:
+    from train.models import get_entry
+
+    entry = get_entry(model)
+    if sample_rate is None:  # FSDD is 8 kHz audio: use the 1D paper's 8 kHz models for it
+        sample_rate = 8000 if dataset == "fsdd" and 8000 in entry.sample_rates else 22050
+    if sample_rate not in entry.sample_rates:
+        raise DataError(f"model {entry.name} runs at {', '.join(map(str, entry.sample_rates))} Hz, not {sample_rate}")
+    return sample_rate
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Train every (unfinished) fold, then write the summary and plots. Returns the summary."""
+    from train.config import ModelConfig
+    from train.fit import FitConfig, evaluate, hop_samples, train
+    from train.models import get_entry
+    from train.plots import confusion_png, curves_png
+
+    entry = get_entry(cfg.model)
+    rate = resolve_rate(cfg.model, cfg.dataset, cfg.sample_rate)
+    dataset = load_dataset(cfg.dataset, Path(cfg.data))
+    folds = make_folds(dataset, cfg.protocol, seed=cfg.seed, k=cfg.k, val_fraction=cfg.val_fraction)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_file = out / "run.json"
+    if run_file.is_file():
+        before = json.loads(run_file.read_text())
+        if before != cfg.identity():
+            changed = sorted(k for k in set(before) | set(cfg.identity()) if before.get(k) != cfg.identity().get(k))
+            raise DataError(f"{out} holds a run with different settings ({', '.join(changed)}); use another --out")
+    _write_json(run_file, cfg.identity())
+
+    model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate)
+    window = model_config.window_samples(entry.family)
+    fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
+                    augment=cfg.augment, patience=cfg.patience)
+    meta = {"model_config": model_config.to_dict(), "labels": list(dataset.labels), "sample_rate": rate,
+            "window_samples": window, "hop_samples": hop_samples(window, fit), "dataset": dataset.name,
+            "protocol": cfg.protocol}
+    labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
+    audio = None  # decoded lazily: a fully finished run does not touch the audio
+
+    todo = folds[: cfg.max_folds] if cfg.max_folds else folds
+    results = []
+    for fold in todo:
+        fold_dir = out / f"fold_{fold.index}"
+        result_file = fold_dir / "result.json"
+        if result_file.is_file():
+            results.append(json.loads(result_file.read_text()))
+            print(f"fold {fold.index} ({fold.name}): done before, skipped", file=sys.stderr)
+            continue
+        if audio is None:
+            audio = decode(dataset.clips, rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
+        fold_dir.mkdir(exist_ok=True)
+        _write_json(fold_dir / "config.json", {**meta, "fold": fold.name})
+        ckpt = fold_dir / "model.keras"
+        fit_k = dataclasses.replace(fit, seed=cfg.seed + fold.index)
+        r = train(model_config, [audio[i] for i in fold.train], labels[list(fold.train)],
+                  [audio[i] for i in fold.val], labels[list(fold.val)], fit_k, ckpt,
+                  desc=f"{entry.name} fold {fold.index + 1}/{len(folds)} ({fold.name})", progress=cfg.progress)
+        ev = evaluate(ckpt, model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
+        result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
+                  "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
+                  "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
+                  "confusion": ev["confusion"], "history": r["history"]}
+        confusion_png(np.array(ev["confusion"]), dataset.labels, fold_dir / "confusion.png",
+                      f"{entry.name} {dataset.name} {fold.name}: accuracy {ev['accuracy']:.3f}")
+        curves_png([(fold.name, r["history"])], fold_dir / "curves.png", f"{entry.name} {dataset.name} {fold.name}")
+        _write_json(result_file, result)  # last: marks the fold finished
+        results.append(result)
+        print(f"fold {fold.index} ({fold.name}): accuracy {ev['accuracy']:.3f}, macro F1 {ev['f1']:.3f}", file=sys.stderr)
+
+    summary = _summarise(cfg, entry, dataset, rate, window, folds, results)
+    if results:
+        cm = np.sum([np.array(r["confusion"]) for r in results], axis=0)
+        confusion_png(cm, dataset.labels, out / "confusion.png",
+                      f"{entry.name} {dataset.name} {cfg.protocol}, {len(results)} fold(s): accuracy {summary['mean']['accuracy']:.3f}")
+        curves_png([(r["name"], r["history"]) for r in results], out / "curves.png", f"{entry.name} {dataset.name} {cfg.protocol}")
+    _write_json(out / "summary.json", summary)
+    if cfg.final:
+        _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, rate)
+    return summary
+
+
+def _summarise(cfg, entry, dataset, rate, window, folds: list[Fold], results: list[dict]) -> dict:
+    rows = [{k: v for k, v in r.items() if k not in ("history", "confusion")} for r in results]
+    mean, std = _mean_std(results) if results else ({}, {})
+    return {"model": entry.name, "family": entry.family, "dataset": dataset.name, "protocol": cfg.protocol,
+            "sample_rate": rate, "window_samples": window, "labels": list(dataset.labels), "clips": len(dataset.clips),
+            "folds_total": len(folds), "folds_done": len(results), "complete": len(results) == len(folds),
+            "folds": rows, "mean": mean, "std": std, "config": cfg.identity(), "machine": machine()}
+
+
+def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, rate) -> None:
+    """One model on all clips, no validation: trained for the folds' median best epoch."""
+    from train.fit import train
+
+    final_dir = out / "final"
+    if (final_dir / "model.keras").is_file() and (final_dir / "config.json").is_file():
+        print("final model: done before, skipped", file=sys.stderr)
+        return
+    if audio is None:
+        audio = decode(dataset.clips, rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
+    epochs = int(np.median([r["best_epoch"] for r in results])) if results else cfg.epochs
+    final_dir.mkdir(exist_ok=True)
+    r = train(model_config, audio, labels, None, None, dataclasses.replace(fit, epochs=epochs),
+              final_dir / "model.keras", desc=f"{model_config.name} final (all data)", progress=cfg.progress)
+    _write_json(final_dir / "config.json", {**meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train a zoo model on a dataset under an evaluation protocol: every fold, with a progress "
+        "bar; writes per-fold best-validation-loss checkpoints (.keras) with their config, summary.json "
+        "(accuracy, macro precision/recall/F1, epochs, seconds per fold, mean and std), a confusion-matrix "
+        "PNG and training-curve PNGs. Re-running the same command resumes: finished folds are skipped.",
+        epilog="example: python -m train --model lv24 --dataset fsdd --data ../shared/data/fsdd --protocol loso --out runs/fsdd_lv24",
+    )
+    p.add_argument("--model", required=True, help="zoo model: lv18 lv24 lv42 lv81 earlymix latemix rollmix sincnet conv2d convdf convdt convdb")
+    p.add_argument("--dataset", required=True, choices=sorted(LOADERS), help="dataset layout of --data")
+    p.add_argument("--data", required=True, help="folder holding the dataset in its original layout")
+    p.add_argument("--protocol", required=True, choices=PROTOCOLS,
+                   help="loso: leave one speaker out; official: the dataset's folds; kfold: speaker-independent "
+                   "k-fold (--k); split: one seeded 80/10/10 train/validation/test split")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    p.add_argument("--sample-rate", type=int, default=None, help="model rate in Hz (default: 8000 for fsdd with 1D models, else 22050)")
+    p.add_argument("--epochs", type=int, default=30, help="maximum epochs per fold (default: 30)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per batch (default: 32)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation and batches (default: 0)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="random time shift, gain and noise on training batches (default: on)")
+    p.add_argument("--k", type=int, default=3, help="folds for --protocol kfold (default: 3)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training side held out for checkpoint selection (default: 0.1)")
+    p.add_argument("--patience", type=int, default=None, help="early stopping after this many epochs without a better validation loss (default: off)")
+    p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs)")
+    p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
+    p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    for name in ("epochs", "batch_size", "k"):
+        if getattr(args, name) < 1:
+            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
+    cfg = TrainConfig(model=args.model.lower(), dataset=args.dataset, data=args.data, protocol=args.protocol, out=args.out,
+                      sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
+                      max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
+    try:
+        summary = run(cfg)
+    except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: re-run the same command to resume (finished folds are kept)", file=sys.stderr)
+        return 130
+    if summary["folds_done"]:
+        m, s = summary["mean"], summary["std"]
+        print(f"{summary['model']} {summary['dataset']} {summary['protocol']}: {summary['folds_done']}/{summary['folds_total']} folds, "
+              f"accuracy {m['accuracy']:.3f} ± {s['accuracy']:.3f}, macro F1 {m['f1']:.3f} → {Path(cfg.out) / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

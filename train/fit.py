@@ -1,0 +1,158 @@
+"""Training one fold with Keras: Adam + categorical cross-entropy, best-val-loss checkpoint.
+
+Batches are cut on the fly from decoded clips (``train.windows``), so memory holds each
+clip once; augmentation (``train.augment``) is applied to training batches only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from train.augment import Augment
+from train.config import ModelConfig
+from train.metrics import confusion_matrix, scores
+from train.models import build, get_entry
+from train.windows import clip_mean, cut, window_table
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How to train one model.
+
+    Attributes:
+        epochs: maximum epochs (the 2D paper: 200; keep small on a CPU).
+        batch_size: windows per batch.
+        learning_rate: Adam's step size (papers: Adam, rate unstated; 1e-3 is a choice).
+        seed: seeds Python, numpy, TensorFlow and the batch order.
+        augment: random time shift, gain and noise on training batches, or nothing.
+        augmentation: the augmentation settings used when ``augment`` is on.
+        patience: stop after this many epochs without a better val_loss (None: never).
+        hop_fraction: hop between windows of a long clip, as a fraction of the window.
+    """
+
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+    augment: bool = True
+    augmentation: Augment = field(default_factory=Augment)
+    patience: int | None = None
+    hop_fraction: float = 0.5
+
+
+class WindowBatches(keras.utils.PyDataset):
+    """Batches of (float32 (b, window) PCM, float32 (b, C) one-hot) windows cut from clips."""
+
+    def __init__(self, audios: Sequence[np.ndarray], labels: np.ndarray, window: int, hop: int, num_classes: int,
+                 batch_size: int, augment: Augment | None = None, shuffle: bool = False, seed: int = 0) -> None:
+        super().__init__()
+        self.audios, self.labels = audios, np.asarray(labels, dtype=np.int64)
+        self.window, self.num_classes, self.batch_size = window, num_classes, batch_size
+        self.clip_idx, self.starts = window_table(audios, window, hop)
+        self.augment, self.shuffle, self.seed = augment, shuffle, seed
+        self.epoch = 0
+        self._order()
+
+    def _order(self) -> None:
+        n = len(self.clip_idx)
+        self.order = np.random.default_rng((self.seed, self.epoch)).permutation(n) if self.shuffle else np.arange(n)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.clip_idx) / self.batch_size)
+
+    def __getitem__(self, i: int):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        starts = self.starts[idx]
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        if self.augment is not None:
+            starts = starts + self.augment.shifts(rng, len(idx), self.window)
+        x = np.stack([cut(self.audios[c], int(s), self.window) for c, s in zip(self.clip_idx[idx], starts)])
+        if self.augment is not None:
+            x = self.augment(x, rng)
+        y = np.eye(self.num_classes, dtype=np.float32)[self.labels[self.clip_idx[idx]]]
+        return x, y
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._order()
+
+
+class _Progress(keras.callbacks.Callback):
+    """One tqdm bar per fold, one tick per epoch, showing the losses."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        super().__init__()
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=True)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        logs = logs or {}
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "val_loss", "accuracy", "val_accuracy")})
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None) -> None:
+        self.bar.close()
+
+
+def hop_samples(window: int, fit: FitConfig) -> int:
+    return max(1, int(round(window * fit.hop_fraction)))
+
+
+def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_labels: np.ndarray,
+          val_audio: Sequence[np.ndarray] | None, val_labels: np.ndarray | None, fit: FitConfig,
+          checkpoint: Path, desc: str = "training", progress: bool = True) -> dict:
+    """Train a fresh model; keep the lowest-val-loss weights at ``checkpoint`` (``.keras``).
+
+    Without validation data the model of the last epoch is saved (used for ``--final``).
+    Returns ``{"history": {metric: [per epoch]}, "epochs": int, "best_epoch": int, "seconds": float}``.
+    """
+    keras.utils.set_random_seed(fit.seed)
+    entry = get_entry(model_config.name)
+    window = model_config.window_samples(entry.family)
+    hop = hop_samples(window, fit)
+    model = build(model_config)
+    model.compile(optimizer=keras.optimizers.Adam(fit.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    batches = WindowBatches(train_audio, train_labels, window, hop, model_config.num_classes, fit.batch_size,
+                            fit.augmentation if fit.augment else None, shuffle=True, seed=fit.seed)
+    callbacks: list = [_Progress(fit.epochs, desc)] if progress else []
+    val = None
+    if val_audio is not None:
+        val = WindowBatches(val_audio, val_labels, window, hop, model_config.num_classes, fit.batch_size * 4)
+        callbacks.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True))
+        if fit.patience:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=fit.patience))
+    start = time.perf_counter()
+    history = model.fit(batches, validation_data=val, epochs=fit.epochs, callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - start
+    if val is None:
+        model.save(str(checkpoint))
+    hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    best = int(np.argmin(hist["val_loss"])) + 1 if "val_loss" in hist else len(hist["loss"])
+    return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": seconds}
+
+
+def predict_clips(model: keras.Model, audios: Sequence[np.ndarray], window: int, hop: int, batch_size: int = 128) -> np.ndarray:
+    """Clip-level probabilities, float32 (n_clips, C): mean over each clip's windows."""
+    clip_idx, starts = window_table(audios, window, hop)
+    probs = []
+    for lo in range(0, len(clip_idx), batch_size):
+        x = np.stack([cut(audios[c], int(s), window) for c, s in zip(clip_idx[lo:lo + batch_size], starts[lo:lo + batch_size])])
+        probs.append(np.asarray(model(x, training=False)))
+    return clip_mean(np.concatenate(probs), clip_idx, len(audios))
+
+
+def evaluate(checkpoint: Path, model_config: ModelConfig, audios: Sequence[np.ndarray], labels: np.ndarray, fit: FitConfig) -> dict:
+    """Load the kept checkpoint and score it on clips: scores + confusion matrix (lists)."""
+    model = keras.models.load_model(str(checkpoint), safe_mode=True)
+    window = model_config.window_samples(get_entry(model_config.name).family)
+    probs = predict_clips(model, audios, window, hop_samples(window, fit))
+    cm = confusion_matrix(labels, probs.argmax(axis=1), model_config.num_classes)
+    return {**scores(cm), "confusion": cm.tolist()}

@@ -1,0 +1,60 @@
+"""Confusion-matrix and training-curve PNGs (matplotlib, Agg backend; written atomically)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def confusion_png(cm: np.ndarray, labels: Sequence[str], path: Path, title: str) -> None:
+    """Row-normalised confusion matrix with counts in the cells."""
+    cm = np.asarray(cm)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * n, 1.0 + 0.5 * n))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), labels, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+    _save(fig, path)
+
+
+def curves_png(histories: Sequence[tuple[str, dict]], path: Path, title: str) -> None:
+    """Loss and accuracy per epoch (training dashed, validation solid), one colour per fold."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for k, (name, h) in enumerate(histories):
+        color = f"C{k % 10}"
+        for ax, key in ((a, "loss"), (b, "accuracy")):
+            if key in h:
+                ax.plot(range(1, len(h[key]) + 1), h[key], "--", color=color, alpha=0.6)
+            if f"val_{key}" in h:
+                ax.plot(range(1, len(h[f"val_{key}"]) + 1), h[f"val_{key}"], "-", color=color, label=name)
+    a.set_title("loss (dashed: train, solid: validation)", fontsize=9)
+    b.set_title("window accuracy", fontsize=9)
+    for ax in (a, b):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    if histories:
+        b.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
