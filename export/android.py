@@ -1,0 +1,125 @@
+"""Package a checked export for an Android app, with golden test vectors.
+
+    python -m export.android exports/fsdd_lv24 --out android_demo_assets/spoken_digit
+
+Copies the float32 and full-integer int8 TFLite files (standard TFLite Model
+Metadata inside, so MediaPipe's AudioClassifier loads them), ``labels.txt``,
+``metadata.json`` (restricted to the shipped files, SHA-256 re-computed) and
+``parity.md``; then writes golden vectors: generated inputs (silence, noise,
+sines, chirps, a click, a square wave — no dataset audio) as raw little-endian
+float32 files, and ``golden/expected.json`` with each model's output on each
+input, computed by this project's runtime (LiteRT). An instrumented test on the
+phone replays the inputs and compares within the stated tolerance.
+
+The export must have passed its parity check (``parity.json`` with ``passed``)
+unless ``--allow-unchecked`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from export.config import ExportError
+from export.files import ensure_writable, sha256, write_atomic
+
+SHIPPED = ("tflite_float32", "tflite_int8")
+# Different CPUs and delegates (XNNPACK on x86 vs ARM NEON) round differently;
+# float32 agrees closely, int8 may move by a few quantisation steps.
+TOLERANCE = {"tflite_float32": 1e-3, "tflite_int8": 0.05}
+
+
+def golden_vectors(folder: Path, files: dict[str, str]) -> dict:
+    """Run every shipped model on the probe set; write inputs; return expected.json's dict."""
+    from runtime.model import load_model
+    from runtime.signals import probe_set
+
+    models = {key: load_model(folder / name, threads=1) for key, name in files.items()}
+    any_model = next(iter(models.values()))
+    probes = probe_set(any_model.window_samples, any_model.sample_rate)
+    inputs = folder / "golden" / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    cases = {}
+    for probe, x in probes.items():
+        write_atomic(inputs / f"{probe}.f32", x.astype("<f4").tobytes())
+        outputs = {}
+        for key, model in models.items():
+            p = model.predict(x)
+            if not np.isfinite(p).all():
+                raise ExportError(f"{files[key]} gives non-finite output on the {probe} probe")
+            outputs[key] = {"probabilities": [round(float(v), 6) for v in p],
+                            "top1": model.labels[int(np.argmax(p))]}
+        cases[probe] = {"input": f"inputs/{probe}.f32", "outputs": outputs}
+    return {
+        "format": "tinyaudio-golden/1",
+        "sample_rate": any_model.sample_rate,
+        "window_samples": any_model.window_samples,
+        "input_encoding": "raw little-endian float32, one window, mono PCM in [-1, 1]",
+        "labels": list(any_model.labels),
+        "tolerance_max_abs_probability": {files[k]: TOLERANCE[k] for k in files},
+        "produced_by": "python -m export.android (runtime.model, LiteRT, 1 thread)",
+        "cases": cases,
+    }
+
+
+def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
+    """Copy the shipped artifacts of ``export_dir`` into ``out`` and write golden vectors."""
+    meta_path = export_dir / "metadata.json"
+    if not meta_path.is_file():
+        raise ExportError(f"not an export folder (no metadata.json): {export_dir}")
+    doc = json.loads(meta_path.read_text())
+    parity_path = export_dir / "parity.json"
+    if not allow_unchecked:
+        if not parity_path.is_file():
+            raise ExportError(f"{export_dir} has no parity.json: run python -m export.check first")
+        if not json.loads(parity_path.read_text()).get("passed"):
+            raise ExportError(f"{export_dir} failed its parity check: refusing to ship it")
+    missing = [k for k in SHIPPED if k not in doc.get("files", {})]
+    if missing:
+        raise ExportError(f"{export_dir} lacks {', '.join(missing)}: export with all TFLite formats")
+    out = ensure_writable(out)
+    files = {}
+    for key in SHIPPED:
+        name = doc["files"][key]["file"]
+        shutil.copyfile(export_dir / name, out / (name + ".tmp"))
+        (out / (name + ".tmp")).replace(out / name)
+        files[key] = name
+    for extra in ("labels.txt", "parity.md", "parity.json"):
+        if (export_dir / extra).is_file():
+            write_atomic(out / extra, (export_dir / extra).read_bytes())
+    golden = golden_vectors(out, files)
+    write_atomic(out / "golden" / "expected.json", json.dumps(golden, indent=1) + "\n")
+    shipped = {k: {**doc["files"][k], "sha256": sha256(out / files[k]), "bytes": (out / files[k]).stat().st_size}
+               for k in SHIPPED}
+    shipped["labels"] = {"file": "labels.txt", "sha256": sha256(out / "labels.txt"),
+                         "bytes": (out / "labels.txt").stat().st_size}
+    new_doc = {**doc, "files": shipped, "source_export": str(export_dir),
+               "golden": {"file": "golden/expected.json", "cases": len(golden["cases"]),
+                          "sha256": sha256(out / "golden" / "expected.json")}}
+    write_atomic(out / "metadata.json", json.dumps(new_doc, indent=2, sort_keys=True, default=str) + "\n")
+    return new_doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m export.android", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("export_dir", type=Path, help="a folder written by python -m export (with parity.json)")
+    p.add_argument("--out", type=Path, required=True, help="destination, e.g. android_demo_assets/spoken_digit")
+    p.add_argument("--allow-unchecked", action="store_true", help="ship even without a passed parity check")
+    args = p.parse_args(argv)
+    try:
+        doc = package(args.export_dir, args.out, args.allow_unchecked)
+    except (ExportError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}: {', '.join(f['file'] for f in doc['files'].values())}, golden/ ({doc['golden']['cases']} cases)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
