@@ -106,3 +106,25 @@ def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     assert main(argv + ["--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err
+
+
+def test_report_gathers_runs(tmp_path):
+    from train.report import main as report_main
+
+    for model, acc, secs in (("lv18", 0.7, 30.0), ("lv81", 0.5, 10.0)):
+        run = tmp_path / "runs" / model
+        run.mkdir(parents=True)
+        stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
+        (run / "summary.json").write_text(json.dumps({
+            "model": model, "dataset": "urbansound8k", "protocol": "official", "sample_rate": 22050,
+            "folds_done": 2, "folds_total": 2, "complete": True, "mean": stats, "std": {k: 0.0 for k in stats},
+            "config": {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2}}))
+    (tmp_path / "runs" / "empty").mkdir()
+    out = tmp_path / "accuracy.md"
+    assert report_main([str(p) for p in sorted((tmp_path / "runs").iterdir())] + ["--out", str(out)]) == 0
+    text = out.read_text()
+    assert "71.8 ± 3.5" in text and "68.1 ± 4.3" in text  # the paper's lv18/lv81 UrbanSound8K numbers
+    rows = json.loads(out.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz"]
+    by = {r["model"]: r for r in rows}
+    assert abs(by["lv18"]["relative_performance"] - 1.4) < 1e-9 and abs(by["lv18"]["relative_training_time"] - 3.0) < 1e-9
+    assert "Pooling vs striding" in text and "no summary.json" in text

@@ -1,0 +1,167 @@
+"""Gather training runs into one accuracy report beside the papers' numbers.
+
+    python -m train.report runs/* --out benchmarks/results/accuracy.md   # also writes accuracy.json
+
+Each run folder must hold a ``summary.json`` written by ``python -m train``; others are
+skipped with a note. Runs are grouped by (dataset, protocol, sample rate); within a group
+every model gets, like the 1D paper's Table 3, its performance and training time relative
+to the lowest in the group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+# Published numbers, copied from shared/docs/model-spec.md ("Published results to compare against").
+# 1D paper (Vrysis et al., AES 2020), Table 2: accuracy %, mean ± std over folds.
+PAPER_1D = {
+    "aesdd": {"task": "AESDD 3-fold (EMO-DB 5-class is our stand-in)",
+              "lv18": (66.5, 1.9), "lv24": (65.6, 1.9), "lv42": (61.0, 1.1), "lv81": (50.2, 1.0),
+              "earlymix": (64.5, 3.7), "latemix": (59.4, 1.0), "rollmix": (67.2, 0.9), "sincnet": (66.4, 3.4)},
+    "fsdd": {"task": "FSDD leave-one-speaker-out, 8 kHz",
+             "lv18": (58.6, 9.7), "lv24": (58.1, 7.4), "lv42": (52.8, 10.3),
+             "earlymix": (53.7, 12.9), "latemix": (55.7, 13.5), "rollmix": (57.9, 16.3), "sincnet": (67.9, 8.4)},
+    "urbansound8k": {"task": "UrbanSound8K official 10-fold",
+                     "lv18": (71.8, 3.5), "lv24": (70.7, 3.7), "lv42": (69.8, 4.3), "lv81": (68.1, 4.3),
+                     "earlymix": (70.7, 3.5), "latemix": (70.7, 2.8), "rollmix": (71.4, 3.4), "sincnet": (67.1, 3.3)},
+}
+# 1D paper, Table 3: performance and training time relative to the lowest (same model order).
+PAPER_TABLE3 = {
+    "lv18": (1.13, 1.71), "lv24": (1.12, 1.29), "lv42": (1.06, 1.14), "lv81": (1.00, 1.00),
+    "earlymix": (1.09, 1.43), "latemix": (1.07, 1.57), "rollmix": (1.12, 1.43), "sincnet": (1.13, 2.57),
+}
+# 2D paper, Table 2: UrbanSound8K fixed 80/10/10 split (874 test clips): accuracy, F1 (fractions).
+PAPER_2D = {"task": "UrbanSound8K fixed 80/10/10 split (all 10 folds)",
+            "conv2d": (0.847, 0.857), "convdf": (0.882, 0.888), "convdt": (0.891, 0.896), "convdb": (0.914, 0.917)}
+PAPER_1D_TASK = {"fsdd": "fsdd", "emodb": "aesdd", "urbansound8k": "urbansound8k"}
+
+
+def paper_number(model: str, dataset: str) -> tuple[str, str]:
+    """(paper accuracy text, paper task) for a model on a dataset, or ('–', '')."""
+    if model in PAPER_2D and dataset == "urbansound8k":
+        acc, f1 = PAPER_2D[model]
+        return f"{100 * acc:.1f} (F1 {100 * f1:.1f})", PAPER_2D["task"]
+    table = PAPER_1D.get(PAPER_1D_TASK.get(dataset, ""), {})
+    if model in table:
+        m, s = table[model]
+        return f"{m:.1f} ± {s:.1f}", table["task"]
+    return "–", ""
+
+
+def load_runs(paths: list[Path]) -> tuple[list[dict], list[str]]:
+    runs, notes = [], []
+    for p in paths:
+        f = p / "summary.json"
+        if not f.is_file():
+            notes.append(f"{p}: no summary.json, skipped")
+            continue
+        s = json.loads(f.read_text())
+        if not s.get("folds_done"):
+            notes.append(f"{p}: no finished fold, skipped")
+            continue
+        s["run"] = str(p)
+        runs.append(s)
+    return runs, notes
+
+
+def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for s in runs:
+        key = f"{s['dataset']} · {s['protocol']} · {s['sample_rate']} Hz"
+        paper, task = paper_number(s["model"], s["dataset"])
+        groups.setdefault(key, []).append({
+            "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
+            "sample_rate": s["sample_rate"], "folds": f"{s['folds_done']}/{s['folds_total']}",
+            "complete": s["complete"], "accuracy": s["mean"]["accuracy"], "accuracy_std": s["std"]["accuracy"],
+            "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
+            "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
+            "augment": s["config"].get("augment"), "max_epochs": s["config"].get("epochs"),
+            "paper": paper, "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
+            "machine": s.get("machine", {}),
+        })
+    for rows in groups.values():
+        low_acc = min(r["accuracy"] for r in rows) or 1e-9
+        low_time = min(r["train_seconds"] for r in rows) or 1e-9
+        for r in rows:
+            r["relative_performance"] = r["accuracy"] / low_acc
+            r["relative_training_time"] = r["train_seconds"] / low_time
+        rows.sort(key=lambda r: -r["accuracy"])
+    return groups
+
+
+def _statements(groups: dict[str, list[dict]]) -> list[str]:
+    """Pooling vs striding and dilation, only from what was measured."""
+    out = []
+    for key, rows in groups.items():
+        by = {r["model"]: r for r in rows}
+        flat = [m for m in ("lv18", "lv24", "lv42", "lv81") if m in by]
+        if len(flat) >= 2:
+            parts = ", ".join(f"{m} {100 * by[m]['accuracy']:.1f} % ({by[m]['train_seconds']:.0f} s/fold)" for m in flat)
+            best = max(flat, key=lambda m: by[m]["accuracy"])
+            out.append(f"Pooling vs striding ({key}): {parts} — from most pooling (lv18: stride 1) to most striding; "
+                       f"best here: {best}.")
+        dil = [m for m in ("conv2d", "convdf", "convdt", "convdb") if m in by]
+        if "conv2d" in by and len(dil) >= 2:
+            parts = ", ".join(f"{m} {100 * by[m]['accuracy']:.1f} %" for m in dil)
+            better = [m for m in dil if m != "conv2d" and by[m]["accuracy"] > by["conv2d"]["accuracy"]]
+            out.append(f"Dilation ({key}): {parts}; dilated models above the undilated conv2d: {', '.join(better) or 'none'}.")
+    return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
+
+
+def markdown(groups: dict[str, list[dict]], notes: list[str]) -> str:
+    lines = ["# Accuracy: trained models beside the papers' numbers", "",
+             "Generated by `python -m train.report` from `runs/*/summary.json` (written by `python -m train`); "
+             "do not edit by hand. Accuracy is clip-level (mean of window probabilities), mean ± std over the "
+             "folds run. Relative performance and training time are to the lowest in the same task, as the "
+             "1D paper's Table 3 (its values in the last column). Paper numbers: `shared/docs/model-spec.md`.", ""]
+    machines = {json.dumps(r["machine"], sort_keys=True) for rows in groups.values() for r in rows if r["machine"]}
+    for m in sorted(machines):
+        d = json.loads(m)
+        lines.append(f"Machine: {d.get('cpu', '?')}, {d.get('nproc', '?')} logical CPUs (shared with other jobs, so times are indicative), Python {d.get('python', '?')}.")
+    lines.append("")
+    for key, rows in groups.items():
+        lines += [f"## {key}", "", "| model | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | epochs (max) | augment | paper Table 3 (perf/time) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            t3 = f"{r['paper_table3'][0]:.2f} / {r['paper_table3'][1]:.2f}" if r["paper_table3"] else "–"
+            lines.append(f"| {r['model']} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
+                         f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {r['relative_training_time']:.2f} | "
+                         f"{r['train_seconds']:.0f} | {r['epochs']:.0f} ({r['max_epochs']}) | {'on' if r['augment'] else 'off'} | {t3} |")
+        tasks = sorted({r["paper_task"] for r in rows if r["paper_task"]})
+        if tasks:
+            lines += ["", "Paper task: " + "; ".join(tasks) + "."]
+        lines.append("")
+    lines += ["## Statements", ""] + [f"- {s}" for s in _statements(groups)] + [""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train.report", description="Gather run folders (each with summary.json) "
+                                "into a Markdown accuracy report, with a JSON file of the same rows beside it.")
+    p.add_argument("runs", nargs="+", help="run folders, e.g. runs/*")
+    p.add_argument("--out", default="benchmarks/results/accuracy.md", help="Markdown file to write (JSON beside it)")
+    args = p.parse_args(argv)
+    runs, notes = load_runs([Path(r) for r in args.runs if Path(r).is_dir()])
+    if not runs:
+        print("error: no run folder with a finished fold among the arguments", file=sys.stderr)
+        return 2
+    groups = rows_by_group(runs)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out, markdown(groups, notes)),
+                       (out.with_suffix(".json"), json.dumps({"groups": groups, "statements": _statements(groups), "notes": notes}, indent=2))):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, path)
+    print(f"wrote {out} and {out.with_suffix('.json')} ({len(runs)} runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
