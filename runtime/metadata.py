@@ -87,8 +87,8 @@ class ModelMetadata:
     def from_json(cls, text: str | bytes) -> "ModelMetadata":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise MetadataError(f"model metadata is not valid JSON: {e}") from None
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError (binary junk), deep nesting
+            raise MetadataError(f"model metadata is not valid JSON: {str(e)[:200]}") from None
         if not isinstance(data, dict):
             raise MetadataError("model metadata is not a JSON object")
         return cls.from_dict(data)
@@ -120,7 +120,7 @@ def read_metadata(path: str | Path, model_bytes: bytes | None = None) -> ModelMe
             return ModelMetadata.from_json(text)
     sidecar = path.with_name("metadata.json")
     if sidecar.is_file():
-        return ModelMetadata.from_json(sidecar.read_text())
+        return ModelMetadata.from_json(sidecar.read_bytes())
     raise MetadataError(f"{path.name}: no tinyaudio metadata inside the file and no metadata.json beside it")
 
 
