@@ -83,9 +83,10 @@ def test_cli_resume_and_artifacts(tmp_path, capsys):
     assert config["labels"] == sorted(CLASSES) and ModelConfig.from_dict(config["model_config"]).sample_rate == 8000
 
     capsys.readouterr()
-    assert main(args) == 0  # resume: the finished fold is not trained again
+    assert main(args + ["--final"]) == 0  # resume: the finished fold is not trained again
     assert result.stat().st_mtime_ns == stamp
     assert "done before, skipped" in capsys.readouterr().err
+    assert (out / "final" / "model.keras").is_file() and json.loads((out / "final" / "config.json").read_text())["epochs"] == 1
 
     changed = [("2" if a == "1" and args[i - 1] == "--epochs" else a) for i, a in enumerate(args)]
     assert main(changed) == 2  # same --out, different settings: refused
