@@ -294,7 +294,8 @@ def run_all(model_path: Path, quick: bool = False, paths: tuple[str, ...] = ("da
                     outcome, detail = run_runtime(path, model)
                 else:
                     outcome, detail = run_cli(path, model_path)
-                results.append(Outcome(case.name, which, outcome, " ".join(detail.split())[:160], round(time.perf_counter() - t0, 2)))
+                detail = " ".join(detail.replace(str(workdir), "<tmp>").split())[:160]
+                results.append(Outcome(case.name, which, outcome, detail, round(time.perf_counter() - t0, 2)))
                 if log:
                     log(results[-1])
     finally:
