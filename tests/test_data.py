@@ -160,3 +160,15 @@ def test_window_table_and_clip_mean():
     probs = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], dtype=np.float32)
     m = clip_mean(probs, idx, 2)
     assert m.shape == (2, 2) and np.allclose(m[0], [1, 0]) and np.allclose(m[1], [1 / 3, 2 / 3])
+
+
+def test_augment_speed_and_noise():
+    from train.augment import Augment
+
+    x = np.sin(np.arange(200) / 5.0).astype(np.float32)[None].repeat(2, 0)
+    same = Augment.change_speed(x, np.array([1.0, 1.0]))
+    assert np.array_equal(same, x)
+    mixed = Augment.change_speed(x, np.array([1.0, 1.25]))
+    assert np.allclose(mixed[0], x[0], atol=1e-6) and mixed[1, 0] == 0.0  # sped up: edges run out of audio
+    out = Augment()(x, np.random.default_rng(0))
+    assert out.shape == x.shape and out.dtype == np.float32 and not np.array_equal(out, x)

@@ -80,6 +80,13 @@ def machine() -> dict:
     return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
+def _identity(cfg: TrainConfig) -> dict:
+    """What a fold's result depends on: the CLI settings and the augmentation actually used."""
+    from train.augment import Augment
+
+    return {**cfg.identity(), "augmentation": dataclasses.asdict(Augment()) if cfg.augment else None}
+
+
 def _mean_std(rows: list[dict]) -> tuple[dict, dict]:
     mean = {k: float(np.mean([r[k] for r in rows])) for k in SUMMARY_KEYS}
     std = {k: float(np.std([r[k] for r in rows])) for k in SUMMARY_KEYS}
@@ -111,12 +118,13 @@ def run(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     run_file = out / "run.json"
+    identity = _identity(cfg)
     if run_file.is_file():
         before = json.loads(run_file.read_text())
-        if before != cfg.identity():
-            changed = sorted(k for k in set(before) | set(cfg.identity()) if before.get(k) != cfg.identity().get(k))
+        if before != identity:
+            changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
             raise DataError(f"{out} holds a run with different settings ({', '.join(changed)}); use another --out")
-    _write_json(run_file, cfg.identity())
+    _write_json(run_file, identity)
 
     model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate)
     window = model_config.window_samples(entry.family)
@@ -176,7 +184,7 @@ def _summarise(cfg, entry, dataset, rate, window, folds: list[Fold], results: li
     return {"model": entry.name, "family": entry.family, "dataset": dataset.name, "protocol": cfg.protocol,
             "sample_rate": rate, "window_samples": window, "labels": list(dataset.labels), "clips": len(dataset.clips),
             "folds_total": len(folds), "folds_done": len(results), "complete": len(results) == len(folds),
-            "folds": rows, "mean": mean, "std": std, "config": cfg.identity(), "machine": machine()}
+            "folds": rows, "mean": mean, "std": std, "config": _identity(cfg), "machine": machine()}
 
 
 def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, rate) -> None:

@@ -1,4 +1,4 @@
-"""Training-time augmentation of raw PCM windows: random time shift, gain and additive noise.
+"""Training-time augmentation of raw PCM windows: random time shift, speed, gain and additive noise.
 
 Applied only to training batches (see ``train.fit``); validation and test never see it.
 Pure numpy with an explicit ``Generator`` so runs are reproducible.
@@ -23,12 +23,15 @@ class Augment:
         snr_db: additive white noise at a signal-to-noise ratio drawn from this
             range (dB, relative to the window's RMS).
         noise_prob: probability that a window gets noise at all.
+        speed: playback-speed factor range (changes tempo and pitch together, a cheap
+            stand-in for speaker variation); ``(1.0, 1.0)`` turns it off.
     """
 
     shift: float = 0.1
     gain_db: tuple[float, float] = (-6.0, 6.0)
     snr_db: tuple[float, float] = (15.0, 40.0)
     noise_prob: float = 0.5
+    speed: tuple[float, float] = (0.85, 1.15)
 
     def shifts(self, rng: np.random.Generator, n: int, window: int) -> np.ndarray:
         """Random start offsets to add: int64 (n,) in [-shift*window, shift*window]."""
@@ -38,6 +41,7 @@ class Augment:
     def __call__(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Gain and noise on a batch: float32 (n, samples) -> float32 (n, samples)."""
         n = batch.shape[0]
+        batch = self.change_speed(batch, rng.uniform(*self.speed, size=n))
         gain = 10.0 ** (rng.uniform(*self.gain_db, size=(n, 1)) / 20.0)
         out = batch * gain
         rms = np.sqrt(np.mean(out**2, axis=1, keepdims=True)) + 1e-8
@@ -45,3 +49,19 @@ class Augment:
         noise_rms = rms / (10.0 ** (snr / 20.0)) * (rng.random((n, 1)) < self.noise_prob)
         out = out + rng.standard_normal(out.shape) * noise_rms
         return out.astype(np.float32)
+
+    @staticmethod
+    def change_speed(batch: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """Resample each row about its centre: out[t] = x[c + (t - c) * f] (linear
+        interpolation, zeros outside). float32 (n, L), factors (n,) -> float32 (n, L)."""
+        n, length = batch.shape
+        if np.all(factors == 1.0):
+            return batch
+        c = (length - 1) / 2.0
+        pos = c + (np.arange(length)[None, :] - c) * factors[:, None]
+        valid = (pos >= 0) & (pos <= length - 1)
+        i0 = np.clip(np.floor(pos).astype(np.int64), 0, length - 2)
+        frac = (pos - i0).astype(np.float32)
+        a = np.take_along_axis(batch, i0, axis=1)
+        b = np.take_along_axis(batch, i0 + 1, axis=1)
+        return np.where(valid, a + (b - a) * frac, 0.0).astype(np.float32)

@@ -124,11 +124,11 @@ def markdown(groups: dict[str, list[dict]], notes: list[str]) -> str:
         lines.append(f"Machine: {d.get('cpu', '?')}, {d.get('nproc', '?')} logical CPUs (shared with other jobs, so times are indicative), Python {d.get('python', '?')}.")
     lines.append("")
     for key, rows in groups.items():
-        lines += [f"## {key}", "", "| model | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | epochs (max) | augment | paper Table 3 (perf/time) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"## {key}", "", "| model | run | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | epochs (max) | augment | paper Table 3 (perf/time) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             t3 = f"{r['paper_table3'][0]:.2f} / {r['paper_table3'][1]:.2f}" if r["paper_table3"] else "–"
-            lines.append(f"| {r['model']} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
+            lines.append(f"| {r['model']} | {Path(r['run']).name} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
                          f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {r['relative_training_time']:.2f} | "
                          f"{r['train_seconds']:.0f} | {r['epochs']:.0f} ({r['max_epochs']}) | {'on' if r['augment'] else 'off'} | {t3} |")
         tasks = sorted({r["paper_task"] for r in rows if r["paper_task"]})
