@@ -84,7 +84,8 @@ def _identity(cfg: TrainConfig) -> dict:
     """What a fold's result depends on: the CLI settings and the augmentation actually used."""
     from train.augment import Augment
 
-    return {**cfg.identity(), "augmentation": dataclasses.asdict(Augment()) if cfg.augment else None}
+    identity = {**cfg.identity(), "augmentation": dataclasses.asdict(Augment()) if cfg.augment else None}
+    return json.loads(json.dumps(identity))  # tuples -> lists, as read back from run.json
 
 
 def _mean_std(rows: list[dict]) -> tuple[dict, dict]:
@@ -104,17 +105,45 @@ def resolve_rate(model: str, dataset: str, sample_rate: int | None) -> int:
     return sample_rate
 
 
-def run(cfg: TrainConfig) -> dict:
-    """Train every (unfinished) fold, then write the summary and plots. Returns the summary."""
+@dataclass(frozen=True)
+class RunPlan:
+    """What every fold of one run shares; built without writing anything (``train.grid`` builds
+    it in the driver and again inside each task)."""
+
+    cfg: TrainConfig
+    entry: object  # train.models registry entry
+    rate: int
+    dataset: object  # train.data.Dataset
+    folds: list
+    model_config: object  # train.config.ModelConfig
+    fit: object  # train.fit.FitConfig
+    meta: dict
+    labels: np.ndarray
+
+
+def plan(cfg: TrainConfig) -> RunPlan:
+    """Resolve model, rate, dataset listing and folds (raises DataError/ValueError on bad settings)."""
     from train.config import ModelConfig
-    from train.fit import FitConfig, evaluate, hop_samples, train
+    from train.fit import FitConfig, hop_samples
     from train.models import get_entry
-    from train.plots import confusion_png, curves_png
 
     entry = get_entry(cfg.model)
     rate = resolve_rate(cfg.model, cfg.dataset, cfg.sample_rate)
     dataset = load_dataset(cfg.dataset, Path(cfg.data))
     folds = make_folds(dataset, cfg.protocol, seed=cfg.seed, k=cfg.k, val_fraction=cfg.val_fraction)
+    model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate)
+    window = model_config.window_samples(entry.family)
+    fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
+                    augment=cfg.augment, patience=cfg.patience)
+    meta = {"model_config": model_config.to_dict(), "labels": list(dataset.labels), "sample_rate": rate,
+            "window_samples": window, "hop_samples": hop_samples(window, fit), "dataset": dataset.name,
+            "protocol": cfg.protocol}
+    labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
+    return RunPlan(cfg, entry, rate, dataset, folds, model_config, fit, meta, labels)
+
+
+def claim(cfg: TrainConfig) -> Path:
+    """Create the run folder and record its settings in run.json; refuse a folder holding other settings."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     run_file = out / "run.json"
@@ -125,18 +154,57 @@ def run(cfg: TrainConfig) -> dict:
             changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
             raise DataError(f"{out} holds a run with different settings ({', '.join(changed)}); use another --out")
     _write_json(run_file, identity)
+    return out
 
-    model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate)
-    window = model_config.window_samples(entry.family)
-    fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
-                    augment=cfg.augment, patience=cfg.patience)
-    meta = {"model_config": model_config.to_dict(), "labels": list(dataset.labels), "sample_rate": rate,
-            "window_samples": window, "hop_samples": hop_samples(window, fit), "dataset": dataset.name,
-            "protocol": cfg.protocol}
-    labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
+
+def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
+    """Train and evaluate one fold into ``fold_dir``; result.json is written last. Returns the result."""
+    from train.fit import evaluate, train
+    from train.plots import confusion_png, curves_png
+
+    cfg, entry, dataset, labels = p.cfg, p.entry, p.dataset, p.labels
+    fold_dir.mkdir(exist_ok=True)
+    _write_json(fold_dir / "config.json", {**p.meta, "fold": fold.name})
+    ckpt = fold_dir / "model.keras"
+    fit_k = dataclasses.replace(p.fit, seed=cfg.seed + fold.index)
+    r = train(p.model_config, [audio[i] for i in fold.train], labels[list(fold.train)],
+              [audio[i] for i in fold.val], labels[list(fold.val)], fit_k, ckpt,
+              desc=f"{entry.name} fold {fold.index + 1}/{len(p.folds)} ({fold.name})", progress=cfg.progress)
+    ev = evaluate(ckpt, p.model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
+    result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
+              "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
+              "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
+              "confusion": ev["confusion"], "history": r["history"]}
+    confusion_png(np.array(ev["confusion"]), dataset.labels, fold_dir / "confusion.png",
+                  f"{entry.name} {dataset.name} {fold.name}: accuracy {ev['accuracy']:.3f}")
+    curves_png([(fold.name, r["history"])], fold_dir / "curves.png", f"{entry.name} {dataset.name} {fold.name}")
+    _write_json(fold_dir / "result.json", result)  # last: marks the fold finished
+    return result
+
+
+def write_summary(p: RunPlan, results: list[dict]) -> dict:
+    """summary.json (+ run-level confusion and curves PNGs) over the finished folds' results."""
+    from train.plots import confusion_png, curves_png
+
+    cfg, entry, dataset, out = p.cfg, p.entry, p.dataset, Path(p.cfg.out)
+    window = p.meta["window_samples"]
+    summary = _summarise(cfg, entry, dataset, p.rate, window, p.folds, results)
+    if results:
+        cm = np.sum([np.array(r["confusion"]) for r in results], axis=0)
+        confusion_png(cm, dataset.labels, out / "confusion.png",
+                      f"{entry.name} {dataset.name} {cfg.protocol}, {len(results)} fold(s): accuracy {summary['mean']['accuracy']:.3f}")
+        curves_png([(r["name"], r["history"]) for r in results], out / "curves.png", f"{entry.name} {dataset.name} {cfg.protocol}")
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Train every (unfinished) fold, then write the summary and plots. Returns the summary."""
+    p = plan(cfg)
+    out = claim(cfg)
     audio = None  # decoded lazily: a fully finished run does not touch the audio
 
-    todo = folds[: cfg.max_folds] if cfg.max_folds else folds
+    todo = p.folds[: cfg.max_folds] if cfg.max_folds else p.folds
     results = []
     for fold in todo:
         fold_dir = out / f"fold_{fold.index}"
@@ -146,35 +214,14 @@ def run(cfg: TrainConfig) -> dict:
             print(f"fold {fold.index} ({fold.name}): done before, skipped", file=sys.stderr)
             continue
         if audio is None:
-            audio = decode(dataset.clips, rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
-        fold_dir.mkdir(exist_ok=True)
-        _write_json(fold_dir / "config.json", {**meta, "fold": fold.name})
-        ckpt = fold_dir / "model.keras"
-        fit_k = dataclasses.replace(fit, seed=cfg.seed + fold.index)
-        r = train(model_config, [audio[i] for i in fold.train], labels[list(fold.train)],
-                  [audio[i] for i in fold.val], labels[list(fold.val)], fit_k, ckpt,
-                  desc=f"{entry.name} fold {fold.index + 1}/{len(folds)} ({fold.name})", progress=cfg.progress)
-        ev = evaluate(ckpt, model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
-        result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
-                  "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
-                  "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
-                  "confusion": ev["confusion"], "history": r["history"]}
-        confusion_png(np.array(ev["confusion"]), dataset.labels, fold_dir / "confusion.png",
-                      f"{entry.name} {dataset.name} {fold.name}: accuracy {ev['accuracy']:.3f}")
-        curves_png([(fold.name, r["history"])], fold_dir / "curves.png", f"{entry.name} {dataset.name} {fold.name}")
-        _write_json(result_file, result)  # last: marks the fold finished
+            audio = decode(p.dataset.clips, p.rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
+        result = train_fold(p, fold, audio, fold_dir)
         results.append(result)
-        print(f"fold {fold.index} ({fold.name}): accuracy {ev['accuracy']:.3f}, macro F1 {ev['f1']:.3f}", file=sys.stderr)
+        print(f"fold {fold.index} ({fold.name}): accuracy {result['accuracy']:.3f}, macro F1 {result['f1']:.3f}", file=sys.stderr)
 
-    summary = _summarise(cfg, entry, dataset, rate, window, folds, results)
-    if results:
-        cm = np.sum([np.array(r["confusion"]) for r in results], axis=0)
-        confusion_png(cm, dataset.labels, out / "confusion.png",
-                      f"{entry.name} {dataset.name} {cfg.protocol}, {len(results)} fold(s): accuracy {summary['mean']['accuracy']:.3f}")
-        curves_png([(r["name"], r["history"]) for r in results], out / "curves.png", f"{entry.name} {dataset.name} {cfg.protocol}")
-    _write_json(out / "summary.json", summary)
+    summary = write_summary(p, results)
     if cfg.final:
-        _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, rate)
+        _final(cfg, out, p.dataset, p.model_config, p.fit, p.meta, p.labels, results, audio, p.rate)
     return summary
 
 
