@@ -149,9 +149,27 @@ class StreamingEngine:
             mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
         return self._consume(self._resampler.process(mono))
 
-    def flush(self) -> list[WindowResult]:
-        """End of stream: drain the resampler's delay line (no padding with silence)."""
-        return self._consume(self._resampler.process(np.zeros(0, np.float32), last=True))
+    def flush(self, pad_short: bool = True) -> list[WindowResult]:
+        """End of stream: drain the resampler's delay line.
+
+        Windows are never padded with silence in the middle of a stream, but a
+        stream shorter than one window (a 0.4 s spoken digit for a 1 s model)
+        would otherwise give no result at all. With ``pad_short`` such a stream
+        is classified once, centred in zeros — exactly how training pads a
+        short clip (``train.windows``).
+        """
+        results = self._consume(self._resampler.process(np.zeros(0, np.float32), last=True))
+        have = self._ring.total
+        if pad_short and self._index == 0 and 0 < have < self.window:
+            clip = self._ring.window(have, have).copy()
+            left = (self.window - have) // 2
+            self._ring.reset()
+            self._ring.write(np.zeros(left, np.float32))
+            self._ring.write(clip)
+            self._ring.write(np.zeros(self.window - have - left, np.float32))
+            self._next_end = self.window
+            results.append(self._classify())
+        return results
 
     def _consume(self, samples: np.ndarray) -> list[WindowResult]:
         results = []

@@ -64,8 +64,11 @@ def zoo_tflite(name: str = "lv24", sample_rate: int = 22050, window: int = 22050
     uniform and window-to-window differences are visible in the tests.
     """
     tf = _quiet_tf()
+    import keras
+
     from train.models import build_model
 
+    keras.utils.set_random_seed(0)  # the same weights every time: the tests' tolerances assume them
     keras_model = build_model(name, sample_rate=sample_rate, input_samples=window, num_classes=classes)
     dense = keras_model.get_layer("probs")
     kernel, bias = dense.get_weights()
