@@ -17,7 +17,8 @@ metadata.json (hashes, params, MACs, training summary) beside them, and a
 parity check against the Keras model on held-out audio.
 
 examples:
-  python -m export --run runs/lv18_fsdd --out exports/lv18_fsdd
+  python -m export --run runs/lv18_fsdd --data ../shared/data/fsdd --out exports/lv18_fsdd
+  python -m export --run runs/lv18_fsdd --fold fold_2 --data ../shared/data/fsdd --out exports/lv18_f2
   python -m export --model lv18.keras --rep-data data/train --test-data data/test \\
       --label-source prefix --labels 0,1,2,3,4,5,6,7,8,9 --out exports/lv18
 """
@@ -31,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--model", type=Path, help="a .keras model file")
     p.add_argument("--out", type=Path, required=True, help="export folder (exports/NAME)")
     p.add_argument("--fold", help="--run: pick the checkpoint whose path contains this text")
+    p.add_argument("--data", type=Path,
+                   help="--run: the dataset folder the run was trained on; rebuilds the run's folds so int8 "
+                        "calibration uses the checkpoint's training clips and the parity check its test clips")
     p.add_argument("--rep-data", type=Path,
                    help="folder of training audio for int8 calibration (default: the run's train_dir)")
     p.add_argument("--test-data", type=Path,
@@ -60,11 +64,16 @@ def run(args) -> dict:
                           version=args.version, hop_samples=args.hop, max_representative=args.max_rep,
                           front_end=args.front_end, check=not args.no_check)
     source = from_run(args.run, args.fold, labels) if args.run else from_model_file(args.model, labels, args.sample_rate)
+    if args.run and args.data:
+        from export.run_data import run_windows
+
+        rep, test, data_info = run_windows(args.run, source.path, args.data, config.max_windows_per_clip, args.max_clips)
+        return export_model(source, rep, config, test if config.check else None, data_info)
     label_source = args.label_source or source.info.get("label_source", "parent")
     rep_dir = args.rep_data or _dir(source.info.get("train_dir"))
     test_dir = args.test_data or _dir(source.info.get("test_dir"))
     if rep_dir is None:
-        raise ExportError("no representative audio: pass --rep-data FOLDER (the model's training audio)")
+        raise ExportError("no representative audio: pass --data DATASET_FOLDER (with --run) or --rep-data FOLDER")
     sr, window = source.model_config.sample_rate, int(source.model.inputs[0].shape[1])
     rep = load_folder(rep_dir, sr, window, label_source, config.max_windows_per_clip, args.max_clips)
     test = None
