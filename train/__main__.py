@@ -204,7 +204,7 @@ def run(cfg: TrainConfig) -> dict:
     out = claim(cfg)
     audio = None  # decoded lazily: a fully finished run does not touch the audio
 
-    todo = p.folds[: cfg.max_folds] if cfg.max_folds else p.folds
+    todo = p.folds if cfg.max_folds is None else p.folds[: cfg.max_folds]  # 0 with --final: only the final model
     results = []
     for fold in todo:
         fold_dir = out / f"fold_{fold.index}"
@@ -277,7 +277,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=3, help="folds for --protocol kfold (default: 3)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training side held out for checkpoint selection (default: 0.1)")
     p.add_argument("--patience", type=int, default=None, help="early stopping after this many epochs without a better validation loss (default: off)")
-    p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs)")
+    p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -286,6 +286,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.max_folds is not None and args.max_folds < 0:
+        print("error: --max-folds must be 0 or more", file=sys.stderr)
+        return 2
     for name in ("epochs", "batch_size", "k"):
         if getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
