@@ -217,6 +217,7 @@ def run(cfg: TrainConfig) -> dict:
             audio = decode(p.dataset.clips, p.rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
         result = train_fold(p, fold, audio, fold_dir)
         results.append(result)
+        write_summary(p, results)  # after every fold, so an interrupted run still reports what it finished
         print(f"fold {fold.index} ({fold.name}): accuracy {result['accuracy']:.3f}, macro F1 {result['f1']:.3f}", file=sys.stderr)
 
     summary = write_summary(p, results)

@@ -31,7 +31,7 @@ class Augment:
     gain_db: tuple[float, float] = (-6.0, 6.0)
     snr_db: tuple[float, float] = (15.0, 40.0)
     noise_prob: float = 0.5
-    speed: tuple[float, float] = (0.85, 1.15)
+    speed: tuple[float, float] = (1.0, 1.0)
 
     def shifts(self, rng: np.random.Generator, n: int, window: int) -> np.ndarray:
         """Random start offsets to add: int64 (n,) in [-shift*window, shift*window]."""
