@@ -1,0 +1,135 @@
+"""The experiment grid: in-process and on local Ray give identical results; a killed Ray worker's task
+is retried, not lost or duplicated; configuration errors are one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from train.grid import GridConfig, main, run_grid
+from train.grid_task import FAULTS_ENV
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("lv42", "lv24")
+# Two folds, one epoch, tiny clips at 8 kHz: each task trains for well under a second.
+ARGS = ["--protocol", "kfold", "--k", "2", "--epochs", "1", "--batch-size", "16", "--sample-rate", "8000"]
+
+
+def _generate(root: Path, per_class: int = 6, sr: int = 8000) -> Path:
+    rng = np.random.default_rng(0)
+    for cls, f0 in (("low", 300.0), ("high", 2000.0)):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            t = np.arange(int(sr * 0.4)) / sr
+            x = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.05 * rng.standard_normal(t.size)
+            sf.write(str(root / cls / f"{i}.wav"), x.astype(np.float32), sr)
+    return root
+
+
+def _config(data: Path, out: Path, models=MODELS, **kw) -> GridConfig:
+    return GridConfig(models=models, data=(("folders", str(data)),), protocol="kfold", out=str(out), k=2, epochs=1,
+                      batch_size=16, sample_rate=8000, **kw)
+
+
+def _folds(grid: Path) -> dict[str, list[tuple]]:
+    """Per run: (fold, accuracy, f1, validation-loss history) of every fold, from the written files."""
+    out = {}
+    for summary in sorted(grid.glob("*/summary.json")):
+        s = json.loads(summary.read_text())
+        assert s["complete"], summary
+        rows = []
+        for f in s["folds"]:
+            history = json.loads((summary.parent / f"fold_{f['fold']}" / "result.json").read_text())["history"]
+            rows.append((f["fold"], f["accuracy"], f["f1"], history["val_loss"]))
+        out[summary.parent.name] = rows
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return _generate(tmp_path_factory.mktemp("gen") / "tones")
+
+
+@pytest.fixture(scope="module")
+def in_process(data, tmp_path_factory) -> Path:
+    """The grid through the CLI, in a fresh process (its TensorFlow starts pinned to one thread)."""
+    out = tmp_path_factory.mktemp("grid") / "inproc"
+    cmd = [sys.executable, "-m", "train.grid", "--models", *MODELS, "--datasets", "folders", "--data", str(data),
+           "--out", str(out), *ARGS]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "[grid 4/4 done" in r.stderr and "wrote" in r.stdout
+    return out
+
+
+def test_in_process_layout_report_and_resume(in_process, data):
+    assert sorted(p.name for p in in_process.iterdir() if p.is_dir()) == ["lv24_folders", "lv42_folders"]
+    for run in ("lv24_folders", "lv42_folders"):
+        for name in ("run.json", "summary.json", "fold_0/model.keras", "fold_1/result.json"):
+            assert (in_process / run / name).is_file(), (run, name)
+        assert not list((in_process / run).glob(".fold_*"))  # no temporary folders left
+    assert (in_process / "report.md").is_file()
+    before = (in_process / "lv42_folders" / "fold_0" / "result.json").stat().st_mtime_ns
+    result = run_grid(_config(data, in_process))  # everything done: nothing runs again
+    assert (result["ran"], result["skipped"], result["failed"]) == (0, 4, 0)
+    assert (in_process / "lv42_folders" / "fold_0" / "result.json").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "emodb=/x"], "emodb is not in --datasets"),
+    (["--data", "nonsense"], "folder not found"),
+    (["--models", "nope"], "unknown model"),
+    (["--num-cpus", "2"], "add --ray"),
+])
+def test_errors_are_one_line(tmp_path, capsys, data, extra, message):
+    base = {"--models": "lv42", "--datasets": "folders", "--data": str(data), "--protocol": "kfold", "--out": str(tmp_path / "o")}
+    base.update(dict(zip(extra[::2], extra[1::2])))
+    assert main([x for kv in base.items() for x in kv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err, err
+
+
+def test_missing_ray_is_one_line(tmp_path, capsys, data, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    argv = ["--models", "lv42", "--datasets", "folders", "--data", str(data), "--protocol", "kfold", "--out", str(tmp_path / "o"), "--ray"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: Ray is not installed") and "\n" not in err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+@pytest.fixture(scope="module")
+def ray_local(tmp_path_factory):
+    """One local Ray instance for the module (start-up is slow); workers inherit the fault-hook folder."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'tinyaudio[grid]')")
+    faults = tmp_path_factory.mktemp("faults")
+    os.environ[FAULTS_ENV] = str(faults)  # before ray.init: workers inherit the driver's environment
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20)
+    yield faults
+    ray.shutdown()
+    os.environ.pop(FAULTS_ENV, None)
+
+
+def test_ray_matches_in_process(ray_local, in_process, data, tmp_path):
+    result = run_grid(_config(data, tmp_path / "ray", ray=True, num_cpus=2))
+    assert (result["ran"], result["failed"]) == (4, 0)
+    assert _folds(tmp_path / "ray") == _folds(in_process)  # same accuracy, F1 and loss curves, to the bit
+
+
+def test_ray_retries_a_killed_worker(ray_local, in_process, data, tmp_path):
+    out = tmp_path / "faulty"
+    (ray_local / "lv42_folders.fold_1").write_text("")  # fold 1's first attempt kills its worker
+    result = run_grid(_config(data, out, models=("lv42",), ray=True, num_cpus=2))
+    killed = ray_local / "lv42_folders.fold_1.killed"
+    assert killed.is_file() and int(killed.read_text()) > 0  # the first attempt did die, after training
+    assert (result["ran"], result["failed"]) == (2, 0)  # ... and the retry finished it
+    run = out / "lv42_folders"
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(("fold", ".fold"))) == ["fold_0", "fold_1"]
+    assert _folds(out)["lv42_folders"] == _folds(in_process)["lv42_folders"]  # one result per fold, the right one

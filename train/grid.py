@@ -1,0 +1,334 @@
+"""``python -m train.grid``: run an experiment grid, one task per (model, dataset, fold, seed).
+
+Tasks run in this process one after another (default), or on Ray (``--ray``: a local instance;
+``--ray-address``: an existing cluster). Each run of the grid lands in the same layout as
+``python -m train`` (``OUT/<model>_<dataset>[_seed<N>]/fold_K/...`` + ``summary.json``), so
+``python -m train.report OUT/*`` reads a grid like any run. Finished folds are skipped, so
+re-running after a crash finishes only what is missing. See docs/grid.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from train.__main__ import RunPlan, TrainConfig, claim, plan, write_summary
+from train.data import LOADERS, DataError
+from train.grid_task import Task, clean_parts, run_task
+from train.protocols import PROTOCOLS
+
+
+class GridError(ValueError):
+    """A grid that cannot start; the message is one line."""
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """One ``python -m train.grid`` invocation (see ``--help`` for each field)."""
+
+    models: tuple[str, ...]
+    data: tuple[tuple[str, str], ...]  # (dataset name, folder) per dataset
+    protocol: str
+    out: str
+    seeds: tuple[int, ...] = (0,)
+    sample_rate: int | None = None
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    augment: bool = True
+    k: int = 3
+    val_fraction: float = 0.1
+    patience: int | None = None
+    max_folds: int | None = None
+    ray: bool = False
+    ray_address: str | None = None
+    num_cpus: int | None = None
+    cpus_per_task: int = 1
+    gpus_per_task: float = 0.0
+    max_retries: int = 3
+
+    @property
+    def mode(self) -> str:
+        if self.ray_address:
+            return f"ray cluster {self.ray_address}"
+        return f"ray local, {self.num_cpus or 'all'} CPUs" if self.ray else "in-process"
+
+
+def run_name(model: str, dataset: str, seed: int) -> str:
+    # Seed 0 has no suffix, so adding seeds to a grid later keeps its existing folders.
+    return f"{model}_{dataset}" + (f"_seed{seed}" if seed else "")
+
+
+def expand(cfg: GridConfig) -> tuple[dict[str, RunPlan], list[Task]]:
+    """Every run's plan (validates models, rates, data, protocol) and every fold task, in order."""
+    plans, tasks = {}, []
+    out = Path(cfg.out).resolve()  # Ray workers do not share the driver's working directory
+    for dataset, folder in cfg.data:
+        for model in cfg.models:
+            for seed in cfg.seeds:
+                run = TrainConfig(model=model, dataset=dataset, data=str(Path(folder).resolve()), protocol=cfg.protocol,
+                                  out=str(out / run_name(model, dataset, seed)), sample_rate=cfg.sample_rate,
+                                  epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, augment=cfg.augment,
+                                  k=cfg.k, val_fraction=cfg.val_fraction, patience=cfg.patience, progress=False)
+                p = plan(run)
+                plans[Path(run.out).name] = p
+                folds = p.folds[: cfg.max_folds] if cfg.max_folds else p.folds
+                tasks += [Task(run, f.index) for f in folds]
+    return plans, tasks
+
+
+class Progress:
+    """One line per finished task: done / running / failed counts and an estimate of the time left."""
+
+    def __init__(self, total: int, skipped: int, slots: int) -> None:
+        self.total, self.skipped, self.slots = total, skipped, slots
+        self.done = self.failed = 0
+        self.start = time.perf_counter()
+
+    def _line(self, what: str) -> str:
+        finished = self.done + self.failed
+        left = self.total - self.skipped - finished
+        elapsed = time.perf_counter() - self.start
+        eta = f"~{_clock(elapsed / finished * left)} left" if finished and left else ("finished" if not left else "~? left")
+        running = min(left, self.slots)
+        return (f"[grid {self.skipped + self.done}/{self.total} done, {running} running, {self.failed} failed, "
+                f"{_clock(elapsed)} elapsed, {eta}] {what}")
+
+    def ok(self, task: Task, r: dict) -> None:
+        self.done += 1
+        print(self._line(f"{task.key}: accuracy {r['accuracy']:.3f}, macro F1 {r['f1']:.3f} ({r['seconds']:.0f} s)"),
+              file=sys.stderr, flush=True)
+
+    def fail(self, task: Task, message: str) -> None:
+        self.failed += 1
+        print(self._line(f"{task.key}: FAILED: {message}"), file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def _one_line(e: BaseException) -> str:
+    cause = getattr(e, "cause", None) or e  # Ray wraps a task's exception; show the original
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0] if text else ''}"
+
+
+def _in_process(cfg: GridConfig, tasks: list[Task], progress: Progress, finished) -> None:
+    for t in tasks:
+        try:
+            r = run_task(t, threads=cfg.cpus_per_task)
+        except Exception as e:  # one task's error must not stop the grid; reported in one line
+            progress.fail(t, _one_line(e))
+            continue
+        progress.ok(t, r)
+        finished(t)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise GridError("Ray is not installed: pip install 'tinyaudio[grid]' (or run without --ray/--ray-address)") from None
+    return ray
+
+
+def _on_ray(cfg: GridConfig, tasks: list[Task], progress: Progress, finished) -> None:
+    ray = _import_ray()
+    started = not ray.is_initialized()  # a caller (e.g. a test) may have started Ray already
+    if started:
+        try:
+            if cfg.ray_address:
+                ray.init(address=cfg.ray_address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, log_to_driver=False)
+        except Exception as e:  # ConnectionError, RuntimeError, ...: one line, no traceback
+            raise GridError(f"cannot start or reach Ray: {_one_line(e)}") from None
+    try:
+        cpus = ray.cluster_resources().get("CPU", 1)
+        progress.slots = max(1, int(cpus // cfg.cpus_per_task))
+        # max_retries: Ray re-runs a task whose worker process died (killed, out of memory, node lost);
+        # exceptions raised by the task itself are not retried (they would fail again).
+        remote = ray.remote(run_task).options(num_cpus=cfg.cpus_per_task, num_gpus=cfg.gpus_per_task,
+                                              max_retries=cfg.max_retries, retry_exceptions=False)
+        pending = {remote.remote(t, cfg.cpus_per_task): t for t in tasks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                t = pending.pop(ref)
+                try:
+                    r = ray.get(ref)
+                except ray.exceptions.RayError as e:
+                    progress.fail(t, _one_line(e))
+                    continue
+                progress.ok(t, r)
+                finished(t)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _results(tasks: list[Task]) -> list[dict]:
+    return [json.loads((t.fold_dir / "result.json").read_text()) for t in tasks if t.done()]
+
+
+def run_grid(cfg: GridConfig) -> dict:
+    """Run every unfinished task, write each run's summary.json and the grid's report. Returns counts."""
+    start = time.perf_counter()
+    plans, tasks = expand(cfg)
+    if cfg.ray or cfg.ray_address:
+        _import_ray()  # fail before any folder is written
+    by_run: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_run.setdefault(Path(t.run.out).name, []).append(t)
+    for name, p in plans.items():
+        claim(p.cfg)  # run.json: refuses a folder holding a run with other settings
+        clean_parts(Path(p.cfg.out))  # leftovers of attempts killed in an earlier, crashed grid
+    todo = [t for t in tasks if not t.done()]
+    progress = Progress(len(tasks), len(tasks) - len(todo), 1)
+    print(f"grid: {len(plans)} run(s), {len(tasks)} task(s), {len(tasks) - len(todo)} done before; "
+          f"running {len(todo)} {cfg.mode} → {cfg.out}", file=sys.stderr, flush=True)
+
+    def finished(task: Task) -> None:  # a run's summary as soon as its last fold is in
+        run_tasks = by_run[Path(task.run.out).name]
+        if all(t.done() for t in run_tasks):
+            write_summary(plans[Path(task.run.out).name], _results(run_tasks))
+
+    if todo:
+        (_on_ray if cfg.ray or cfg.ray_address else _in_process)(cfg, todo, progress, finished)
+    summaries = {}
+    for name, p in plans.items():
+        clean_parts(Path(p.cfg.out))
+        results = _results(by_run[name])
+        if results:
+            summaries[name] = write_summary(p, results)
+    wall = time.perf_counter() - start
+    return {"runs": len(plans), "tasks": len(tasks), "ran": progress.done, "skipped": progress.skipped,
+            "failed": progress.failed, "wall_seconds": wall, "summaries": summaries}
+
+
+def report(cfg: GridConfig, summaries: dict) -> None:
+    """Per-run accuracy lines, and OUT/report.md (+ .json) by train.report."""
+    from train.report import main as report_main
+
+    for name, s in summaries.items():
+        m, sd = s["mean"], s["std"]
+        print(f"{name}: {s['folds_done']}/{s['folds_total']} folds, accuracy {m['accuracy']:.3f} ± {sd['accuracy']:.3f}, "
+              f"macro F1 {m['f1']:.3f}")
+    if summaries:
+        report_main([str(Path(cfg.out) / n) for n in summaries] + ["--out", str(Path(cfg.out) / "report.md")])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train.grid",
+        description="Run an experiment grid: one task per (model, dataset, fold, seed), in this process one "
+        "after another (default) or on Ray. Results land as OUT/<model>_<dataset>[_seed<N>]/ in the layout of "
+        "python -m train (fold folders, summary.json), so python -m train.report reads them. Finished folds are "
+        "skipped: re-run the same command after a crash to finish what is missing. Ends with an accuracy "
+        "report (OUT/report.md). Ray is optional: pip install 'tinyaudio[grid]'.",
+        epilog="examples:\n"
+        "  python -m train.grid --models lv42 lv24 --datasets fsdd --data fsdd=../shared/data/fsdd --protocol loso --out runs/grid\n"
+        "  python -m train.grid ... --ray --num-cpus 2          # local Ray, two single-CPU workers\n"
+        "  python -m train.grid ... --ray-address HEAD_IP:6379  # a cluster started with `ray start --head` (docs/grid.md)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("grid")
+    g.add_argument("--models", nargs="+", required=True, metavar="MODEL", help="zoo models, e.g. lv42 lv24 sincnet")
+    g.add_argument("--datasets", nargs="+", required=True, metavar="NAME", choices=sorted(LOADERS),
+                   help=f"dataset layouts: {' '.join(sorted(LOADERS))}")
+    g.add_argument("--data", action="append", required=True, metavar="NAME=PATH",
+                   help="folder of each dataset, e.g. --data fsdd=/data/fsdd --data emodb=/data/emodb (repeat per "
+                   "dataset; a bare PATH is allowed with one dataset). On a cluster, every worker must see this path.")
+    g.add_argument("--protocol", required=True, choices=PROTOCOLS, help="evaluation protocol for every dataset (see python -m train --help)")
+    g.add_argument("--out", required=True, help="grid folder, e.g. runs/GRID; on a cluster, on storage every worker sees")
+    g.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED",
+                   help="one run per seed (default: 0); runs other than seed 0 get a _seed<N> suffix")
+    t = p.add_argument_group("training (as python -m train)")
+    t.add_argument("--sample-rate", type=int, default=None, help="model rate in Hz (default: 8000 for fsdd with 1D models, else 22050)")
+    t.add_argument("--epochs", type=int, default=30, help="maximum epochs per fold (default: 30)")
+    t.add_argument("--batch-size", type=int, default=32, help="windows per batch (default: 32)")
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True, help="training augmentation (default: on)")
+    t.add_argument("--k", type=int, default=3, help="folds for --protocol kfold (default: 3)")
+    t.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training side (default: 0.1)")
+    t.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: off)")
+    t.add_argument("--max-folds", type=int, default=None, help="only the first N folds of each run (quick grids)")
+    r = p.add_argument_group("execution")
+    r.add_argument("--ray", action="store_true", help="run the tasks on a local Ray instance started here")
+    r.add_argument("--ray-address", default=None, metavar="ADDR", help="run on an existing Ray cluster (e.g. HEAD_IP:6379, or auto)")
+    r.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    r.add_argument("--cpus-per-task", type=int, default=1,
+                   help="CPUs each task asks Ray for, and TensorFlow threads inside a task, in-process too, so both "
+                   "modes compute identical results for the same seeds (default: 1)")
+    r.add_argument("--gpus-per-task", type=float, default=0.0, help="GPUs each task asks Ray for; fractions share a GPU (default: 0)")
+    r.add_argument("--max-retries", type=int, default=3, help="re-runs of a task whose Ray worker died (default: 3)")
+    r.add_argument("--timing-out", default=None, metavar="FILE.md",
+                   help="add this grid's wall time (with the machine description) to FILE.md and FILE.json")
+    return p
+
+
+def _data_pairs(datasets: list[str], data: list[str]) -> tuple[tuple[str, str], ...]:
+    if len(data) == 1 and "=" not in data[0] and len(datasets) == 1:
+        return ((datasets[0], data[0]),)
+    pairs = {}
+    for item in data:
+        name, sep, path = item.partition("=")
+        if not sep or not path:
+            raise GridError(f"--data {item!r}: expected NAME=PATH, e.g. --data fsdd=/data/fsdd")
+        if name not in datasets:
+            raise GridError(f"--data {name}=...: {name} is not in --datasets ({' '.join(datasets)})")
+        pairs[name] = path
+    missing = [d for d in datasets if d not in pairs]
+    if missing:
+        raise GridError(f"no --data NAME=PATH for dataset(s): {', '.join(missing)}")
+    return tuple((d, pairs[d]) for d in dict.fromkeys(datasets))
+
+
+def config_from_args(args: argparse.Namespace) -> GridConfig:
+    for name in ("epochs", "batch_size", "k", "cpus_per_task"):
+        if getattr(args, name) < 1:
+            raise GridError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.gpus_per_task < 0 or args.max_retries < 0:
+        raise GridError("--gpus-per-task and --max-retries must not be negative")
+    if args.num_cpus is not None and not args.ray:
+        raise GridError("--num-cpus sizes a local Ray instance: add --ray")
+    return GridConfig(models=tuple(dict.fromkeys(m.lower() for m in args.models)), data=_data_pairs(args.datasets, args.data),
+                      protocol=args.protocol, out=args.out, seeds=tuple(dict.fromkeys(args.seeds)),
+                      sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
+                      max_folds=args.max_folds, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
+                      num_cpus=args.num_cpus, cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
+                      max_retries=args.max_retries)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        result = run_grid(cfg)
+    except (GridError, DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: re-run the same command to finish the grid (finished folds are kept)", file=sys.stderr)
+        return 130
+    report(cfg, result["summaries"])
+    print(f"grid: {result['ran']} task(s) run, {result['skipped']} done before, {result['failed']} failed, "
+          f"{result['wall_seconds']:.0f} s wall ({cfg.mode})")
+    if args.timing_out:
+        from train.grid_timing import record
+
+        record(Path(args.timing_out), cfg, result, "python -m train.grid " + shlex.join(argv))
+    return 1 if result["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
