@@ -181,9 +181,9 @@ def _results(tasks: list[Task]) -> list[dict]:
 def run_grid(cfg: GridConfig) -> dict:
     """Run every unfinished task, write each run's summary.json and the grid's report. Returns counts."""
     start = time.perf_counter()
-    plans, tasks = expand(cfg)
     if cfg.ray or cfg.ray_address:
-        _import_ray()  # fail before any folder is written
+        _import_ray()  # fail at once, before TensorFlow loads or any folder is written
+    plans, tasks = expand(cfg)
     by_run: dict[str, list[Task]] = {}
     for t in tasks:
         by_run.setdefault(Path(t.run.out).name, []).append(t)
