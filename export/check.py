@@ -80,6 +80,7 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
             failures.append(f"{info['file']} ({verdict.reason})")
     report = {
         "model": doc["name"],
+        "audio": (doc.get("data") or {}).get("parity_audio"),
         "windows": int(len(test)),
         "labelled_windows": int((truth >= 0).sum()),
         "keras_accuracy": keras_stats["accuracy"],
@@ -104,7 +105,8 @@ def render_markdown(report: dict) -> str:
     lines = [
         f"# Parity: {report['model']}",
         "",
-        f"{report['windows']} held-out windows ({report['labelled_windows']} labelled); "
+        f"{report['windows']} windows ({report['labelled_windows']} labelled) of "
+        f"{report.get('audio') or 'held-out audio'}; "
         f"Keras accuracy {_pct(report['keras_accuracy'])}. Thresholds: float artifacts agree (top-1) with Keras "
         f"on ≥ {report['thresholds']['float_min_top1_agreement']:.1%} of windows; int8 artifacts lose ≤ "
         f"{report['thresholds']['int8_max_accuracy_drop'] * 100:.1f} accuracy point.",

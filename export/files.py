@@ -35,6 +35,7 @@ def write_atomic(path: Path, data: bytes | str) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are meant to be shipped and shared
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

@@ -58,14 +58,20 @@ def front_end_nodes(proto) -> list[str]:
 
 
 def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end: bool = True) -> bytes:
-    """Static int8 quantization (QDQ, per-channel weights, MinMax calibration).
+    """Static int8 quantization (QDQ, per-channel weights, percentile calibration).
+
+    Percentile (99.999 %) rather than MinMax calibration: measured on the
+    shipped FSDD lv24 model (400 clips), MinMax lost 8.75 accuracy points
+    against float (0.9300 -> 0.8425; Entropy the same), Percentile 0.75 (0.9225):
+    a few extreme activations otherwise stretch the int8 range.
 
     ``float_front_end``: leave the preprocessing nodes in float (measured on
     FSDD with lv24: quantizing the RMS normalisation too cost 5.7 accuracy
     points on held-out speakers; kept float it passes the 1-point threshold).
     """
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
 
     if len(representative) == 0:
         raise ExportError("the representative set is empty: ONNX static quantization needs calibration audio")
@@ -81,6 +87,7 @@ def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end
             weight_type=QuantType.QInt8,
             per_channel=True,
             nodes_to_exclude=exclude,
+            calibrate_method=CalibrationMethod.Percentile,
         )
         proto = onnx.load(str(dst))
     onnx.checker.check_model(proto)

@@ -25,7 +25,7 @@ from runtime.model import load_model
 from runtime.sources import FileSource, MicConfig, MicSource, RawSource, Source, list_input_devices
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "android_demo_assets" / "spoken_digit.tflite"
+DEFAULT_MODEL = ROOT / "android_demo_assets" / "spoken_digit" / "model_int8.tflite"
 DEFAULT_BUDGET = "low-end-phone"
 
 

@@ -1,6 +1,6 @@
 """One wrapper for ``.tflite`` (LiteRT) and ``.onnx`` (onnxruntime) classifiers.
 
-    >>> model = load_model("android_demo_assets/spoken_digit.tflite", threads=2)
+    >>> model = load_model("android_demo_assets/spoken_digit/model_int8.tflite", threads=2)
     >>> probs = model.predict(window)        # float32 (window_samples,) -> float32 (classes,)
 
 Labels, sample rate and window come from the metadata inside the file
