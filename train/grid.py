@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -181,6 +182,7 @@ def _results(tasks: list[Task]) -> list[dict]:
 def run_grid(cfg: GridConfig) -> dict:
     """Run every unfinished task, write each run's summary.json and the grid's report. Returns counts."""
     start = time.perf_counter()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other jobs at start: recorded with timings
     if cfg.ray or cfg.ray_address:
         _import_ray()  # fail at once, before TensorFlow loads or any folder is written
     plans, tasks = expand(cfg)
@@ -210,7 +212,7 @@ def run_grid(cfg: GridConfig) -> dict:
             summaries[name] = write_summary(p, results)
     wall = time.perf_counter() - start
     return {"runs": len(plans), "tasks": len(tasks), "ran": progress.done, "skipped": progress.skipped,
-            "failed": progress.failed, "wall_seconds": wall, "summaries": summaries}
+            "failed": progress.failed, "wall_seconds": wall, "load_average_start": load, "summaries": summaries}
 
 
 def report(cfg: GridConfig, summaries: dict) -> None:

@@ -25,6 +25,8 @@ def record(path: Path, cfg, result: dict, command: str) -> None:
         "accuracy": {n: round(s["mean"]["accuracy"], 4) for n, s in result["summaries"].items()},
         "when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": describe_machine(),
     }
+    if result.get("load_average_start") is not None:  # the load when the grid started, not when it ended
+        entry["machine"]["load_average_1m"] = round(result["load_average_start"], 2)
     entries = [e for e in entries if e["mode"] != entry["mode"]] + [entry]
     lines = ["# Grid wall time: in-process vs Ray", "",
              "Written by `python -m train.grid ... --timing-out` (one entry per execution mode); do not edit by hand. "
