@@ -172,7 +172,7 @@ def plot_pareto(doc: dict, path: Path) -> Path | None:
             ax.annotate(name, (lat, 100 * acc), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency per window, 1 thread (ms, log)")
-    ax.set_ylabel("accuracy on held-out audio (%)")
+    ax.set_ylabel("accuracy in the export's parity report (%)\n(parity.md says which audio; --final models have seen it)", fontsize=8)
     ax.set_title("Accuracy against latency", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
