@@ -4,4 +4,5 @@ import sys
 
 from runtime.live import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (tools, docs) must not run the CLI
+    sys.exit(main())
