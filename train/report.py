@@ -81,7 +81,7 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
             "augment": s["config"].get("augment"), "max_epochs": s["config"].get("epochs"),
             "paper": paper, "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
-            "machine": s.get("machine", {}),
+            "machine": s.get("machine", {}), "clips": s.get("clips"),
         })
     for rows in groups.values():
         low_acc = min(r["accuracy"] for r in rows) or 1e-9
@@ -134,8 +134,9 @@ def markdown(groups: dict[str, list[dict]], notes: list[str]) -> str:
                          f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {r['relative_training_time']:.2f} | "
                          f"{r['train_seconds']:.0f} | {r['epochs']:.0f} ({r['max_epochs']}) | {'on' if r['augment'] else 'off'} | {t3} |")
         tasks = sorted({r["paper_task"] for r in rows if r["paper_task"]})
-        if tasks:
-            lines += ["", "Paper task: " + "; ".join(tasks) + "."]
+        clips = sorted({r["clips"] for r in rows if r["clips"]})
+        lines += ["", f"Our data: {', '.join(map(str, clips)) or '?'} clips."
+                  + (" Paper task: " + "; ".join(tasks) + "." if tasks else "")]
         lines.append("")
     lines += ["## Statements", ""] + [f"- {s}" for s in _statements(groups)] + [""]
     if notes:
