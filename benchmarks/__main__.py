@@ -72,10 +72,15 @@ def main(argv: list[str] | None = None) -> int:
 
     doc["command"] = command.strip()
     files = {"json": args.out / f"{args.name}.json", "md": args.out / f"{args.name}.md"}
-    for key, text in (("json", json.dumps(doc, indent=1) + "\n"), ("md", render_markdown(doc, doc["command"]))):
-        tmp = files[key].with_suffix(files[key].suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, files[key])
+    from export.config import ExportError
+    from export.files import write_atomic  # TF-free: the same atomic write every artifact uses
+
+    try:
+        write_atomic(files["json"], json.dumps(doc, indent=1) + "\n")
+        write_atomic(files["md"], render_markdown(doc, doc["command"]))
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not args.runtime_only:  # plots need matplotlib, which the base install does not have
         plot_latency(doc, args.out / f"{args.name}_latency.png")
         plot_pareto(doc, args.out / f"{args.name}_pareto.png")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -113,13 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = "python -m benchmarks.runtime_live " + " ".join(argv if argv is not None else sys.argv[1:])
     machine = describe_machine()
+    from export.files import write_atomic
+
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((args.out, render(rows, machine, command.strip())),
-                       (args.out.with_suffix(".json"), json.dumps({"machine": machine, "command": command.strip(),
-                                                                   "rows": rows}, indent=1) + "\n")):
-        tmp_path = path.with_suffix(path.suffix + ".tmp")
-        tmp_path.write_text(text)
-        os.replace(tmp_path, path)
+    write_atomic(args.out, render(rows, machine, command.strip()))
+    write_atomic(args.out.with_suffix(".json"),
+                 json.dumps({"machine": machine, "command": command.strip(), "rows": rows}, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -86,8 +85,7 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
     files = {}
     for key in SHIPPED:
         name = doc["files"][key]["file"]
-        shutil.copyfile(export_dir / name, out / (name + ".tmp"))
-        (out / (name + ".tmp")).replace(out / name)
+        write_atomic(out / name, (export_dir / name).read_bytes())
         files[key] = name
     for extra in ("labels.txt", "parity.md", "parity.json"):
         if (export_dir / extra).is_file():

@@ -94,20 +94,17 @@ def native_stderr_silenced():
         return
     try:
         sys.stderr.flush()
-        saved = os.dup(2)
+        real = os.dup(2)
     except (OSError, ValueError):
         yield
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    # Python's stderr keeps a private copy of the real fd; quiet_native_stderr does the rest.
     old_stderr = sys.stderr
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(old_stderr, "encoding", None) or "utf-8")
-    os.dup2(devnull, 2)
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=getattr(old_stderr, "encoding", None) or "utf-8")
     try:
-        yield
+        with quiet_native_stderr():
+            yield
     finally:
         sys.stderr.flush()
         sys.stderr.close()
         sys.stderr = old_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
