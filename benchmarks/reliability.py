@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import struct
 import subprocess
@@ -40,6 +39,8 @@ from typing import Callable
 
 import numpy as np
 import soundfile as sf
+
+from runtime.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = ("ok", "error")
@@ -135,7 +136,7 @@ def make_corpus() -> list[Case]:
         Case("zero_frames.flac", "valid FLAC, 0 frames", _write("zero_frames.flac", np.zeros(0, np.float32), 8000, "PCM_16")),
         Case("header_cut.wav", "first 30 bytes of a WAV (header cut)", _bytes("header_cut.wav", lambda f: _valid_bytes(f)[:30])),
         Case("data_cut.wav", "WAV cut at 60 % (header claims more data)", _bytes("data_cut.wav", lambda f: (b := _valid_bytes(f))[: int(len(b) * 0.6)])),
-        Case("odd_byte_cut.wav", "WAV cut in the middle of a sample", _bytes("odd_byte_cut.wav", lambda f: (b := _valid_bytes(f))[: 44 + 2001])),
+        Case("odd_byte_cut.wav", "WAV cut in the middle of a sample", _bytes("odd_byte_cut.wav", lambda f: _valid_bytes(f)[: 44 + 2001])),
         Case("data_cut.flac", "FLAC cut at 50 %", _bytes("data_cut.flac", lambda f: (b := _valid_bytes(f, "FLAC"))[: len(b) // 2])),
         Case("flac_header_cut.flac", "first 40 bytes of a FLAC", _bytes("flac_header_cut.flac", lambda f: _valid_bytes(f, "FLAC")[:40])),
         Case("riff_garbage.wav", "RIFF/WAVE magic then random bytes", _bytes("riff_garbage.wav", lambda f: b"RIFF\x24\x00\x00\x00WAVEfmt " + np.random.default_rng(2).bytes(400))),
@@ -362,9 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_all(model, quick=args.quick, log=lambda r: print(f"{r.case:24s} {r.path:8s} {r.outcome:9s} {r.detail[:90]}", file=sys.stderr, flush=True))
     command = "python -m benchmarks.reliability " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(results, command, describe_machine(), note)
-    tmp_out = args.out.with_suffix(".md.tmp")
-    tmp_out.write_text(text)
-    tmp_out.replace(args.out)
+    write_atomic(args.out, text)
     bad = [r for r in results if r.outcome in BAD]
     print(f"{len(results)} runs: " + ", ".join(f"{n} {o}" for o, n in Counter(r.outcome for r in results).items()))
     return 1 if bad else 0

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from benchmarks.machine import machine_line
+from runtime.files import atomic_path
 
 SHORT = {"tflite_float32": "tfl-f32", "tflite_float16": "tfl-f16", "tflite_dynamic_int8": "tfl-dyn",
          "tflite_int8": "tfl-int8", "onnx_float32": "onnx-f32", "onnx_int8": "onnx-int8"}
@@ -145,7 +146,8 @@ def plot_latency(doc: dict, path: Path) -> Path | None:
     ax.legend(ncol=3, fontsize=8)
     ax.grid(axis="y", alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
 
@@ -177,6 +179,7 @@ def plot_pareto(doc: dict, path: Path) -> Path | None:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path

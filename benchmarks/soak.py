@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.files import atomic_path, write_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME, MODEL_RATE, MODEL_CLASSES = "lv24", 8000, 10
 DEFAULT_HOP_S = 0.1
@@ -73,7 +75,7 @@ def make_int8_model(path: str | Path, seed: int = 0) -> Path:
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(add_metadata(data, meta, "untrained lv24 @ 8 kHz, full int8 (soak test model)"))
+    write_atomic(path, add_metadata(data, meta, "untrained lv24 @ 8 kHz, full int8 (soak test model)"))
     return path
 
 
@@ -334,7 +336,8 @@ def plot(result: dict, path: Path) -> None:
     a2.set_xlabel("audio time (h)")
     a2.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 
@@ -367,9 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"] = describe_machine()
     if args.model is None:
         result["config"]["model"] = "untrained lv24 @ 8 kHz, full int8 via export.tflite.convert_full_int8 (built by this command)"
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=1) + "\n")
-    tmp_out.replace(out)
+    write_atomic(out, json.dumps(result, indent=1) + "\n")
     plot(result, out.with_suffix(".png"))
     r = result
     print(f"{r['audio_s'] / 3600:.2f} h audio in {r['wall_s']:.0f} s ({r['speed_x_real_time']}x real time); windows {r['windows']}/{r['windows_expected']} "

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.files import remove_partials, write_atomic
 from train.data import LOADERS, AudioCache, DataError, decode, load_dataset
 from train.protocols import PROTOCOLS, Fold, make_folds
 
@@ -63,9 +64,7 @@ class TrainConfig:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def machine() -> dict:
@@ -164,6 +163,7 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
 
     cfg, entry, dataset, labels = p.cfg, p.entry, p.dataset, p.labels
     fold_dir.mkdir(exist_ok=True)
+    remove_partials(fold_dir)  # temporary files of a run killed mid-write
     _write_json(fold_dir / "config.json", {**p.meta, "fold": fold.name})
     ckpt = fold_dir / "model.keras"
     fit_k = dataclasses.replace(p.fit, seed=cfg.seed + fold.index)
@@ -247,6 +247,7 @@ def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, r
         audio = decode(dataset.clips, rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
     epochs = int(np.median([r["best_epoch"] for r in results])) if results else cfg.epochs
     final_dir.mkdir(exist_ok=True)
+    remove_partials(final_dir)
     r = train(model_config, audio, labels, None, None, dataclasses.replace(fit, epochs=epochs),
               final_dir / "model.keras", desc=f"{model_config.name} final (all data)", progress=cfg.progress)
     _write_json(final_dir / "config.json", {**meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})

@@ -33,6 +33,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from runtime.files import atomic_path
+
 
 class DataError(ValueError):
     """A dataset is missing, malformed or unreadable; the message is one line and names the files."""
@@ -311,9 +313,8 @@ class AudioCache:
             self.reads += 1
             if disk is not None:
                 disk.parent.mkdir(parents=True, exist_ok=True)
-                tmp = disk.with_suffix(".tmp.npy")
-                np.save(tmp, audio)
-                tmp.replace(disk)
+                with atomic_path(disk, suffix=".npy") as tmp:  # unique name: runs may share a cache
+                    np.save(tmp, audio)
         self._memory[key] = audio
         return audio
 

@@ -15,6 +15,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
+from runtime.files import atomic_path
 from train.augment import Augment
 from train.config import ModelConfig
 from train.metrics import confusion_matrix, scores
@@ -84,6 +85,31 @@ class WindowBatches(keras.utils.PyDataset):
         self._order()
 
 
+def save_model_atomic(model: keras.Model, path: Path) -> None:
+    """``model.save`` through a temporary ``.keras`` name and a rename: a run killed while
+    saving never leaves a truncated checkpoint under the real name."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(str(tmp))
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keep the weights of the lowest ``val_loss`` so far at ``path`` (written atomically).
+
+    Same rule as ``keras.callbacks.ModelCheckpoint(monitor="val_loss", save_best_only=True)``:
+    saved when the loss is strictly lower than the best so far; NaN never counts as better.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path, self.best = Path(path), math.inf
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        loss = float((logs or {}).get("val_loss", math.nan))
+        if loss < self.best:
+            self.best = loss
+            save_model_atomic(self.model, self.path)
+
+
 class _Progress(keras.callbacks.Callback):
     """One tqdm bar per fold, one tick per epoch, showing the losses."""
 
@@ -126,14 +152,14 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     val = None
     if val_audio is not None:
         val = WindowBatches(val_audio, val_labels, window, hop, model_config.num_classes, fit.batch_size * 4)
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True))
+        callbacks.append(BestCheckpoint(checkpoint))
         if fit.patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=fit.patience))
     start = time.perf_counter()
     history = model.fit(batches, validation_data=val, epochs=fit.epochs, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start
     if val is None:
-        model.save(str(checkpoint))
+        save_model_atomic(model, checkpoint)
     hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     best = int(np.argmin(hist["val_loss"])) + 1 if "val_loss" in hist else len(hist["loss"])
     return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": seconds}

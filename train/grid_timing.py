@@ -7,9 +7,10 @@ FILE.md is regenerated from them, so in-process and Ray timings of the same grid
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
+
+from runtime.files import write_atomic
 
 
 def record(path: Path, cfg, result: dict, command: str) -> None:
@@ -46,7 +47,5 @@ def record(path: Path, cfg, result: dict, command: str) -> None:
                              for e in entries if e is not base and e["wall_seconds"]]
     path.parent.mkdir(parents=True, exist_ok=True)
     for p, text in ((json_path, json.dumps({"entries": entries}, indent=2)), (path, "\n".join(lines))):
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, p)
+        write_atomic(p, text + "\n")
     print(f"wrote {path} and {json_path}")

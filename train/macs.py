@@ -28,7 +28,7 @@ def _shape(t) -> tuple[int, ...]:
 def layer_macs(layer) -> int:
     """MACs of one layer of a built functional model (0 for uncounted layers)."""
     if isinstance(layer, (keras.layers.Conv1D, SincConv1D)):
-        (in_len, in_ch), (out_len, out_ch) = _shape(layer.input), _shape(layer.output)
+        (_, in_ch), (out_len, out_ch) = _shape(layer.input), _shape(layer.output)
         kernel = layer.kernel_size[0] if isinstance(layer.kernel_size, tuple) else layer.kernel_size
         return out_len * out_ch * kernel * in_ch
     if isinstance(layer, keras.layers.Conv2D):

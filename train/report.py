@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+
+from runtime.files import write_atomic
 
 # Published numbers, copied from shared/docs/model-spec.md ("Published results to compare against").
 # 1D paper (Vrysis et al., AES 2020), Table 2: accuracy %, mean ± std over folds.
@@ -159,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, text in ((out, markdown(groups, notes)),
                        (out.with_suffix(".json"), json.dumps({"groups": groups, "statements": _statements(groups), "notes": notes}, indent=2))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, text + "\n")
     print(f"wrote {out} and {out.with_suffix('.json')} ({len(runs)} runs)")
     return 0
 

@@ -1,0 +1,65 @@
+"""Atomic file writes, shared by every stage (no dependencies beyond the standard library).
+
+A crash, SIGKILL or full disk in the middle of a write must never leave a truncated file
+under the final name that a later resume, export or app would take for complete. Every
+artifact is therefore written to a hidden temporary name in the same folder, flushed to
+disk, and renamed over the target with ``os.replace`` (atomic on POSIX and Windows).
+Temporary names start with ``.`` and contain ``.partial`` so leftovers of a killed
+process are recognisable (``remove_partials``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+PARTIAL = ".partial"
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; after the block, fsync it and rename it to ``path``.
+
+    ``suffix`` is appended to the temporary name for writers that insist on an extension
+    (Keras wants ``.keras``, matplotlib infers the format from it). On any exception the
+    temporary file is removed and the target is left untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=PARTIAL + suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        _fsync(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are meant to be shared
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_atomic(path: Path | str, data: bytes | str) -> Path:
+    """Write ``data`` (text is UTF-8 encoded) to ``path`` atomically. Raises OSError."""
+    raw = data.encode() if isinstance(data, str) else data
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(raw)
+    return Path(path)
+
+
+def remove_partials(folder: Path | str) -> int:
+    """Delete temporary files a killed writer left in ``folder``; returns how many."""
+    n = 0
+    for leftover in Path(folder).glob(f".*{PARTIAL}*"):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+            n += 1
+    return n
