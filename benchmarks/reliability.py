@@ -327,6 +327,10 @@ def markdown(results: list[Outcome], command: str, machine: dict | None, model_n
         "Good endings: `ok` (finite outputs) and `error` (the project's one-line error; for the CLI exactly one "
         "`error: …` line on stderr, exit ≠ 0, no traceback). Bad endings: `nonfinite`, `crash`, `hang`.",
         "",
+        "Other faults, each with its own generated report: training killed mid-run (SIGINT/SIGKILL at random "
+        "moments, resumed, compared) in `train_faults.md` (`python -m benchmarks.train_faults`); the 10-hour "
+        "streaming soak in `soak.json`/`soak.png` (`python -m benchmarks.soak`).",
+        "",
         f"**{len(names)} inputs × {len(paths)} paths = {len(results)} runs: "
         + ", ".join(f"{total[o]} {o}" for o in OUTCOMES) + ".**",
         "",
@@ -343,6 +347,34 @@ def markdown(results: list[Outcome], command: str, machine: dict | None, model_n
             cells.append("—" if r is None else f"`{r.outcome}` {r.detail.replace('|', '/')}")
         lines.append(f"| `{n}` | {cases[n].what if n in cases else ''} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def other_faults(results_dir: Path) -> list[str]:
+    """Markdown lines summarising the soak and training-fault reports committed beside this one."""
+    lines: list[str] = []
+    soak = results_dir / "soak.json"
+    if soak.is_file():
+        d = json.loads(soak.read_text())
+        rss = d["rss"]
+        lines += ["", "## Soak (from `soak.json`)", "",
+                  f"`{d['command']}`: {d['audio_s'] / 3600:.1f} h of audio in {d['wall_s']:.0f} s "
+                  f"({d['speed_x_real_time']:.0f}× real time); {d['windows']:,} of {d['windows_expected']:,} windows "
+                  f"({d['windows_dropped']} dropped, {d['hop_gaps']} hop gaps, {d['nonfinite_windows']} non-finite); "
+                  f"RSS {rss['at_1_min_mib']:.1f} MiB after the first minute, {rss['final_mib']:.1f} MiB at the end "
+                  f"(peak growth {rss['peak_growth_after_1_min_mib']:.2f} MiB); latency p99 first hour "
+                  f"{d['p99_first_ms']:.3f} ms, last hour {d['p99_last_ms']:.3f} ms."]
+    faults = results_dir / "train_faults.json"
+    if faults.is_file():
+        trials = json.loads(faults.read_text())["trials"]
+        good = sum(t["resumed_ok"] and t["same_summary"] and t["same_folds"] and not t["truncated"] and t["message_ok"]
+                   for t in trials)
+        mid = sum(t["fold_in_progress"] for t in trials)
+        lines += ["", "## Training killed mid-run (from `train_faults.json`)", "",
+                  f"{len(trials)} kills of `python -m train` "
+                  f"({sum(t['signal'] == 'SIGINT' for t in trials)} SIGINT, {sum(t['signal'] == 'SIGKILL' for t in trials)} SIGKILL; "
+                  f"{mid} landed inside a fold): {good} resumed to the identical summary and fold results, "
+                  f"{sum(len(t['truncated']) for t in trials)} truncated files. Details: `train_faults.md`."]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         note = str(args.model) if args.model else "untrained `lv24` @ 8 kHz, full int8 (`benchmarks.soak.make_int8_model`, via `export.tflite.convert_full_int8`)"
         results = run_all(model, quick=args.quick, log=lambda r: print(f"{r.case:24s} {r.path:8s} {r.outcome:9s} {r.detail[:90]}", file=sys.stderr, flush=True))
     command = "python -m benchmarks.reliability " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(results, command, describe_machine(), note)
+    text = markdown(results, command, describe_machine(), note) + "\n".join(other_faults(args.out.parent)) + "\n"
     write_atomic(args.out, text)
     bad = [r for r in results if r.outcome in BAD]
     print(f"{len(results)} runs: " + ", ".join(f"{n} {o}" for o, n in Counter(r.outcome for r in results).items()))

@@ -2,71 +2,43 @@
 with the same summary as an uninterrupted run with the same seed; no write leaves a truncated
 file under its final name.
 
-The runs are real subprocesses of the CLI on generated tone data (three classes, 3-fold).
-Bit-identical training needs a fixed thread count and TensorFlow's deterministic ops, so the
-subprocesses get ``TF_DETERMINISTIC_OPS=1`` and one thread; everything else is the CLI as users run it.
+The runs are real subprocesses of the CLI on generated tone data (``benchmarks.train_faults``, whose
+``python -m benchmarks.train_faults`` injects kills at random moments for the committed report).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
+from benchmarks import train_faults as faults
 from runtime.files import PARTIAL, atomic_path, remove_partials, write_atomic
-from tests.test_training import _generate
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "TF_DETERMINISTIC_OPS": "1", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
-       "TF_NUM_INTEROP_THREADS": "1", "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
 EPOCHS = 8
-# Fields that legitimately differ between two runs of the same settings.
-VOLATILE = ("train_seconds", "machine")
-
-
-def _cmd(data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "train", "--model", "lv42", "--dataset", "folders", "--data", str(data),
-            "--protocol", "kfold", "--k", "3", "--sample-rate", "8000", "--epochs", str(EPOCHS), "--seed", "3",
-            "--quiet", "--out", str(out)]
-
-
-def _run(data: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(data, out), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-
-
-def _comparable(summary: dict) -> dict:
-    """The summary without timings and machine description."""
-    strip = lambda d: {k: v for k, v in d.items() if k not in VOLATILE}  # noqa: E731
-    return {**strip(summary), "folds": [strip(f) for f in summary["folds"]],
-            "mean": strip(summary["mean"]), "std": strip(summary["std"])}
-
-
-def _fold_results(out: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(p.read_text()).items() if k not in VOLATILE}
-            for p in sorted(out.glob("fold_*/result.json"))]
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
     """Generated data and one uninterrupted run of the CLI."""
     root = tmp_path_factory.mktemp("faults")
-    data = _generate(root / "data", per_class=12)
+    data = faults.make_data(root / "data", per_class=12)
     out = root / "uninterrupted"
-    proc = _run(data, out)
+    proc = faults.run(data, out, EPOCHS)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return data, out
 
 
 def _kill_mid_fold(data: Path, out: Path, sig: int) -> subprocess.CompletedProcess:
     """Start the CLI, wait until fold 0 is finished and fold 1 has saved a checkpoint, send ``sig``."""
-    proc = subprocess.Popen(_cmd(data, out), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = faults.start(data, out, EPOCHS)
     deadline = time.monotonic() + 300
     fold1 = out / "fold_1"
     try:
@@ -81,16 +53,6 @@ def _kill_mid_fold(data: Path, out: Path, sig: int) -> subprocess.CompletedProce
         if proc.poll() is None:
             proc.kill()
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-
-
-def _assert_nothing_truncated(out: Path) -> None:
-    """Every checkpoint under its real name is a complete .keras archive; every JSON parses."""
-    for ckpt in out.glob("**/model.keras"):
-        with zipfile.ZipFile(ckpt) as z:
-            assert z.testzip() is None, ckpt
-            assert "config.json" in z.namelist() and "model.weights.h5" in z.namelist(), ckpt
-    for js in out.glob("**/*.json"):
-        json.loads(js.read_text())
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
@@ -108,21 +70,21 @@ def test_killed_run_resumes_to_the_same_summary(baseline, tmp_path, sig):
     assert (out / "fold_0" / "result.json").is_file() and not (out / "fold_1" / "result.json").exists()
     partial = json.loads((out / "summary.json").read_text())
     assert partial["folds_done"] == 1 and not partial["complete"]
-    _assert_nothing_truncated(out)
+    assert faults.truncated_files(out) == []
 
     fold0 = (out / "fold_0" / "result.json").stat().st_mtime_ns
-    resumed = _run(data, out)
+    resumed = faults.run(data, out, EPOCHS)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "fold 0 (" in resumed.stderr and "done before, skipped" in resumed.stderr
     assert (out / "fold_0" / "result.json").stat().st_mtime_ns == fold0  # not trained again
-    _assert_nothing_truncated(out)
-    assert not list(out.glob(f"**/.*{PARTIAL}*")), "temporary files left behind"
+    assert faults.truncated_files(out) == []
+    assert faults.partial_files(out) == [], "temporary files left behind"
 
     got = json.loads((out / "summary.json").read_text())
     want = json.loads((reference / "summary.json").read_text())
     assert got["complete"] and got["folds_done"] == 3
-    assert _comparable(got) == _comparable(want)
-    assert _fold_results(out) == _fold_results(reference)  # histories and confusion matrices too
+    assert faults.comparable(got) == faults.comparable(want)
+    assert faults.fold_results(out) == faults.fold_results(reference)  # histories and confusion matrices too
 
 
 # --- atomic writes -----------------------------------------------------------------------------
@@ -165,3 +127,22 @@ def test_sigkill_during_writes_never_leaves_a_truncated_file(tmp_path):
     leftovers = [p for p in tmp_path.iterdir() if p != target]
     assert all(p.name.startswith(".") and PARTIAL in p.name for p in leftovers), leftovers
     assert remove_partials(tmp_path) == len(leftovers) and [p.name for p in tmp_path.iterdir()] == ["model.bin"]
+
+
+def test_fault_report_renders_each_trial():
+    ok = faults.Trial("SIGKILL", 3.2, -9, 1, True, True, 1, [], True, True, True, True, 0)
+    bad = faults.Trial("SIGINT", 7.0, 130, 2, True, False, 0, ["fold_2/model.keras"], True, True, False, True, 0)
+    text = faults.markdown([ok, bad], 12.3, "python -m benchmarks.train_faults --out x.md", None)
+    assert "**2 trials: 1 resumed to the identical summary with nothing truncated.**" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
+    assert len(rows) == 2 and "| SIGKILL | 3.2 | -9 | 1 | yes (yes) | 1 | 0 |" in rows[0] and "| 1 | ok | yes | NO |" in rows[1]
+
+
+def test_reliability_report_summarises_the_fault_reports(tmp_path):
+    from benchmarks.reliability import other_faults
+
+    assert other_faults(tmp_path) == []  # nothing committed beside it: nothing claimed
+    trial = faults.Trial("SIGKILL", 3.2, -9, 1, True, True, 1, [], True, True, True, True, 0)
+    (tmp_path / "train_faults.json").write_text(json.dumps({"baseline_seconds": 9.0, "trials": [trial.__dict__] * 3}))
+    text = "\n".join(other_faults(tmp_path))
+    assert "3 kills of `python -m train` (0 SIGINT, 3 SIGKILL; 3 landed inside a fold): 3 resumed" in text

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
+from benchmarks.train_faults import CLASSES as TONE_CLASSES
+from benchmarks.train_faults import make_data
 from tests.conftest import SHARED_DATA
 from train.__main__ import main
 from train.config import ModelConfig
 from train.data import decode, load_dataset
 from train.fit import FitConfig, evaluate, train
 
-CLASSES = ("low", "mid", "high")
-
-
-def _generate(root: Path, per_class: int = 40, sr: int = 8000, seed: int = 0) -> Path:
-    """Three classes of noisy tone bursts at random positions, one folder per class."""
-    rng = np.random.default_rng(seed)
-    for label, (cls, f0) in enumerate(zip(CLASSES, (300.0, 900.0, 2400.0))):
-        (root / cls).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            n = int(sr * rng.uniform(0.3, 1.4))
-            t = np.arange(n) / sr
-            x = 0.3 * np.sin(2 * np.pi * f0 * rng.uniform(0.9, 1.1) * t) + 0.05 * rng.standard_normal(n)
-            sf.write(str(root / cls / f"{i}.wav"), x.astype(np.float32), sr)
-    return root
+CLASSES = tuple(name for name, _ in TONE_CLASSES)
+_generate = make_data  # three classes of noisy tone bursts, one folder per class
 
 
 def _fsdd_subset():
