@@ -56,6 +56,18 @@ def test_split_fractions():
     assert 150 <= len(f.train) <= 170 and 15 <= len(f.val) <= 25 and 15 <= len(f.test) <= 25
 
 
+def test_random_split_is_a_plain_clip_split():
+    """random-split ignores speakers and recordings (that is its point) but never repeats a clip."""
+    ds = _synthetic(folds=True)
+    (f,) = make_folds(ds, "random-split", seed=3)
+    assert f.name == "random split 80/10/10"
+    parts = [set(f.train), set(f.val), set(f.test)]
+    assert sum(map(len, parts)) == len(ds.clips) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    with pytest.raises(DataError, match="test and training"):  # it does share sources: the grouped check rejects it
+        check_fold(ds.clips, f)
+    assert make_folds(ds, "random-split", seed=3) == [f]
+
+
 def test_protocol_errors():
     ds = _synthetic()
     no_spk = Dataset("x", ds.labels, tuple(Clip(c.path, c.label, None, c.source) for c in ds.clips))
@@ -91,3 +103,7 @@ def test_urbansound_official_and_split_real(urbansound_dir):
     _assert_no_leak(ds, split, speakers=False)
     n = len(ds.clips)
     assert 0.05 * n < len(split[0].test) < 0.15 * n and 0.05 * n < len(split[0].val) < 0.15 * n
+    (leaky,) = make_folds(ds, "random-split")  # the 2D paper's plain split: recordings cross into the test set
+    test_sources = {ds.clips[i].source for i in leaky.test}
+    crossing = test_sources & {ds.clips[i].source for i in leaky.train}
+    assert len(crossing) > len(test_sources) // 2, "a random clip split of UrbanSound8K should leak most recordings"

@@ -267,7 +267,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="folder holding the dataset in its original layout")
     p.add_argument("--protocol", required=True, choices=PROTOCOLS,
                    help="loso: leave one speaker out; official: the dataset's folds; kfold: speaker-independent "
-                   "k-fold (--k); split: one seeded 80/10/10 train/validation/test split")
+                   "k-fold (--k); split: one seeded 80/10/10 train/validation/test split keeping recordings on one side; "
+                   "random-split: the same over clips, as the 2D paper (leaks recordings; to measure the inflation)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.add_argument("--sample-rate", type=int, default=None, help="model rate in Hz (default: 8000 for fsdd with 1D models, else 22050)")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs per fold (default: 30)")

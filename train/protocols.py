@@ -4,7 +4,12 @@
 * ``official`` the dataset's own folds: each fold is the test set once (UrbanSound8K, ESC-50).
 * ``kfold``    speaker-independent k-fold: speakers (or, without speakers, source
                recordings) are dealt into k balanced groups (1D paper, AESDD 3-fold).
-* ``split``    one fixed, seeded train/validation/test split, 80/10/10 by default (2D paper).
+* ``split``    one fixed, seeded train/validation/test split, 80/10/10 by default, that keeps
+               each speaker / source recording on one side.
+* ``random-split`` the same split drawn over clips, ignoring speakers and recordings: what a
+               plain random 80/10/10 split does (the 2D paper's protocol). Slices of one recording
+               land in both train and test, so it overstates accuracy; it exists to measure by
+               how much, and is the one protocol exempt from the source-recording check.
 
 Guarantees (asserted by :func:`check_fold` for every fold built here):
 the test set shares no speaker and no source recording with train or validation,
@@ -24,7 +29,7 @@ import numpy as np
 
 from train.data import Clip, DataError, Dataset
 
-PROTOCOLS = ("loso", "official", "kfold", "split")
+PROTOCOLS = ("loso", "official", "kfold", "split", "random-split")
 
 
 @dataclass(frozen=True)
@@ -133,17 +138,20 @@ def group_kfold(dataset: Dataset, k: int = 3, val_fraction: float = 0.1, seed: i
     return folds
 
 
-def fixed_split(dataset: Dataset, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> list[Fold]:
-    """One seeded split (train, val, test fractions), never splitting a speaker/source group."""
+def fixed_split(dataset: Dataset, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
+                by_clip: bool = False) -> list[Fold]:
+    """One seeded split (train, val, test fractions), never splitting a speaker/source group;
+    ``by_clip``: each clip is its own group (a plain random split; leaks recordings, on purpose)."""
     if len(fractions) != 3 or min(fractions) <= 0 or not math.isclose(sum(fractions), 1.0):
         raise DataError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
     clips, rng = dataset.clips, np.random.default_rng(seed)
     everything = list(range(len(clips)))
-    rest, test = _holdout(clips, everything, fractions[2], rng, key=_group)
-    train, val = _holdout(clips, rest, fractions[1] / (fractions[0] + fractions[1]), rng, key=_group)
-    name = "split " + "/".join(f"{round(f * 100)}" for f in fractions)
+    key = (lambda c: str(c.path)) if by_clip else _group
+    rest, test = _holdout(clips, everything, fractions[2], rng, key=key)
+    train, val = _holdout(clips, rest, fractions[1] / (fractions[0] + fractions[1]), rng, key=key)
+    name = ("random split " if by_clip else "split ") + "/".join(f"{round(f * 100)}" for f in fractions)
     fold = Fold(0, name, tuple(train), tuple(val), tuple(test))
-    check_fold(clips, fold)
+    check_fold(clips, fold, groups=not by_clip)
     return [fold]
 
 
@@ -158,17 +166,22 @@ def make_folds(dataset: Dataset, protocol: str, seed: int = 0, k: int = 3, val_f
         return group_kfold(dataset, k, val_fraction, seed)
     if protocol == "split":
         return fixed_split(dataset, fractions, seed)
+    if protocol == "random-split":
+        return fixed_split(dataset, fractions, seed, by_clip=True)
     raise DataError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
 
 
-def check_fold(clips: Sequence[Clip], fold: Fold) -> None:
+def check_fold(clips: Sequence[Clip], fold: Fold, groups: bool = True) -> None:
     """Raise :class:`DataError` if ``fold`` leaks: overlapping indices, a speaker or source
-    recording in both test and train/val, or a source recording in both train and val."""
+    recording in both test and train/val, or a source recording in both train and val
+    (``groups=False``, for ``random-split`` only: just the first check)."""
     train, val, test = set(fold.train), set(fold.val), set(fold.test)
     if not train or not val or not test:
         raise DataError(f"fold {fold.name}: empty part (train {len(train)}, val {len(val)}, test {len(test)})")
     if train & val or train & test or val & test:
         raise DataError(f"fold {fold.name}: a clip is in two parts")
+    if not groups:
+        return
 
     def ids(part, attr):
         return {getattr(clips[i], attr) for i in part} - {None}
