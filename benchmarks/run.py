@@ -132,8 +132,8 @@ def _accuracy(folder: Path) -> dict[str, float]:
 def _task(doc: dict) -> str:
     """Which task a model's accuracy belongs to: accuracies are comparable only within one task."""
     data = doc.get("data") or {}
-    if data.get("dataset"):
-        return str(data["dataset"])
+    if data.get("dataset"):  # the same dataset under another protocol/fold (or seen by a final model) is another task
+        return " · ".join(str(data[k]) for k in ("dataset", "protocol", "fold") if data.get(k))
     labels = doc.get("labels", [])
     return f"{len(labels)} classes: {', '.join(labels[:3])}{', …' if len(labels) > 3 else ''}"
 

@@ -98,3 +98,13 @@ def test_peers_measure_the_same_model(zoo_export):
 def test_pareto_front():
     pts = [(1.0, 0.5, "a"), (2.0, 0.7, "b"), (3.0, 0.6, "c"), (0.5, 0.4, "d"), (4.0, 0.9, "e")]
     assert [p[2] for p in pareto(pts)] == ["d", "a", "b", "e"]
+
+
+def test_task_key_separates_folds_and_final_models():
+    """Accuracies are compared (Pareto) only within one task: same dataset, protocol and fold."""
+    from benchmarks.run import _task
+
+    fold = {"data": {"dataset": "urbansound8k", "protocol": "official", "fold": "fold=1"}}
+    final = {"data": {"dataset": "urbansound8k", "protocol": "official", "fold": "all data"}}
+    assert _task(fold) == "urbansound8k · official · fold=1" and _task(final) != _task(fold)
+    assert _task({"labels": ["a", "b", "c", "d"]}) == "4 classes: a, b, c, …"
