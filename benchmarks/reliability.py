@@ -368,7 +368,7 @@ def other_faults(results_dir: Path) -> list[str]:
         trials = json.loads(faults.read_text())["trials"]
         good = sum(t["resumed_ok"] and t["same_summary"] and t["same_folds"] and not t["truncated"] and t["message_ok"]
                    for t in trials)
-        mid = sum(t["fold_in_progress"] for t in trials)
+        mid = sum(t["running_at_signal"] and t["fold_in_progress"] for t in trials)
         lines += ["", "## Training killed mid-run (from `train_faults.json`)", "",
                   f"{len(trials)} kills of `python -m train` "
                   f"({sum(t['signal'] == 'SIGINT' for t in trials)} SIGINT, {sum(t['signal'] == 'SIGKILL' for t in trials)} SIGKILL; "

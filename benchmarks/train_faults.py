@@ -62,9 +62,16 @@ def run(data: Path, out: Path, epochs: int = 8) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
+def _default_sigint() -> None:
+    # A process started in the background by a non-interactive shell (``cmd &``, nohup) inherits
+    # SIGINT as *ignored*, and Python then installs no KeyboardInterrupt handler: Ctrl-C would be
+    # silently dropped. The run under test gets the default disposition a terminal user has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(data: Path, out: Path, epochs: int = 8) -> subprocess.Popen:
     return subprocess.Popen(command(data, out, epochs), cwd=ROOT, env={**os.environ, **ENV},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def comparable(summary: dict) -> dict:
@@ -109,6 +116,7 @@ def partial_files(out: Path) -> list[str]:
 class Trial:
     signal: str
     delay_s: float
+    running_at_signal: bool  # False: the run had already finished, the trial tests nothing
     exit_status: int | None
     folds_done_at_kill: int
     fold_in_progress: bool  # a fold folder without result.json existed at the kill
@@ -125,23 +133,26 @@ class Trial:
 def inject(data: Path, out: Path, sig: signal.Signals, delay: float, reference: Path, epochs: int = 8) -> Trial:
     proc = start(data, out, epochs)
     time.sleep(delay)
-    if proc.poll() is None:
+    running = proc.poll() is None
+    if running:
         proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=300)
     done = len(list(out.glob("fold_*/result.json")))
     open_folds = [d for d in out.glob("fold_*") if d.is_dir() and not (d / "result.json").exists()]
     partial = partial_files(out) if out.exists() else []
     truncated = truncated_files(out) if out.exists() else []
-    if sig == signal.SIGINT and proc.returncode == 130:
+    if not running:
+        message_ok = proc.returncode == 0
+    elif sig == signal.SIGINT:  # handled: one line, exit 130
         lines = stderr.strip().splitlines()
-        message_ok = bool(lines) and lines[-1].startswith("interrupted:") and "Traceback" not in stderr
+        message_ok = proc.returncode == 130 and bool(lines) and lines[-1].startswith("interrupted:") and "Traceback" not in stderr
     else:
-        message_ok = sig != signal.SIGINT or proc.returncode == 0  # SIGINT after the run ended: nothing to say
+        message_ok = proc.returncode == -signal.SIGKILL
     resumed = run(data, out, epochs)
     ok = resumed.returncode == 0 and (out / "summary.json").is_file()
     got = json.loads((out / "summary.json").read_text()) if ok else {}
     want = json.loads((reference / "summary.json").read_text())
-    return Trial(sig.name, round(delay, 2), proc.returncode, done, bool(open_folds),
+    return Trial(sig.name, round(delay, 2), running, proc.returncode, done, bool(open_folds),
                  any((d / "model.keras").exists() for d in open_folds), len(partial),
                  truncated + [f"after resume: {t}" for t in truncated_files(out)], message_ok, ok,
                  ok and comparable(got) == comparable(want), ok and fold_results(out) == fold_results(reference),
@@ -152,6 +163,7 @@ def markdown(trials: list[Trial], baseline_s: float, command_line: str, machine:
     from benchmarks.machine import machine_line
 
     good = [t for t in trials if t.resumed_ok and t.same_summary and t.same_folds and not t.truncated and t.message_ok]
+    hit = sum(t.running_at_signal for t in trials)
     lines = [
         "# Reliability: training killed mid-run",
         "",
@@ -167,13 +179,16 @@ def markdown(trials: list[Trial], baseline_s: float, command_line: str, machine:
         "(broken `.keras` archive or unparsable JSON); temporary files (`.*.partial*`) are allowed at the "
         "kill and must be gone after the resume.",
         "",
-        f"**{len(trials)} trials: {len(good)} resumed to the identical summary with nothing truncated.**",
+        f"**{len(trials)} trials ({hit} signalled while the run was going): {len(good)} ended as expected "
+        "(one-line message and exit 130 for SIGINT, −9 for SIGKILL) and resumed to the identical summary with "
+        "nothing truncated.**",
         "",
-        "| # | signal | after s | exit | folds done at kill | fold in progress (checkpoint) | temp files at kill | truncated | message | resumed | same summary | same fold results | temp files after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| # | signal | after s | still running | exit | folds done at kill | fold in progress (checkpoint) | temp files at kill | truncated | message | resumed | same summary | same fold results | temp files after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, t in enumerate(trials, 1):
-        lines.append(f"| {i} | {t.signal} | {t.delay_s} | {t.exit_status} | {t.folds_done_at_kill} | "
+        lines.append(f"| {i} | {t.signal} | {t.delay_s} | {'yes' if t.running_at_signal else 'no (ended)'} | "
+                     f"{t.exit_status} | {t.folds_done_at_kill} | "
                      f"{'yes' if t.fold_in_progress else 'no'} ({'yes' if t.checkpoint_in_progress else 'no'}) | "
                      f"{t.partial_at_kill} | {len(t.truncated)} | {'ok' if t.message_ok else 'BAD'} | "
                      f"{'yes' if t.resumed_ok else 'NO'} | {'yes' if t.same_summary else 'NO'} | "

@@ -130,19 +130,19 @@ def test_sigkill_during_writes_never_leaves_a_truncated_file(tmp_path):
 
 
 def test_fault_report_renders_each_trial():
-    ok = faults.Trial("SIGKILL", 3.2, -9, 1, True, True, 1, [], True, True, True, True, 0)
-    bad = faults.Trial("SIGINT", 7.0, 130, 2, True, False, 0, ["fold_2/model.keras"], True, True, False, True, 0)
+    ok = faults.Trial("SIGKILL", 3.2, True, -9, 1, True, True, 1, [], True, True, True, True, 0)
+    bad = faults.Trial("SIGINT", 7.0, True, 130, 2, True, False, 0, ["fold_2/model.keras"], True, True, False, True, 0)
     text = faults.markdown([ok, bad], 12.3, "python -m benchmarks.train_faults --out x.md", None)
-    assert "**2 trials: 1 resumed to the identical summary with nothing truncated.**" in text
+    assert "**2 trials (2 signalled while the run was going): 1 ended as expected" in text
     rows = [line for line in text.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
-    assert len(rows) == 2 and "| SIGKILL | 3.2 | -9 | 1 | yes (yes) | 1 | 0 |" in rows[0] and "| 1 | ok | yes | NO |" in rows[1]
+    assert len(rows) == 2 and "| SIGKILL | 3.2 | yes | -9 | 1 | yes (yes) | 1 | 0 |" in rows[0] and "| 1 | ok | yes | NO |" in rows[1]
 
 
 def test_reliability_report_summarises_the_fault_reports(tmp_path):
     from benchmarks.reliability import other_faults
 
     assert other_faults(tmp_path) == []  # nothing committed beside it: nothing claimed
-    trial = faults.Trial("SIGKILL", 3.2, -9, 1, True, True, 1, [], True, True, True, True, 0)
+    trial = faults.Trial("SIGKILL", 3.2, True, -9, 1, True, True, 1, [], True, True, True, True, 0)
     (tmp_path / "train_faults.json").write_text(json.dumps({"baseline_seconds": 9.0, "trials": [trial.__dict__] * 3}))
     text = "\n".join(other_faults(tmp_path))
     assert "3 kills of `python -m train` (0 SIGINT, 3 SIGKILL; 3 landed inside a fold): 3 resumed" in text
