@@ -100,12 +100,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
 def test_report_gathers_runs(tmp_path):
     from train.report import main as report_main
 
-    for model, acc, secs in (("lv18", 0.7, 30.0), ("lv81", 0.5, 10.0)):
-        run = tmp_path / "runs" / model
+    for model, acc, secs, protocol in (("lv18", 0.7, 30.0, "official"), ("lv81", 0.5, 10.0, "official"),
+                                       ("lv81", 0.8, 10.0, "random-split")):
+        run = tmp_path / "runs" / f"{model}_{protocol}"
         run.mkdir(parents=True)
         stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
         (run / "summary.json").write_text(json.dumps({
-            "model": model, "dataset": "urbansound8k", "protocol": "official", "sample_rate": 22050,
+            "model": model, "dataset": "urbansound8k", "protocol": protocol, "sample_rate": 22050,
             "folds_done": 2, "folds_total": 2, "complete": True, "mean": stats, "std": {k: 0.0 for k in stats},
             "config": {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2}}))
     (tmp_path / "runs" / "empty").mkdir()
@@ -117,3 +118,4 @@ def test_report_gathers_runs(tmp_path):
     by = {r["model"]: r for r in rows}
     assert abs(by["lv18"]["relative_performance"] - 1.4) < 1e-9 and abs(by["lv18"]["relative_training_time"] - 3.0) < 1e-9
     assert "Pooling vs striding" in text and "no summary.json" in text
+    assert "Random split inflation (urbansound8k, lv81 @ 22050 Hz)" in text and "+30.0 points over official" in text

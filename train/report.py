@@ -110,7 +110,32 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
             parts = ", ".join(f"{m} {100 * by[m]['accuracy']:.1f} %" for m in dil)
             better = [m for m in dil if m != "conv2d" and by[m]["accuracy"] > by["conv2d"]["accuracy"]]
             out.append(f"Dilation ({key}): {parts}; dilated models above the undilated conv2d: {', '.join(better) or 'none'}.")
+    out += _protocol_statements(groups)
     return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
+
+
+# How each protocol tests: from leakiest to strictest.
+PROTOCOL_NOTES = {"random-split": "random clip split (recordings shared by train and test)",
+                  "split": "split keeping each recording on one side", "official": "official folds (train on one fold, test on another)"}
+
+
+def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
+    """Same model, dataset and rate under several protocols: how much a random split inflates accuracy."""
+    by: dict[tuple, dict[str, dict]] = {}
+    for rows in groups.values():
+        for r in rows:
+            by.setdefault((r["dataset"], r["sample_rate"], r["model"]), {})[r["protocol"]] = r
+    out = []
+    for (dataset, rate, model), protos in sorted(by.items()):
+        present = [p for p in PROTOCOL_NOTES if p in protos]
+        if "random-split" not in present or len(present) < 2:
+            continue
+        parts = "; ".join(f"{PROTOCOL_NOTES[p]}: {100 * protos[p]['accuracy']:.1f} % ({protos[p]['max_epochs']} epochs, "
+                          f"{protos[p]['folds']} folds)" for p in present)
+        gap = ", ".join(f"{100 * (protos['random-split']['accuracy'] - protos[p]['accuracy']):+.1f} points over {p}"
+                        for p in present if p != "random-split")
+        out.append(f"Random split inflation ({dataset}, {model} @ {rate} Hz): {parts} — the random split reads {gap}.")
+    return out
 
 
 def markdown(groups: dict[str, list[dict]], notes: list[str]) -> str:
