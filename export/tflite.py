@@ -66,11 +66,65 @@ def convert_float16(cf) -> bytes:
 
 
 def convert_dynamic_int8(cf) -> bytes:
+    """Dynamic-range int8: int8 weights, float activations — except the front end, kept float.
+
+    The converter would turn the log-mel projection into a hybrid FULLY_CONNECTED, which
+    quantizes its *input* (the power spectrum, spanning ~10 orders of magnitude) to int8 per
+    call: every quiet bin becomes 0 and its log is garbage. Measured on a trained Conv2D
+    (UrbanSound8K fold 1): −8.3 accuracy points, 86 % top-1 agreement. The front end's weights
+    are therefore put back to their float32 values (``float_front_end_weights``).
+    """
     import tensorflow as tf
 
     c = _converter(cf)
     c.optimizations = [tf.lite.Optimize.DEFAULT]
-    return bytes(c.convert())
+    drq = bytes(c.convert())
+    return float_front_end_weights(drq, convert_float32(cf)) if _quantized_front_end_weights(drq) else drq
+
+
+_INT8, _FLOAT32 = 9, 0  # tflite schema TensorType values
+
+
+def _quantized_front_end_weights(model_bytes: bytes) -> list[str]:
+    """Names of int8 constant tensors feeding front-end ops (hybrid front-end ops)."""
+    from tensorflow.lite.tools import flatbuffer_utils as fu
+
+    model = fu.read_model_from_bytearray(bytearray(model_bytes))
+    found = []
+    for g in model.subgraphs:
+        for op in g.operators:
+            if not any(FRONT_END_PATTERN.search("/" + g.tensors[o].name.decode()) for o in op.outputs):
+                continue
+            for i in op.inputs:
+                t = g.tensors[i] if i >= 0 else None
+                if t is not None and t.type == _INT8 and model.buffers[t.buffer].data is not None:
+                    found.append(t.name.decode())
+    return found
+
+
+def float_front_end_weights(quantized: bytes, float32: bytes) -> bytes:
+    """``quantized`` with every int8 weight of a front-end op replaced by the same tensor
+    (matched by name and shape) of the ``float32`` model; the op then runs its float kernel."""
+    from tensorflow.lite.tools import flatbuffer_utils as fu
+
+    q = fu.read_model_from_bytearray(bytearray(quantized))
+    f = fu.read_model_from_bytearray(bytearray(float32))
+    floats = {(t.name, tuple(t.shape)): t for g in f.subgraphs for t in g.tensors if t.type == _FLOAT32}
+    wanted = set(_quantized_front_end_weights(quantized))
+    for g in q.subgraphs:
+        for t in g.tensors:
+            if t.name.decode() not in wanted:
+                continue
+            src = floats.get((t.name, tuple(t.shape)))
+            if src is None or f.buffers[src.buffer].data is None:
+                raise ExportError(f"dynamic-range int8: no float32 weights for front-end tensor {t.name.decode()!r}")
+            q.buffers[t.buffer].data = f.buffers[src.buffer].data.copy()
+            t.type, t.quantization = _FLOAT32, None
+    out = bytes(fu.convert_object_to_bytearray(q))
+    left = _quantized_front_end_weights(out)
+    if left:
+        raise ExportError(f"dynamic-range int8: front-end weights still int8: {', '.join(left)}")
+    return out
 
 
 def _int8_converter(cf, representative: np.ndarray):

@@ -22,7 +22,7 @@ from export.exporter import export_model
 from export.files import sha256
 from export.loading import Source
 from export.parity import judge
-from export.tflite import run_tflite
+from export.tflite import _quantized_front_end_weights, run_tflite
 from export.tflite_metadata import read_model_metadata
 from runtime.metadata import JSON_NAME, LABELS_NAME, ONNX_KEY, read_metadata, tflite_associated_files
 from train.config import ModelConfig
@@ -72,6 +72,8 @@ def assert_export_complete(doc: dict, source: Source, out) -> None:
             assert md.subgraphMetadata[0].outputTensorMetadata[0].associatedFiles[0].name.decode() == LABELS_NAME
             if a.key == "tflite_float32":
                 np.testing.assert_allclose(run_tflite(data, x), ref, atol=1e-4)
+            if a.key == "tflite_dynamic_int8":  # no hybrid (input-quantizing) op in the front end
+                assert _quantized_front_end_weights(data) == []
         else:
             proto = onnx.load(str(path))
             props = {p.key: p.value for p in proto.metadata_props}
