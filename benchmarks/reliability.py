@@ -365,9 +365,10 @@ def other_faults(results_dir: Path) -> list[str]:
                   f"{d['p99_first_ms']:.3f} ms, last hour {d['p99_last_ms']:.3f} ms."]
     faults = results_dir / "train_faults.json"
     if faults.is_file():
+        from benchmarks.train_faults import Trial
+
         trials = json.loads(faults.read_text())["trials"]
-        good = sum(t["resumed_ok"] and t["same_summary"] and t["same_folds"] and not t["truncated"] and t["message_ok"]
-                   for t in trials)
+        good = sum(Trial(**t).ok for t in trials)
         mid = sum(t["running_at_signal"] and t["fold_in_progress"] for t in trials)
         lines += ["", "## Training killed mid-run (from `train_faults.json`)", "",
                   f"{len(trials)} kills of `python -m train` "

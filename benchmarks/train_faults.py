@@ -129,6 +129,11 @@ class Trial:
     same_folds: bool
     partial_after_resume: int
 
+    @property
+    def ok(self) -> bool:
+        """Ended as expected and resumed to the uninterrupted run's numbers, nothing truncated."""
+        return self.resumed_ok and self.same_summary and self.same_folds and not self.truncated and self.message_ok
+
 
 def inject(data: Path, out: Path, sig: signal.Signals, delay: float, reference: Path, epochs: int = 8) -> Trial:
     proc = start(data, out, epochs)
@@ -162,7 +167,7 @@ def inject(data: Path, out: Path, sig: signal.Signals, delay: float, reference: 
 def markdown(trials: list[Trial], baseline_s: float, command_line: str, machine: dict | None) -> str:
     from benchmarks.machine import machine_line
 
-    good = [t for t in trials if t.resumed_ok and t.same_summary and t.same_folds and not t.truncated and t.message_ok]
+    good = [t for t in trials if t.ok]
     hit = sum(t.running_at_signal for t in trials)
     lines = [
         "# Reliability: training killed mid-run",
@@ -235,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(args.out, markdown(trials, baseline_s, command_line, describe_machine()))
     write_atomic(args.out.with_suffix(".json"), json.dumps({"baseline_seconds": baseline_s,
                                                             "trials": [t.__dict__ for t in trials]}, indent=1) + "\n")
-    bad = [t for t in trials if not (t.resumed_ok and t.same_summary and t.same_folds and not t.truncated and t.message_ok)]
+    bad = [t for t in trials if not t.ok]
     print(f"{len(trials)} trials, {len(trials) - len(bad)} identical after resume → {args.out}")
     return 1 if bad else 0
 
