@@ -81,6 +81,27 @@ def test_cli_resume_and_artifacts(tmp_path, capsys):
     assert "different settings" in capsys.readouterr().err
 
 
+def test_checkpoint_monitor_rules():
+    from train.fit import best_epoch
+
+    hist = {"val_loss": [1.8, 2.2, float("nan"), 2.6], "val_accuracy": [0.2, 0.48, 0.5, 0.5]}
+    assert best_epoch(hist, "val_loss") == 1 and best_epoch(hist, "val_accuracy") == 3  # first best; NaN never wins
+    with pytest.raises(ValueError, match="monitor"):
+        FitConfig(monitor="loss")
+
+
+def test_cli_monitor_val_accuracy_keeps_the_best_accuracy_epoch(tmp_path):
+    data = _generate(tmp_path / "gen", per_class=8)
+    out = tmp_path / "acc"
+    assert main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+                 "--out", str(out), "--epochs", "3", "--max-folds", "1", "--quiet", "--sample-rate", "8000",
+                 "--monitor", "val_accuracy"]) == 0
+    result = json.loads((out / "fold_0" / "result.json").read_text())
+    acc = result["history"]["val_accuracy"]
+    assert result["best_epoch"] == acc.index(max(acc)) + 1
+    assert json.loads((out / "run.json").read_text())["monitor"] == "val_accuracy"
+
+
 @pytest.mark.parametrize("bad, message", [
     (["--model", "nope"], "unknown model"),
     (["--model", "lv81", "--sample-rate", "8000"], "not 8000"),

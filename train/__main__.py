@@ -54,6 +54,7 @@ class TrainConfig:
     k: int = 3
     val_fraction: float = 0.1
     patience: int | None = None
+    monitor: str = "val_loss"
     max_folds: int | None = None
     final: bool = False
     cache_dir: str | None = None
@@ -133,7 +134,7 @@ def plan(cfg: TrainConfig) -> RunPlan:
     model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate)
     window = model_config.window_samples(entry.family)
     fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
-                    augment=cfg.augment, patience=cfg.patience)
+                    augment=cfg.augment, patience=cfg.patience, monitor=cfg.monitor)
     meta = {"model_config": model_config.to_dict(), "labels": list(dataset.labels), "sample_rate": rate,
             "window_samples": window, "hop_samples": hop_samples(window, fit), "dataset": dataset.name,
             "protocol": cfg.protocol}
@@ -148,7 +149,9 @@ def claim(cfg: TrainConfig) -> Path:
     run_file = out / "run.json"
     identity = _identity(cfg)
     if run_file.is_file():
-        before = json.loads(run_file.read_text())
+        # a setting added to TrainConfig after the run was started reads as its default
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+        before = {**{k: v for k, v in defaults.items() if k in identity}, **json.loads(run_file.read_text())}
         if before != identity:
             changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
             raise DataError(f"{out} holds a run with different settings ({', '.join(changed)}); use another --out")
@@ -279,7 +282,11 @@ def parser() -> argparse.ArgumentParser:
                    help="random time shift, gain and noise on training batches (default: on)")
     p.add_argument("--k", type=int, default=3, help="folds for --protocol kfold (default: 3)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training side held out for checkpoint selection (default: 0.1)")
-    p.add_argument("--patience", type=int, default=None, help="early stopping after this many epochs without a better validation loss (default: off)")
+    p.add_argument("--patience", type=int, default=None, help="early stopping after this many epochs without a better --monitor value (default: off)")
+    p.add_argument("--monitor", choices=("val_loss", "val_accuracy"), default="val_loss",
+                   help="which validation figure picks the kept checkpoint (and early stopping): lowest val_loss, "
+                   "as the papers (default), or highest window-level val_accuracy — better when a model overfits "
+                   "and its validation loss climbs on confident mistakes from the first epochs")
     p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
@@ -299,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(model=args.model.lower(), dataset=args.dataset, data=args.data, protocol=args.protocol, out=args.out,
                       sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
-                      max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
+                      monitor=args.monitor, max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
     try:
         summary = run(cfg)
     except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors

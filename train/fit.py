@@ -34,7 +34,10 @@ class FitConfig:
         seed: seeds Python, numpy, TensorFlow and the batch order.
         augment: random time shift, gain and noise on training batches, or nothing.
         augmentation: the augmentation settings used when ``augment`` is on.
-        patience: stop after this many epochs without a better val_loss (None: never).
+        patience: stop after this many epochs without a better ``monitor`` (None: never).
+        monitor: what picks the kept checkpoint: ``val_loss`` (lowest; the papers' rule) or
+            ``val_accuracy`` (highest, window-level; robust when an overfitting model's loss
+            rises on confident mistakes while its accuracy still improves).
         hop_fraction: hop between windows of a long clip, as a fraction of the window.
     """
 
@@ -46,6 +49,22 @@ class FitConfig:
     augmentation: Augment = field(default_factory=Augment)
     patience: int | None = None
     hop_fraction: float = 0.5
+    monitor: str = "val_loss"
+
+    def __post_init__(self) -> None:
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, not {self.monitor!r}")
+
+
+# What may choose the kept checkpoint, and whether lower (min) or higher (max) is better.
+MONITORS = {"val_loss": "min", "val_accuracy": "max"}
+
+
+def best_epoch(history: dict, monitor: str) -> int:
+    """1-based epoch the checkpoint rule keeps: the first best value of ``monitor`` (NaN never wins)."""
+    values = np.array(history[monitor], dtype=float)
+    values = np.where(np.isnan(values), np.inf if MONITORS[monitor] == "min" else -np.inf, values)
+    return int(np.argmin(values) if MONITORS[monitor] == "min" else np.argmax(values)) + 1
 
 
 class WindowBatches(keras.utils.PyDataset):
@@ -93,20 +112,22 @@ def save_model_atomic(model: keras.Model, path: Path) -> None:
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Keep the weights of the lowest ``val_loss`` so far at ``path`` (written atomically).
+    """Keep the weights of the best ``monitor`` so far at ``path`` (written atomically).
 
-    Same rule as ``keras.callbacks.ModelCheckpoint(monitor="val_loss", save_best_only=True)``:
-    saved when the loss is strictly lower than the best so far; NaN never counts as better.
+    Same rule as ``keras.callbacks.ModelCheckpoint(monitor, save_best_only=True)``: saved when
+    strictly better than the best so far (lower loss, higher accuracy); NaN never counts as better.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, monitor: str = "val_loss") -> None:
         super().__init__()
-        self.path, self.best = Path(path), math.inf
+        self.path, self.monitor = Path(path), monitor
+        self.sign = 1.0 if MONITORS[monitor] == "min" else -1.0
+        self.best = math.inf
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        loss = float((logs or {}).get("val_loss", math.nan))
-        if loss < self.best:
-            self.best = loss
+        value = self.sign * float((logs or {}).get(self.monitor, math.nan))
+        if value < self.best:
+            self.best = value
             save_model_atomic(self.model, self.path)
 
 
@@ -135,7 +156,7 @@ def hop_samples(window: int, fit: FitConfig) -> int:
 def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_labels: np.ndarray,
           val_audio: Sequence[np.ndarray] | None, val_labels: np.ndarray | None, fit: FitConfig,
           checkpoint: Path, desc: str = "training", progress: bool = True) -> dict:
-    """Train a fresh model; keep the lowest-val-loss weights at ``checkpoint`` (``.keras``).
+    """Train a fresh model; keep the best weights by ``fit.monitor`` at ``checkpoint`` (``.keras``).
 
     Without validation data the model of the last epoch is saved (used for ``--final``).
     Returns ``{"history": {metric: [per epoch]}, "epochs": int, "best_epoch": int, "seconds": float}``.
@@ -152,16 +173,16 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     val = None
     if val_audio is not None:
         val = WindowBatches(val_audio, val_labels, window, hop, model_config.num_classes, fit.batch_size * 4)
-        callbacks.append(BestCheckpoint(checkpoint))
+        callbacks.append(BestCheckpoint(checkpoint, fit.monitor))
         if fit.patience:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=fit.patience))
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=fit.monitor, mode=MONITORS[fit.monitor], patience=fit.patience))
     start = time.perf_counter()
     history = model.fit(batches, validation_data=val, epochs=fit.epochs, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start
     if val is None:
         save_model_atomic(model, checkpoint)
     hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    best = int(np.argmin(hist["val_loss"])) + 1 if "val_loss" in hist else len(hist["loss"])
+    best = best_epoch(hist, fit.monitor) if fit.monitor in hist else len(hist["loss"])
     return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": seconds}
 
 
