@@ -139,4 +139,4 @@ def test_report_gathers_runs(tmp_path):
     by = {r["model"]: r for r in rows}
     assert abs(by["lv18"]["relative_performance"] - 1.4) < 1e-9 and abs(by["lv18"]["relative_training_time"] - 3.0) < 1e-9
     assert "Pooling vs striding" in text and "no summary.json" in text
-    assert "Random split inflation (urbansound8k, lv81 @ 22050 Hz)" in text and "+30.0 points over official" in text
+    assert "Random split inflation (urbansound8k, lv81 @ 22050 Hz, kept by val_loss)" in text and "+30.0 points over official" in text

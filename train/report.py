@@ -73,6 +73,8 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for s in runs:
         key = f"{s['dataset']} · {s['protocol']} · {s['sample_rate']} Hz"
+        if s["config"].get("monitor", "val_loss") != "val_loss":  # another checkpoint rule: another table
+            key += f" · kept by {s['config']['monitor']}"
         paper, task = paper_number(s["model"], s["dataset"])
         groups.setdefault(key, []).append({
             "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
@@ -126,9 +128,9 @@ def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
     by: dict[tuple, dict[str, dict]] = {}
     for rows in groups.values():
         for r in rows:
-            by.setdefault((r["dataset"], r["sample_rate"], r["model"]), {})[r["protocol"]] = r
+            by.setdefault((r["dataset"], r["sample_rate"], r["model"], r["monitor"]), {})[r["protocol"]] = r
     out = []
-    for (dataset, rate, model), protos in sorted(by.items()):
+    for (dataset, rate, model, monitor), protos in sorted(by.items()):
         present = [p for p in PROTOCOL_NOTES if p in protos]
         if "random-split" not in present or len(present) < 2:
             continue
@@ -136,7 +138,8 @@ def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
                           f"{protos[p]['folds']} folds)" for p in present)
         gap = ", ".join(f"{100 * (protos['random-split']['accuracy'] - protos[p]['accuracy']):+.1f} points over {p}"
                         for p in present if p != "random-split")
-        out.append(f"Random split inflation ({dataset}, {model} @ {rate} Hz): {parts} — the random split reads {gap}.")
+        out.append(f"Random split inflation ({dataset}, {model} @ {rate} Hz, kept by {monitor}): {parts} — "
+                   f"the random split reads {gap}.")
     return out
 
 
