@@ -96,6 +96,19 @@ def render_markdown(doc: dict, command: str) -> str:
             out.append(f"| {n} | {k} | {v['limit']:g} | {v['source']} |")
     out.append("")
 
+    fronts = pareto_fronts(doc)
+    if fronts:
+        out += ["## Pareto front per task (accuracy vs p50 latency, 1 thread)", "",
+                "Accuracy from each export's parity report (which audio: its `parity.md`; `all data` = a final "
+                "model scored on audio it was trained on). A point is on the front when nothing else in its task "
+                "is at least as fast and at least as accurate.", ""]
+        for task, front in fronts.items():
+            out += [f"**{task}**", "", "| model | format | p50 ms | accuracy | size KiB |", "|---|---|---:|---:|---:|"]
+            for r in front:
+                out.append(f"| {_label(r)} | {SHORT[r['format']]} | {r['latency_ms']['p50']:.3f} | "
+                           f"{_fmt(r['accuracy'], '.1%')} | {r['size_bytes'] / 1024:.1f} |")
+            out.append("")
+
     if doc["peers"]:
         peer_names = []
         for p in doc["peers"]:
@@ -152,34 +165,77 @@ def plot_latency(doc: dict, path: Path) -> Path | None:
     return path
 
 
+def _task_rows(doc: dict) -> dict[str, list[dict]]:
+    """1-thread results with an accuracy, by task (accuracies compare only within a task)."""
+    rows = [r for r in _ok(doc["results"]) if r["threads"] == 1 and r.get("accuracy") is not None]
+    return {task: [r for r in rows if r["task"] == task] for task in dict.fromkeys(r["task"] for r in rows)}
+
+
+def pareto_fronts(doc: dict) -> dict[str, list[dict]]:
+    """Per task, the result rows on the accuracy-vs-p50-latency front, fastest first."""
+    fronts = {}
+    for task, rows in _task_rows(doc).items():
+        keep = {name for _, _, name in pareto([(r["latency_ms"]["p50"], r["accuracy"], i) for i, r in enumerate(rows)])}
+        fronts[task] = sorted((rows[i] for i in keep), key=lambda r: r["latency_ms"]["p50"])
+    return fronts
+
+
 def plot_pareto(doc: dict, path: Path) -> Path | None:
-    """Accuracy against latency for every measured (model, format) with an accuracy; front highlighted."""
+    """Accuracy against latency, one panel per task: every (model, format) dot, the front joined and named."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in _ok(doc["results"]) if r["threads"] == 1 and r.get("accuracy") is not None]
-    if not rows:
+    tasks = _task_rows(doc)
+    if not tasks:
         return None
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for task in dict.fromkeys(r["task"] for r in rows):  # accuracies compare only within a task
-        pts = [(r["latency_ms"]["p50"], r["accuracy"], f"{_label(r)} {SHORT[r['format']]}")
-               for r in rows if r["task"] == task]
-        front = pareto(pts)
-        dots = ax.scatter([p[0] for p in pts], [100 * p[1] for p in pts], s=25, alpha=0.5)
-        ax.plot([p[0] for p in front], [100 * p[1] for p in front], "-o", ms=6, color=dots.get_facecolor()[0],
-                alpha=1.0, label=f"{task}: Pareto front")
-        for lat, acc, name in front:
-            ax.annotate(name, (lat, 100 * acc), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("p50 latency per window, 1 thread (ms, log)")
-    ax.set_ylabel("accuracy in the export's parity report (%)\n(parity.md says which audio; --final models have seen it)", fontsize=8)
-    ax.set_title("Accuracy against latency", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    fronts = pareto_fronts(doc)
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(9, 3.6 * len(tasks)), squeeze=False)
+    for ax, (task, rows) in zip(axes[:, 0], tasks.items()):
+        ax.scatter([r["latency_ms"]["p50"] for r in rows], [100 * r["accuracy"] for r in rows], s=22, alpha=0.45)
+        front = fronts[task]
+        ax.plot([r["latency_ms"]["p50"] for r in front], [100 * r["accuracy"] for r in front], "-o", ms=6, color="C3")
+        for k, r in enumerate(front):  # alternate label offsets so neighbours do not overprint
+            ax.annotate(f"{_label(r)} {SHORT[r['format']]}", (r["latency_ms"]["p50"], 100 * r["accuracy"]), fontsize=7,
+                        xytext=(4, 6 if k % 2 == 0 else -10), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_title(f"{task} ({len(rows)} model × format points; red: Pareto front)", fontsize=9)
+        ax.set_ylabel("accuracy in parity report (%)", fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+    axes[-1, 0].set_xlabel("p50 latency per window, 1 thread (ms, log); 'all data' tasks: final models scored on audio they saw")
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.report OUT/NAME.json``: re-render NAME.md and the plots from a results
+    file (no measuring), e.g. after a change to the report's layout."""
+    import argparse
+    import json
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__.split("\n")[0])
+    p.add_argument("json", type=Path, help="results JSON written by python -m benchmarks")
+    args = p.parse_args(argv)
+    try:
+        doc = json.loads(args.json.read_text())
+        md = render_markdown(doc, doc["command"])
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: cannot read benchmark results {args.json}: {e}", file=sys.stderr)
+        return 2
+    from runtime.files import write_atomic
+
+    write_atomic(args.json.with_suffix(".md"), md)
+    stem = args.json.with_suffix("")
+    plot_latency(doc, stem.with_name(stem.name + "_latency.png"))
+    plot_pareto(doc, stem.with_name(stem.name + "_pareto.png"))
+    print(f"wrote {args.json.with_suffix('.md')} and the plots")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
