@@ -100,16 +100,16 @@ def convert_all(source: Source, meta: ModelMetadata, rep: np.ndarray, config: Ex
     window = meta.window_samples
     cf = tflite.frozen_function(source.model, window)
     out, notes = {}, {}
-    onnx_float = None
+    onnx_float = tflite_float = None
     for a in config.artifacts:
         t0 = time.perf_counter()
         note = {}
         if a.key == "tflite_float32":
-            data = tflite.convert_float32(cf)
+            data = tflite_float = tflite.convert_float32(cf)
         elif a.key == "tflite_float16":
             data = tflite.convert_float16(cf)
         elif a.key == "tflite_dynamic_int8":
-            data = tflite.convert_dynamic_int8(cf)
+            data = tflite.convert_dynamic_int8(cf, tflite_float)  # reuses the float32 weights when converted
         elif a.key == "tflite_int8":
             data, note["front_end"] = _full_int8(cf, source, rep, config.front_end, log)
             note["float_ops"] = sorted(set(tflite.float_ops(data)))

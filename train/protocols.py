@@ -90,12 +90,7 @@ def leave_one_speaker_out(dataset: Dataset, val_fraction: float = 0.1, seed: int
     speakers = sorted({c.speaker for c in clips})
     if len(speakers) < 3:
         raise DataError(f"leave-one-speaker-out needs at least 3 speakers, {dataset.name!r} has {len(speakers)}")
-    folds = []
-    for k, spk in enumerate(speakers):
-        test = [i for i, c in enumerate(clips) if c.speaker == spk]
-        pool = [i for i, c in enumerate(clips) if c.speaker != spk]
-        folds.append(_fold(clips, k, f"speaker={spk}", pool, test, val_fraction, rng))
-    return folds
+    return _each_value_out(clips, "speaker", speakers, val_fraction, rng)
 
 
 def official_folds(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0) -> list[Fold]:
@@ -105,11 +100,16 @@ def official_folds(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0) -
     numbers = sorted({c.fold for c in clips})
     if len(numbers) < 2:
         raise DataError(f"dataset {dataset.name!r} has only fold {numbers[0]}: need at least 2 folds")
+    return _each_value_out(clips, "fold", numbers, val_fraction, rng)
+
+
+def _each_value_out(clips, attr: str, values: list, val_fraction: float, rng) -> list[Fold]:
+    """One fold per value of ``attr`` (speaker, official fold): its clips are the test set."""
     folds = []
-    for k, f in enumerate(numbers):
-        test = [i for i, c in enumerate(clips) if c.fold == f]
-        pool = [i for i, c in enumerate(clips) if c.fold != f]
-        folds.append(_fold(clips, k, f"fold={f}", pool, test, val_fraction, rng))
+    for k, v in enumerate(values):
+        test = [i for i, c in enumerate(clips) if getattr(c, attr) == v]
+        pool = [i for i, c in enumerate(clips) if getattr(c, attr) != v]
+        folds.append(_fold(clips, k, f"{attr}={v}", pool, test, val_fraction, rng))
     return folds
 
 
