@@ -102,10 +102,62 @@ def test_cli_monitor_val_accuracy_keeps_the_best_accuracy_epoch(tmp_path):
     assert json.loads((out / "run.json").read_text())["monitor"] == "val_accuracy"
 
 
+def test_mixup_blends_pairs_and_keeps_the_own_label_larger():
+    from train.fit import mix
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 100)).astype(np.float32)
+    labels = rng.integers(0, 5, 64)
+    y = np.eye(5, dtype=np.float32)[labels]
+    mx, my = mix(x, y, 0.4, rng)
+    assert mx.shape == x.shape and mx.dtype == np.float32 and my.dtype == np.float32
+    np.testing.assert_allclose(my.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.all(my[np.arange(64), labels] >= 0.5)  # the window's own class keeps the larger share
+    assert not np.allclose(mx, x)  # something was mixed in
+    # each mixed window is lam * own + (1 - lam) * partner with the label's lam
+    lam = my[np.arange(64), labels]
+    rest = mx - lam[:, None] * x
+    partner_share = (1.0 - lam)[:, None]
+    ok = [np.any(np.all(np.abs(rest[i] - partner_share[i] * x) < 1e-4, axis=1)) or lam[i] == 1.0 for i in range(64)]
+    assert all(ok)
+
+
+def test_recipe_settings_are_checked():
+    from train.augment import Augment
+
+    with pytest.raises(ValueError, match="schedule"):
+        FitConfig(schedule="step")
+    with pytest.raises(ValueError, match="label smoothing"):
+        FitConfig(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="mixup"):
+        FitConfig(mixup=-0.1)
+    with pytest.raises(ValueError, match="speed"):
+        Augment(speed=(1.1, 0.9))
+
+
+def test_cli_recipe_flags_reach_training_and_run_json(tmp_path):
+    """--schedule cosine, --label-smoothing, --mixup and --speed: recorded in run.json, and the
+    cosine rate has decayed to ~0 by the end of training."""
+    import keras
+
+    data = _generate(tmp_path / "gen", per_class=8)
+    out = tmp_path / "recipe"
+    assert main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+                 "--out", str(out), "--epochs", "2", "--max-folds", "1", "--quiet", "--sample-rate", "8000",
+                 "--schedule", "cosine", "--label-smoothing", "0.1", "--mixup", "0.3", "--speed", "0.9", "1.1"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert (run["schedule"], run["label_smoothing"], run["mixup"]) == ("cosine", 0.1, 0.3)
+    assert run["augmentation"]["speed"] == [0.9, 1.1]
+    opt = keras.models.load_model(str(out / "fold_0" / "model.keras")).optimizer
+    assert int(opt.iterations) > 0 and float(np.asarray(opt.learning_rate)) < 1e-3  # decayed from the starting rate
+
+
 @pytest.mark.parametrize("bad, message", [
     (["--model", "nope"], "unknown model"),
     (["--model", "lv81", "--sample-rate", "8000"], "not 8000"),
     (["--protocol", "loso"], "no speaker"),
+    (["--schedule", "cosine", "--speed", "1.2", "0.8"], "speed range"),
+    (["--label-smoothing", "1.5"], "label smoothing"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     data = _generate(tmp_path / "gen", per_class=3)

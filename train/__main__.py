@@ -55,6 +55,10 @@ class TrainConfig:
     val_fraction: float = 0.1
     patience: int | None = None
     monitor: str = "val_loss"
+    schedule: str = "constant"
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    speed: tuple[float, float] = (1.0, 1.0)
     max_folds: int | None = None
     final: bool = False
     cache_dir: str | None = None
@@ -84,8 +88,17 @@ def _identity(cfg: TrainConfig) -> dict:
     """What a fold's result depends on: the CLI settings and the augmentation actually used."""
     from train.augment import Augment
 
-    identity = {**cfg.identity(), "augmentation": dataclasses.asdict(Augment()) if cfg.augment else None}
+    identity = {**cfg.identity(), "augmentation": dataclasses.asdict(augmentation(cfg)) if cfg.augment else None}
+    for name in ("speed",):  # lives in "augmentation"; kept out so run folders from before the flag still resume
+        identity.pop(name)
     return json.loads(json.dumps(identity))  # tuples -> lists, as read back from run.json
+
+
+def augmentation(cfg: TrainConfig):
+    """The train.augment.Augment a run uses (defaults + the CLI's --speed)."""
+    from train.augment import Augment
+
+    return Augment(speed=tuple(cfg.speed))
 
 
 def _mean_std(rows: list[dict]) -> tuple[dict, dict]:
@@ -134,7 +147,8 @@ def plan(cfg: TrainConfig) -> RunPlan:
     model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate)
     window = model_config.window_samples(entry.family)
     fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
-                    augment=cfg.augment, patience=cfg.patience, monitor=cfg.monitor)
+                    augment=cfg.augment, augmentation=augmentation(cfg), patience=cfg.patience, monitor=cfg.monitor,
+                    schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, mixup=cfg.mixup)
     meta = {"model_config": model_config.to_dict(), "labels": list(dataset.labels), "sample_rate": rate,
             "window_samples": window, "hop_samples": hop_samples(window, fit), "dataset": dataset.name,
             "protocol": cfg.protocol}
@@ -287,6 +301,14 @@ def parser() -> argparse.ArgumentParser:
                    help="which validation figure picks the kept checkpoint (and early stopping): lowest val_loss, "
                    "as the papers (default), or highest window-level val_accuracy — better when a model overfits "
                    "and its validation loss climbs on confident mistakes from the first epochs")
+    p.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                   help="learning rate over training: constant (the papers, default) or cosine decay to 0 by the last epoch")
+    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                   help="cross-entropy against labels smoothed by EPS towards uniform (default: 0, off)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mix random pairs of training windows and their labels, weight ~ Beta(ALPHA, ALPHA) (default: 0, off; 0.2-0.4 is usual)")
+    p.add_argument("--speed", type=float, nargs=2, default=(1.0, 1.0), metavar=("LO", "HI"),
+                   help="random playback-speed range for training windows, e.g. 0.9 1.1 (default: 1 1, off)")
     p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
@@ -306,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(model=args.model.lower(), dataset=args.dataset, data=args.data, protocol=args.protocol, out=args.out,
                       sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
-                      monitor=args.monitor, max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
+                      monitor=args.monitor, schedule=args.schedule, label_smoothing=args.label_smoothing,
+                      mixup=args.mixup, speed=tuple(args.speed), max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
     try:
         summary = run(cfg)
     except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors

@@ -33,6 +33,11 @@ class Augment:
     noise_prob: float = 0.5
     speed: tuple[float, float] = (1.0, 1.0)
 
+    def __post_init__(self) -> None:
+        lo, hi = self.speed
+        if not 0.0 < lo <= hi:
+            raise ValueError(f"speed range must be 0 < LO <= HI, not {lo} {hi}")
+
     def shifts(self, rng: np.random.Generator, n: int, window: int) -> np.ndarray:
         """Random start offsets to add: int64 (n,) in [-shift*window, shift*window]."""
         m = int(self.shift * window)

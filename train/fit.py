@@ -39,6 +39,11 @@ class FitConfig:
             ``val_accuracy`` (highest, window-level; robust when an overfitting model's loss
             rises on confident mistakes while its accuracy still improves).
         hop_fraction: hop between windows of a long clip, as a fraction of the window.
+        schedule: learning rate over training: ``constant`` (the papers) or ``cosine``
+            (decays from ``learning_rate`` to 0 over all epochs' steps).
+        label_smoothing: cross-entropy against labels moved this far towards uniform (0: off).
+        mixup: Beta(a, a) parameter for mixing pairs of training windows and their labels
+            (0: off). Mixing happens after the other augmentation, training batches only.
     """
 
     epochs: int = 30
@@ -50,14 +55,36 @@ class FitConfig:
     patience: int | None = None
     hop_fraction: float = 0.5
     monitor: str = "val_loss"
+    schedule: str = "constant"
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
 
     def __post_init__(self) -> None:
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, not {self.monitor!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label smoothing must be in [0, 1), not {self.label_smoothing}")
+        if self.mixup < 0.0:
+            raise ValueError(f"mixup must be 0 (off) or positive, not {self.mixup}")
 
 
 # What may choose the kept checkpoint, and whether lower (min) or higher (max) is better.
 MONITORS = {"val_loss": "min", "val_accuracy": "max"}
+SCHEDULES = ("constant", "cosine")
+
+
+def mix(x: np.ndarray, y: np.ndarray, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Mixup: each window blended with a random partner of the batch, labels alike.
+
+    x: float32 (n, samples); y: float32 (n, C) one-hot. lam ~ Beta(alpha, alpha) per window,
+    folded to >= 0.5 so the window keeps its own label as the larger share. Returns new arrays.
+    """
+    lam = rng.beta(alpha, alpha, size=(x.shape[0], 1)).astype(np.float32)
+    lam = np.maximum(lam, 1.0 - lam)
+    partner = rng.permutation(x.shape[0])
+    return lam * x + (1.0 - lam) * x[partner], lam * y + (1.0 - lam) * y[partner]
 
 
 def best_epoch(history: dict, monitor: str) -> int:
@@ -71,8 +98,10 @@ class WindowBatches(keras.utils.PyDataset):
     """Batches of (float32 (b, window) PCM, float32 (b, C) one-hot) windows cut from clips."""
 
     def __init__(self, audios: Sequence[np.ndarray], labels: np.ndarray, window: int, hop: int, num_classes: int,
-                 batch_size: int, augment: Augment | None = None, shuffle: bool = False, seed: int = 0) -> None:
+                 batch_size: int, augment: Augment | None = None, shuffle: bool = False, seed: int = 0,
+                 mixup: float = 0.0) -> None:
         super().__init__()
+        self.mixup = mixup
         self.audios, self.labels = audios, np.asarray(labels, dtype=np.int64)
         self.window, self.num_classes, self.batch_size = window, num_classes, batch_size
         self.clip_idx, self.starts = window_table(audios, window, hop)
@@ -97,6 +126,8 @@ class WindowBatches(keras.utils.PyDataset):
         if self.augment is not None:
             x = self.augment(x, rng)
         y = np.eye(self.num_classes, dtype=np.float32)[self.labels[self.clip_idx[idx]]]
+        if self.mixup > 0.0:
+            x, y = mix(x, y, self.mixup, rng)
         return x, y
 
     def on_epoch_end(self) -> None:
@@ -166,9 +197,13 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     window = model_config.window_samples(entry.family)
     hop = hop_samples(window, fit)
     model = build(model_config)
-    model.compile(optimizer=keras.optimizers.Adam(fit.learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
     batches = WindowBatches(train_audio, train_labels, window, hop, model_config.num_classes, fit.batch_size,
-                            fit.augmentation if fit.augment else None, shuffle=True, seed=fit.seed)
+                            fit.augmentation if fit.augment else None, shuffle=True, seed=fit.seed, mixup=fit.mixup)
+    rate = fit.learning_rate
+    if fit.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(fit.learning_rate, decay_steps=fit.epochs * len(batches))
+    model.compile(optimizer=keras.optimizers.Adam(rate),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=fit.label_smoothing), metrics=["accuracy"])
     callbacks: list = [_Progress(fit.epochs, desc)] if progress else []
     val = None
     if val_audio is not None:
