@@ -173,15 +173,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
 def test_report_gathers_runs(tmp_path):
     from train.report import main as report_main
 
-    for model, acc, secs, protocol in (("lv18", 0.7, 30.0, "official"), ("lv81", 0.5, 10.0, "official"),
-                                       ("lv81", 0.8, 10.0, "random-split")):
-        run = tmp_path / "runs" / f"{model}_{protocol}"
+    recipe = {"augment": True, "epochs": 40, "schedule": "cosine", "mixup": 0.2, "augmentation": {"speed": [0.9, 1.1]}}
+    for model, acc, secs, protocol, config in (("lv18", 0.7, 30.0, "official", None), ("lv81", 0.5, 10.0, "official", None),
+                                               ("lv81", 0.8, 10.0, "random-split", None), ("lv18", 0.75, 90.0, "official", recipe)):
+        run = tmp_path / "runs" / f"{model}_{protocol}{'_recipe' if config else ''}"
         run.mkdir(parents=True)
         stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
         (run / "summary.json").write_text(json.dumps({
             "model": model, "dataset": "urbansound8k", "protocol": protocol, "sample_rate": 22050,
             "folds_done": 2, "folds_total": 2, "complete": True, "mean": stats, "std": {k: 0.0 for k in stats},
-            "config": {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2}}))
+            "config": config or {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2}}))
     (tmp_path / "runs" / "empty").mkdir()
     out = tmp_path / "accuracy.md"
     assert report_main([str(p) for p in sorted((tmp_path / "runs").iterdir())] + ["--out", str(out)]) == 0
@@ -192,3 +193,7 @@ def test_report_gathers_runs(tmp_path):
     assert abs(by["lv18"]["relative_performance"] - 1.4) < 1e-9 and abs(by["lv18"]["relative_training_time"] - 3.0) < 1e-9
     assert "Pooling vs striding" in text and "no summary.json" in text
     assert "Random split inflation (urbansound8k, lv81 @ 22050 Hz, kept by val_loss)" in text and "+30.0 points over official" in text
+    # a non-default recipe gets its own table, and a statement sets it beside the default recipe
+    assert "## urbansound8k · official · 22050 Hz · augment, speed 0.9–1.1, cosine LR, mixup 0.2" in text
+    assert ("Training recipe (urbansound8k · official · 22050 Hz, lv18, kept by val_loss): augment, 5 epochs: 70.0 ± 0.0 % "
+            "(2/2 folds, lv18_official); augment, speed 0.9–1.1, cosine LR, mixup 0.2, 40 epochs: 75.0 ± 0.0 %") in text

@@ -69,12 +69,32 @@ def load_runs(paths: list[Path]) -> tuple[list[dict], list[str]]:
     return runs, notes
 
 
+def recipe(config: dict) -> str:
+    """A run's training recipe in a few words: augmentation on/off and every non-default extra."""
+    parts = ["augment" if config.get("augment") else "no augment"]
+    speed = (config.get("augmentation") or {}).get("speed", [1.0, 1.0])
+    if config.get("augment") and list(speed) != [1.0, 1.0]:
+        parts.append(f"speed {speed[0]:g}–{speed[1]:g}")
+    if config.get("schedule", "constant") != "constant":
+        parts.append(f"{config['schedule']} LR")
+    if config.get("label_smoothing"):
+        parts.append(f"label smoothing {config['label_smoothing']:g}")
+    if config.get("mixup"):
+        parts.append(f"mixup {config['mixup']:g}")
+    return ", ".join(parts)
+
+
+DEFAULT_RECIPE = "augment"  # what `python -m train` does without recipe options: the papers' recipe + augmentation
+
+
 def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for s in runs:
         key = f"{s['dataset']} · {s['protocol']} · {s['sample_rate']} Hz"
         if s["config"].get("monitor", "val_loss") != "val_loss":  # another checkpoint rule: another table
             key += f" · kept by {s['config']['monitor']}"
+        if recipe(s["config"]) != DEFAULT_RECIPE:  # another training recipe: another table
+            key += f" · {recipe(s['config'])}"
         paper, task = paper_number(s["model"], s["dataset"])
         groups.setdefault(key, []).append({
             "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
@@ -82,7 +102,7 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             "complete": s["complete"], "accuracy": s["mean"]["accuracy"], "accuracy_std": s["std"]["accuracy"],
             "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
             "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
-            "augment": s["config"].get("augment"), "max_epochs": s["config"].get("epochs"),
+            "augment": s["config"].get("augment"), "recipe": recipe(s["config"]), "max_epochs": s["config"].get("epochs"),
             "monitor": s["config"].get("monitor", "val_loss"),
             "best_epoch": s["mean"].get("best_epoch"),
             "paper": paper, "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
@@ -115,6 +135,7 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
             better = [m for m in dil if m != "conv2d" and by[m]["accuracy"] > by["conv2d"]["accuracy"]]
             out.append(f"Dilation ({key}): {parts}; dilated models above the undilated conv2d: {', '.join(better) or 'none'}.")
     out += _protocol_statements(groups)
+    out += _recipe_statements(groups)
     return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
 
 
@@ -143,6 +164,23 @@ def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
     return out
 
 
+def _recipe_statements(groups: dict[str, list[dict]]) -> list[str]:
+    """Same model, task and checkpoint rule trained with several recipes: what the recipe changed."""
+    by: dict[tuple, list[dict]] = {}
+    for rows in groups.values():
+        for r in rows:
+            by.setdefault((r["dataset"], r["protocol"], r["sample_rate"], r["model"], r["monitor"]), []).append(r)
+    out = []
+    for (dataset, protocol, rate, model, monitor), rows in sorted(by.items()):
+        if len({r["recipe"] for r in rows}) < 2:
+            continue
+        rows = sorted(rows, key=lambda r: (r["recipe"] != DEFAULT_RECIPE, r["accuracy"]))
+        parts = "; ".join(f"{r['recipe']}, {r['max_epochs']} epochs: {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} % "
+                          f"({r['folds']} folds, {Path(r['run']).name})" for r in rows)
+        out.append(f"Training recipe ({dataset} · {protocol} · {rate} Hz, {model}, kept by {monitor}): {parts}.")
+    return out
+
+
 def _fmt_epoch(e) -> str:
     return "–" if e is None else f"{e:.1f}"
 
@@ -161,14 +199,14 @@ def markdown(groups: dict[str, list[dict]], notes: list[str]) -> str:
         lines.append(f"Machine: {d.get('cpu', '?')}, {d.get('nproc', '?')} logical CPUs (shared with other jobs, so times are indicative), Python {d.get('python', '?')}.")
     lines.append("")
     for key, rows in groups.items():
-        lines += [f"## {key}", "", "| model | run | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | epochs (max) | kept by (mean epoch) | augment | paper Table 3 (perf/time) |",
+        lines += [f"## {key}", "", "| model | run | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | epochs (max) | kept by (mean epoch) | recipe | paper Table 3 (perf/time) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             t3 = f"{r['paper_table3'][0]:.2f} / {r['paper_table3'][1]:.2f}" if r["paper_table3"] else "–"
             lines.append(f"| {r['model']} | {Path(r['run']).name} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
                          f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {r['relative_training_time']:.2f} | "
                          f"{r['train_seconds']:.0f} | {r['epochs']:.0f} ({r['max_epochs']}) | {r['monitor']} ({_fmt_epoch(r['best_epoch'])}) | "
-                         f"{'on' if r['augment'] else 'off'} | {t3} |")
+                         f"{r['recipe']} | {t3} |")
         tasks = sorted({r["paper_task"] for r in rows if r["paper_task"]})
         clips = sorted({r["clips"] for r in rows if r["clips"]})
         lines += ["", f"Our data: {', '.join(map(str, clips)) or '?'} clips."
