@@ -172,3 +172,31 @@ def test_augment_speed_and_noise():
     assert np.allclose(mixed[0], x[0], atol=1e-6) and mixed[1, 0] == 0.0  # sped up: edges run out of audio
     out = Augment()(x, np.random.default_rng(0))
     assert out.shape == x.shape and out.dtype == np.float32 and not np.array_equal(out, x)
+
+
+def test_augment_equaliser_shapes_the_spectrum_by_the_drawn_gains():
+    from train.augment import EQ_BANDS, Augment
+
+    rate, n = 8000, 8000
+    t = np.arange(n) / rate
+    x = np.stack([np.sin(2 * np.pi * 100 * t) + np.sin(2 * np.pi * 3000 * t)] * 2).astype(np.float32)
+    flat = Augment.equalise(x, np.zeros((2, EQ_BANDS)))
+    np.testing.assert_allclose(flat, x, atol=1e-5)  # 0 dB everywhere: unchanged
+    tilt = np.stack([np.linspace(-12, 12, EQ_BANDS), np.linspace(12, -12, EQ_BANDS)])
+    out = Augment.equalise(x, tilt)
+    spec = np.abs(np.fft.rfft(out, axis=1))
+    base = np.abs(np.fft.rfft(x, axis=1))
+    logf = np.log(np.arange(n // 2 + 1) + 1.0)
+    anchors = np.linspace(0.0, logf[-1], EQ_BANDS)
+    for row in range(2):  # each tone comes out with the gain the drawn curve has at its frequency (1 Hz bins)
+        for f in (100, 3000):
+            want_db = np.interp(logf[f], anchors, tilt[row])
+            got_db = 20 * np.log10(spec[row, f] / base[row, f])
+            assert abs(got_db - want_db) < 0.1, (row, f, got_db, want_db)
+    assert spec[0, 3000] > 2 * spec[0, 100] and spec[1, 100] > 2 * spec[1, 3000]  # treble / bass boosted
+    assert out.dtype == np.float32 and out.shape == x.shape
+    # off by default, and switching it on changes the windows but not their length
+    rng = np.random.default_rng(0)
+    assert Augment().eq_db == 0.0 and Augment(eq_db=6.0)(x, rng).shape == x.shape
+    with pytest.raises(ValueError, match="eq"):
+        Augment(eq_db=-1.0)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.files import remove_partials, write_atomic
+from train.augment import Augment
 from train.data import LOADERS, AudioCache, DataError, decode, load_dataset
 from train.protocols import PROTOCOLS, Fold, make_folds
 
@@ -59,6 +60,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     mixup: float = 0.0
     speed: tuple[float, float] = (1.0, 1.0)
+    eq_db: float = 0.0
     max_folds: int | None = None
     final: bool = False
     cache_dir: str | None = None
@@ -86,19 +88,15 @@ def machine() -> dict:
 
 def _identity(cfg: TrainConfig) -> dict:
     """What a fold's result depends on: the CLI settings and the augmentation actually used."""
-    from train.augment import Augment
-
     identity = {**cfg.identity(), "augmentation": dataclasses.asdict(augmentation(cfg)) if cfg.augment else None}
-    for name in ("speed",):  # lives in "augmentation"; kept out so run folders from before the flag still resume
+    for name in ("speed", "eq_db"):  # lives in "augmentation"; kept out so run folders from before the flag still resume
         identity.pop(name)
     return json.loads(json.dumps(identity))  # tuples -> lists, as read back from run.json
 
 
 def augmentation(cfg: TrainConfig):
-    """The train.augment.Augment a run uses (defaults + the CLI's --speed)."""
-    from train.augment import Augment
-
-    return Augment(speed=tuple(cfg.speed))
+    """The train.augment.Augment a run uses (defaults + the CLI's --speed and --eq)."""
+    return Augment(speed=tuple(cfg.speed), eq_db=cfg.eq_db)
 
 
 def _mean_std(rows: list[dict]) -> tuple[dict, dict]:
@@ -166,6 +164,8 @@ def claim(cfg: TrainConfig) -> Path:
         # a setting added to TrainConfig after the run was started reads as its default
         defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
         before = {**{k: v for k, v in defaults.items() if k in identity}, **json.loads(run_file.read_text())}
+        if isinstance(before.get("augmentation"), dict):  # likewise an augmentation setting added later
+            before["augmentation"] = {**json.loads(json.dumps(dataclasses.asdict(Augment()))), **before["augmentation"]}
         if before != identity:
             changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
             raise DataError(f"{out} holds a run with different settings ({', '.join(changed)}); use another --out")
@@ -309,6 +309,9 @@ def parser() -> argparse.ArgumentParser:
                    help="mix random pairs of training windows and their labels, weight ~ Beta(ALPHA, ALPHA) (default: 0, off; 0.2-0.4 is usual)")
     p.add_argument("--speed", type=float, nargs=2, default=(1.0, 1.0), metavar=("LO", "HI"),
                    help="random playback-speed range for training windows, e.g. 0.9 1.1 (default: 1 1, off)")
+    p.add_argument("--eq", type=float, default=0.0, metavar="DB", dest="eq_db",
+                   help="random equaliser on training windows, up to ±DB at 8 log-spaced frequencies: a stand-in "
+                   "for other microphones and rooms (default: 0, off)")
     p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
@@ -329,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                       sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
                       monitor=args.monitor, schedule=args.schedule, label_smoothing=args.label_smoothing,
-                      mixup=args.mixup, speed=tuple(args.speed), max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
+                      mixup=args.mixup, speed=tuple(args.speed), eq_db=args.eq_db, max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
     try:
         summary = run(cfg)
     except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 
+EQ_BANDS = 8  # control points of the random equaliser's gain curve
+
+
 @dataclass(frozen=True)
 class Augment:
     """Augmentation settings.
@@ -25,6 +28,9 @@ class Augment:
         noise_prob: probability that a window gets noise at all.
         speed: playback-speed factor range (changes tempo and pitch together, a cheap
             stand-in for speaker variation); ``(1.0, 1.0)`` turns it off.
+        eq_db: random equaliser, a stand-in for microphone and room differences: each window
+            is filtered by a smooth random gain curve, up to this many dB at each of
+            ``EQ_BANDS`` log-spaced frequencies (0 turns it off).
     """
 
     shift: float = 0.1
@@ -32,11 +38,14 @@ class Augment:
     snr_db: tuple[float, float] = (15.0, 40.0)
     noise_prob: float = 0.5
     speed: tuple[float, float] = (1.0, 1.0)
+    eq_db: float = 0.0
 
     def __post_init__(self) -> None:
         lo, hi = self.speed
         if not 0.0 < lo <= hi:
             raise ValueError(f"speed range must be 0 < LO <= HI, not {lo} {hi}")
+        if self.eq_db < 0.0:
+            raise ValueError(f"eq must be 0 (off) or a positive number of dB, not {self.eq_db}")
 
     def shifts(self, rng: np.random.Generator, n: int, window: int) -> np.ndarray:
         """Random start offsets to add: int64 (n,) in [-shift*window, shift*window]."""
@@ -47,6 +56,8 @@ class Augment:
         """Gain and noise on a batch: float32 (n, samples) -> float32 (n, samples)."""
         n = batch.shape[0]
         batch = self.change_speed(batch, rng.uniform(*self.speed, size=n))
+        if self.eq_db > 0.0:  # drawn only when on, so runs without it keep their random stream
+            batch = self.equalise(batch, rng.uniform(-self.eq_db, self.eq_db, size=(n, EQ_BANDS)))
         gain = 10.0 ** (rng.uniform(*self.gain_db, size=(n, 1)) / 20.0)
         out = batch * gain
         rms = np.sqrt(np.mean(out**2, axis=1, keepdims=True)) + 1e-8
@@ -54,6 +65,18 @@ class Augment:
         noise_rms = rms / (10.0 ** (snr / 20.0)) * (rng.random((n, 1)) < self.noise_prob)
         out = out + rng.standard_normal(out.shape) * noise_rms
         return out.astype(np.float32)
+
+    @staticmethod
+    def equalise(batch: np.ndarray, band_db: np.ndarray) -> np.ndarray:
+        """Filter each row by a smooth gain curve through ``band_db`` (n, EQ_BANDS) dB at
+        log-spaced frequencies from the lowest bin to Nyquist (linear in log frequency between
+        them; zero phase). float32 (n, L) -> float32 (n, L)."""
+        n, length = batch.shape
+        spectrum = np.fft.rfft(batch, axis=1)
+        logf = np.log(np.arange(spectrum.shape[1]) + 1.0)
+        anchors = np.linspace(0.0, logf[-1], band_db.shape[1])
+        curve_db = np.stack([np.interp(logf, anchors, row) for row in band_db])
+        return np.fft.irfft(spectrum * 10.0 ** (curve_db / 20.0), n=length, axis=1).astype(np.float32)
 
     @staticmethod
     def change_speed(batch: np.ndarray, factors: np.ndarray) -> np.ndarray:

@@ -75,6 +75,8 @@ def recipe(config: dict) -> str:
     speed = (config.get("augmentation") or {}).get("speed", [1.0, 1.0])
     if config.get("augment") and list(speed) != [1.0, 1.0]:
         parts.append(f"speed {speed[0]:g}–{speed[1]:g}")
+    if config.get("augment") and (config.get("augmentation") or {}).get("eq_db"):
+        parts.append(f"EQ ±{config['augmentation']['eq_db']:g} dB")
     if config.get("schedule", "constant") != "constant":
         parts.append(f"{config['schedule']} LR")
     if config.get("label_smoothing"):
