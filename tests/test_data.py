@@ -200,3 +200,31 @@ def test_augment_equaliser_shapes_the_spectrum_by_the_drawn_gains():
     assert Augment().eq_db == 0.0 and Augment(eq_db=6.0)(x, rng).shape == x.shape
     with pytest.raises(ValueError, match="eq"):
         Augment(eq_db=-1.0)
+
+
+def test_augment_masks_zero_time_spans_and_remove_bands():
+    from train.augment import MASK_FRACTION, Augment
+
+    rate = 8000
+    t = np.arange(rate) / rate
+    tones = (100, 1000, 3000)
+    x = np.stack([sum(np.sin(2 * np.pi * f * t) for f in tones)] * 2).astype(np.float32)
+    # frequency masks: a band around 1 kHz goes in row 0 only; the other tones stay (1 Hz bins)
+    centre = np.log(1001) / np.log(rate // 2 + 1)
+    out = Augment.mask_bands(x, np.array([[centre - 0.01], [0.0]]), np.array([[0.02], [0.0]]))
+    spec = np.abs(np.fft.rfft(out, axis=1)) / (rate / 2)
+    assert spec[0, 1000] < 1e-4 and spec[1, 1000] > 0.99
+    assert all(spec[r, f] > 0.99 for r in range(2) for f in (100, 3000))
+    # time masks: exactly the given spans are zeroed
+    spans = Augment.mask_spans(x, np.array([[10, 500], [0, 0]]), np.array([[5, 20], [0, 0]]))
+    zeroed = spans == 0.0
+    assert zeroed[0, 10:15].all() and zeroed[0, 500:520].all() and zeroed[0].sum() <= 25 + np.sum(x[0] == 0.0)
+    assert np.array_equal(spans[1], x[1])
+    # the random draw: at most `count` spans of <= 10 % each, shape and dtype kept
+    noisy = (np.random.default_rng(1).standard_normal((16, 4000)) + 3.0).astype(np.float32)
+    out = Augment.mask(noisy, np.random.default_rng(2), 2)
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    assert all(0 < np.sum(row == 0.0) <= 2 * MASK_FRACTION * 4000 for row in out)
+    assert Augment(masks=2)(noisy, np.random.default_rng(3)).shape == noisy.shape
+    with pytest.raises(ValueError, match="masks"):
+        Augment(masks=-1)

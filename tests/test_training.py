@@ -85,7 +85,7 @@ def test_cli_resume_and_artifacts(tmp_path, capsys):
     old = json.loads(run_file.read_text())
     for key in ("schedule", "label_smoothing", "mixup"):
         del old[key]
-    del old["augmentation"]["eq_db"]
+    del old["augmentation"]["eq_db"], old["augmentation"]["masks"]
     run_file.write_text(json.dumps(old))
     assert main(args) == 0 and result.stat().st_mtime_ns == stamp
 
@@ -153,10 +153,10 @@ def test_cli_recipe_flags_reach_training_and_run_json(tmp_path):
     out = tmp_path / "recipe"
     assert main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
                  "--out", str(out), "--epochs", "2", "--max-folds", "1", "--quiet", "--sample-rate", "8000",
-                 "--schedule", "cosine", "--label-smoothing", "0.1", "--mixup", "0.3", "--speed", "0.9", "1.1", "--eq", "6"]) == 0
+                 "--schedule", "cosine", "--label-smoothing", "0.1", "--mixup", "0.3", "--speed", "0.9", "1.1", "--eq", "6", "--masks", "2"]) == 0
     run = json.loads((out / "run.json").read_text())
     assert (run["schedule"], run["label_smoothing"], run["mixup"]) == ("cosine", 0.1, 0.3)
-    assert run["augmentation"]["speed"] == [0.9, 1.1] and run["augmentation"]["eq_db"] == 6.0
+    assert run["augmentation"]["speed"] == [0.9, 1.1] and run["augmentation"]["eq_db"] == 6.0 and run["augmentation"]["masks"] == 2
     opt = keras.models.load_model(str(out / "fold_0" / "model.keras")).optimizer
     assert int(opt.iterations) > 0 and float(np.asarray(opt.learning_rate)) < 1e-3  # decayed from the starting rate
 

@@ -61,6 +61,7 @@ class TrainConfig:
     mixup: float = 0.0
     speed: tuple[float, float] = (1.0, 1.0)
     eq_db: float = 0.0
+    masks: int = 0
     max_folds: int | None = None
     final: bool = False
     cache_dir: str | None = None
@@ -89,14 +90,14 @@ def machine() -> dict:
 def _identity(cfg: TrainConfig) -> dict:
     """What a fold's result depends on: the CLI settings and the augmentation actually used."""
     identity = {**cfg.identity(), "augmentation": dataclasses.asdict(augmentation(cfg)) if cfg.augment else None}
-    for name in ("speed", "eq_db"):  # lives in "augmentation"; kept out so run folders from before the flag still resume
+    for name in ("speed", "eq_db", "masks"):  # lives in "augmentation"; kept out so run folders from before the flag still resume
         identity.pop(name)
     return json.loads(json.dumps(identity))  # tuples -> lists, as read back from run.json
 
 
 def augmentation(cfg: TrainConfig):
-    """The train.augment.Augment a run uses (defaults + the CLI's --speed and --eq)."""
-    return Augment(speed=tuple(cfg.speed), eq_db=cfg.eq_db)
+    """The train.augment.Augment a run uses (defaults + the CLI's --speed, --eq and --masks)."""
+    return Augment(speed=tuple(cfg.speed), eq_db=cfg.eq_db, masks=cfg.masks)
 
 
 def _mean_std(rows: list[dict]) -> tuple[dict, dict]:
@@ -312,6 +313,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eq", type=float, default=0.0, metavar="DB", dest="eq_db",
                    help="random equaliser on training windows, up to ±DB at 8 log-spaced frequencies: a stand-in "
                    "for other microphones and rooms (default: 0, off)")
+    p.add_argument("--masks", type=int, default=0, metavar="N",
+                   help="SpecAugment-style masking on the waveform: N time masks (each zeroes up to 10 %% of the "
+                   "window) and N frequency masks (each removes up to 10 %% of the log-frequency axis) (default: 0, off)")
     p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
@@ -332,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                       sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
                       monitor=args.monitor, schedule=args.schedule, label_smoothing=args.label_smoothing,
-                      mixup=args.mixup, speed=tuple(args.speed), eq_db=args.eq_db, max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
+                      mixup=args.mixup, speed=tuple(args.speed), eq_db=args.eq_db, masks=args.masks, max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
     try:
         summary = run(cfg)
     except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors

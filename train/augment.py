@@ -12,6 +12,7 @@ import numpy as np
 
 
 EQ_BANDS = 8  # control points of the random equaliser's gain curve
+MASK_FRACTION = 0.1  # widest time or frequency mask, as a fraction of the window / log-frequency axis
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Augment:
         eq_db: random equaliser, a stand-in for microphone and room differences: each window
             is filtered by a smooth random gain curve, up to this many dB at each of
             ``EQ_BANDS`` log-spaced frequencies (0 turns it off).
+        masks: SpecAugment-style masking done on the waveform, so it suits 1D and 2D models
+            alike: this many time masks (each zeroes up to ``MASK_FRACTION`` of the window) and
+            as many frequency masks (each filters out up to ``MASK_FRACTION`` of the
+            log-frequency axis, where mel bands live); 0 turns it off.
     """
 
     shift: float = 0.1
@@ -39,6 +44,7 @@ class Augment:
     noise_prob: float = 0.5
     speed: tuple[float, float] = (1.0, 1.0)
     eq_db: float = 0.0
+    masks: int = 0
 
     def __post_init__(self) -> None:
         lo, hi = self.speed
@@ -46,6 +52,8 @@ class Augment:
             raise ValueError(f"speed range must be 0 < LO <= HI, not {lo} {hi}")
         if self.eq_db < 0.0:
             raise ValueError(f"eq must be 0 (off) or a positive number of dB, not {self.eq_db}")
+        if self.masks < 0:
+            raise ValueError(f"masks must be 0 (off) or more, not {self.masks}")
 
     def shifts(self, rng: np.random.Generator, n: int, window: int) -> np.ndarray:
         """Random start offsets to add: int64 (n,) in [-shift*window, shift*window]."""
@@ -58,6 +66,8 @@ class Augment:
         batch = self.change_speed(batch, rng.uniform(*self.speed, size=n))
         if self.eq_db > 0.0:  # drawn only when on, so runs without it keep their random stream
             batch = self.equalise(batch, rng.uniform(-self.eq_db, self.eq_db, size=(n, EQ_BANDS)))
+        if self.masks > 0:
+            batch = self.mask(batch, rng, self.masks)
         gain = 10.0 ** (rng.uniform(*self.gain_db, size=(n, 1)) / 20.0)
         out = batch * gain
         rms = np.sqrt(np.mean(out**2, axis=1, keepdims=True)) + 1e-8
@@ -77,6 +87,37 @@ class Augment:
         anchors = np.linspace(0.0, logf[-1], band_db.shape[1])
         curve_db = np.stack([np.interp(logf, anchors, row) for row in band_db])
         return np.fft.irfft(spectrum * 10.0 ** (curve_db / 20.0), n=length, axis=1).astype(np.float32)
+
+    @staticmethod
+    def mask(batch: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` random frequency masks, then ``count`` time masks, each up to
+        ``MASK_FRACTION`` wide. float32 (n, L) -> float32 (n, L)."""
+        n, length = batch.shape
+        width = rng.uniform(0.0, MASK_FRACTION, size=(n, count))
+        out = Augment.mask_bands(batch, rng.uniform(0.0, 1.0, size=(n, count)) * (1.0 - width), width)
+        span = (rng.uniform(0.0, MASK_FRACTION, size=(n, count)) * length).astype(np.int64)
+        start = (rng.uniform(0.0, 1.0, size=(n, count)) * (length - span)).astype(np.int64)
+        return Augment.mask_spans(out, start, span)
+
+    @staticmethod
+    def mask_bands(batch: np.ndarray, low: np.ndarray, width: np.ndarray) -> np.ndarray:
+        """Remove bands [low, low + width) of each row, both (n, k) as fractions of the
+        log-frequency axis (log(bin + 1), DC to Nyquist). float32 (n, L) -> float32 (n, L)."""
+        spectrum = np.fft.rfft(batch, axis=1)
+        logf = np.log(np.arange(spectrum.shape[1]) + 1.0) / np.log(spectrum.shape[1])
+        keep = np.ones(spectrum.shape, dtype=bool)
+        for k in range(low.shape[1]):
+            keep &= ~((logf[None] >= low[:, k:k + 1]) & (logf[None] < low[:, k:k + 1] + width[:, k:k + 1]))
+        return np.fft.irfft(spectrum * keep, n=batch.shape[1], axis=1).astype(np.float32)
+
+    @staticmethod
+    def mask_spans(batch: np.ndarray, start: np.ndarray, span: np.ndarray) -> np.ndarray:
+        """Zero samples [start, start + span) of each row, both int (n, k). float32 (n, L) -> float32 (n, L)."""
+        t = np.arange(batch.shape[1])[None]
+        hit = np.zeros(batch.shape, dtype=bool)
+        for k in range(start.shape[1]):
+            hit |= (t >= start[:, k:k + 1]) & (t < start[:, k:k + 1] + span[:, k:k + 1])
+        return np.where(hit, 0.0, batch).astype(np.float32)
 
     @staticmethod
     def change_speed(batch: np.ndarray, factors: np.ndarray) -> np.ndarray:

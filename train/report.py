@@ -77,6 +77,8 @@ def recipe(config: dict) -> str:
         parts.append(f"speed {speed[0]:g}–{speed[1]:g}")
     if config.get("augment") and (config.get("augmentation") or {}).get("eq_db"):
         parts.append(f"EQ ±{config['augmentation']['eq_db']:g} dB")
+    if config.get("augment") and (config.get("augmentation") or {}).get("masks"):
+        parts.append(f"{config['augmentation']['masks']}+{config['augmentation']['masks']} masks")
     if config.get("schedule", "constant") != "constant":
         parts.append(f"{config['schedule']} LR")
     if config.get("label_smoothing"):
