@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                       sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
                       monitor=args.monitor, schedule=args.schedule, label_smoothing=args.label_smoothing,
-                      mixup=args.mixup, speed=tuple(args.speed), eq_db=args.eq_db, masks=args.masks, max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
+                      mixup=args.mixup, speed=tuple(args.speed), eq_db=args.eq_db, masks=args.masks,
+                      max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
     try:
         summary = run(cfg)
     except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors
