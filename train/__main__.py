@@ -90,14 +90,18 @@ def machine() -> dict:
 def _identity(cfg: TrainConfig) -> dict:
     """What a fold's result depends on: the CLI settings and the augmentation actually used."""
     identity = {**cfg.identity(), "augmentation": dataclasses.asdict(augmentation(cfg)) if cfg.augment else None}
-    for name in ("speed", "eq_db", "masks"):  # lives in "augmentation"; kept out so run folders from before the flag still resume
+    for name in AUGMENT_FIELDS:  # recorded inside "augmentation"; kept out so run folders from before the flag still resume
         identity.pop(name)
     return json.loads(json.dumps(identity))  # tuples -> lists, as read back from run.json
 
 
-def augmentation(cfg: TrainConfig):
-    """The train.augment.Augment a run uses (defaults + the CLI's --speed, --eq and --masks)."""
-    return Augment(speed=tuple(cfg.speed), eq_db=cfg.eq_db, masks=cfg.masks)
+# TrainConfig fields that set the augmentation (--speed, --eq, --masks): the names both dataclasses share.
+AUGMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Augment) if f.name in {g.name for g in dataclasses.fields(TrainConfig)})
+
+
+def augmentation(cfg: TrainConfig) -> Augment:
+    """The train.augment.Augment a run uses: its defaults, overridden by the CLI's AUGMENT_FIELDS."""
+    return Augment(**{name: getattr(cfg, name) for name in AUGMENT_FIELDS})
 
 
 def _mean_std(rows: list[dict]) -> tuple[dict, dict]:

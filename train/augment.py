@@ -81,12 +81,9 @@ class Augment:
         """Filter each row by a smooth gain curve through ``band_db`` (n, EQ_BANDS) dB at
         log-spaced frequencies from the lowest bin to Nyquist (linear in log frequency between
         them; zero phase). float32 (n, L) -> float32 (n, L)."""
-        n, length = batch.shape
-        spectrum = np.fft.rfft(batch, axis=1)
-        logf = np.log(np.arange(spectrum.shape[1]) + 1.0)
-        anchors = np.linspace(0.0, logf[-1], band_db.shape[1])
-        curve_db = np.stack([np.interp(logf, anchors, row) for row in band_db])
-        return np.fft.irfft(spectrum * 10.0 ** (curve_db / 20.0), n=length, axis=1).astype(np.float32)
+        anchors = np.linspace(0.0, 1.0, band_db.shape[1])
+        return _filter_log_frequency(
+            batch, lambda logf: 10.0 ** (np.stack([np.interp(logf, anchors, row) for row in band_db]) / 20.0))
 
     @staticmethod
     def mask(batch: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -103,12 +100,13 @@ class Augment:
     def mask_bands(batch: np.ndarray, low: np.ndarray, width: np.ndarray) -> np.ndarray:
         """Remove bands [low, low + width) of each row, both (n, k) as fractions of the
         log-frequency axis (log(bin + 1), DC to Nyquist). float32 (n, L) -> float32 (n, L)."""
-        spectrum = np.fft.rfft(batch, axis=1)
-        logf = np.log(np.arange(spectrum.shape[1]) + 1.0) / np.log(spectrum.shape[1])
-        keep = np.ones(spectrum.shape, dtype=bool)
-        for k in range(low.shape[1]):
-            keep &= ~((logf[None] >= low[:, k:k + 1]) & (logf[None] < low[:, k:k + 1] + width[:, k:k + 1]))
-        return np.fft.irfft(spectrum * keep, n=batch.shape[1], axis=1).astype(np.float32)
+        def keep(logf: np.ndarray) -> np.ndarray:
+            out = np.ones((low.shape[0], logf.size), dtype=bool)
+            for k in range(low.shape[1]):
+                out &= ~((logf[None] >= low[:, k:k + 1]) & (logf[None] < low[:, k:k + 1] + width[:, k:k + 1]))
+            return out
+
+        return _filter_log_frequency(batch, keep)
 
     @staticmethod
     def mask_spans(batch: np.ndarray, start: np.ndarray, span: np.ndarray) -> np.ndarray:
@@ -134,3 +132,12 @@ class Augment:
         a = np.take_along_axis(batch, i0, axis=1)
         b = np.take_along_axis(batch, i0 + 1, axis=1)
         return np.where(valid, a + (b - a) * frac, 0.0).astype(np.float32)
+
+
+def _filter_log_frequency(batch: np.ndarray, gain) -> np.ndarray:
+    """Zero-phase filter of each row: rfft, times ``gain(axis)`` (n, bins), irfft. ``axis`` is
+    log(bin + 1) / log(bins), 0 at DC to 1 at Nyquist, where mel bands are about evenly spread.
+    float32 (n, L) -> float32 (n, L)."""
+    spectrum = np.fft.rfft(batch, axis=1)
+    axis = np.log(np.arange(spectrum.shape[1]) + 1.0) / np.log(spectrum.shape[1])
+    return np.fft.irfft(spectrum * gain(axis), n=batch.shape[1], axis=1).astype(np.float32)

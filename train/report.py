@@ -72,13 +72,14 @@ def load_runs(paths: list[Path]) -> tuple[list[dict], list[str]]:
 def recipe(config: dict) -> str:
     """A run's training recipe in a few words: augmentation on/off and every non-default extra."""
     parts = ["augment" if config.get("augment") else "no augment"]
-    speed = (config.get("augmentation") or {}).get("speed", [1.0, 1.0])
-    if config.get("augment") and list(speed) != [1.0, 1.0]:
+    aug = (config.get("augmentation") or {}) if config.get("augment") else {}
+    speed = aug.get("speed", [1.0, 1.0])
+    if list(speed) != [1.0, 1.0]:
         parts.append(f"speed {speed[0]:g}–{speed[1]:g}")
-    if config.get("augment") and (config.get("augmentation") or {}).get("eq_db"):
-        parts.append(f"EQ ±{config['augmentation']['eq_db']:g} dB")
-    if config.get("augment") and (config.get("augmentation") or {}).get("masks"):
-        parts.append(f"{config['augmentation']['masks']}+{config['augmentation']['masks']} masks")
+    if aug.get("eq_db"):
+        parts.append(f"EQ ±{aug['eq_db']:g} dB")
+    if aug.get("masks"):
+        parts.append(f"{aug['masks']}+{aug['masks']} masks")
     if config.get("schedule", "constant") != "constant":
         parts.append(f"{config['schedule']} LR")
     if config.get("label_smoothing"):
@@ -97,8 +98,9 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
         key = f"{s['dataset']} · {s['protocol']} · {s['sample_rate']} Hz"
         if s["config"].get("monitor", "val_loss") != "val_loss":  # another checkpoint rule: another table
             key += f" · kept by {s['config']['monitor']}"
-        if recipe(s["config"]) != DEFAULT_RECIPE:  # another training recipe: another table
-            key += f" · {recipe(s['config'])}"
+        how = recipe(s["config"])
+        if how != DEFAULT_RECIPE:  # another training recipe: another table
+            key += f" · {how}"
         paper, task = paper_number(s["model"], s["dataset"])
         groups.setdefault(key, []).append({
             "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
@@ -106,7 +108,7 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             "complete": s["complete"], "accuracy": s["mean"]["accuracy"], "accuracy_std": s["std"]["accuracy"],
             "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
             "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
-            "augment": s["config"].get("augment"), "recipe": recipe(s["config"]), "max_epochs": s["config"].get("epochs"),
+            "augment": s["config"].get("augment"), "recipe": how, "max_epochs": s["config"].get("epochs"),
             "monitor": s["config"].get("monitor", "val_loss"),
             "best_epoch": s["mean"].get("best_epoch"),
             "paper": paper, "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
@@ -153,9 +155,9 @@ def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
     by: dict[tuple, dict[str, dict]] = {}
     for rows in groups.values():
         for r in rows:
-            by.setdefault((r["dataset"], r["sample_rate"], r["model"], r["monitor"]), {})[r["protocol"]] = r
+            by.setdefault((r["dataset"], r["sample_rate"], r["model"], r["monitor"], r["recipe"]), {})[r["protocol"]] = r
     out = []
-    for (dataset, rate, model, monitor), protos in sorted(by.items()):
+    for (dataset, rate, model, monitor, _), protos in sorted(by.items()):
         present = [p for p in PROTOCOL_NOTES if p in protos]
         if "random-split" not in present or len(present) < 2:
             continue
