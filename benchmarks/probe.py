@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.files import write_atomic
+
 PROBE_MODEL = Path(__file__).with_name("probe_conv.tflite")
 PROBE_SHAPE = (1, 64, 64, 64)
 PROBE_MACS = 62 * 62 * 64 * 64 * 9
@@ -97,9 +99,7 @@ def build_probe_model(path: Path = PROBE_MODEL) -> int:
         return tf.nn.conv2d(x, kernel, strides=1, padding="VALID")
 
     data = tf.lite.TFLiteConverter.from_concrete_functions([conv.get_concrete_function()]).convert()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, data)
     return len(data)
 
 

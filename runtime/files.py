@@ -3,7 +3,8 @@
 A crash, SIGKILL or full disk in the middle of a write must never leave a truncated file
 under the final name that a later resume, export or app would take for complete. Every
 artifact is therefore written to a hidden temporary name in the same folder, flushed to
-disk, and renamed over the target with ``os.replace`` (atomic on POSIX and Windows).
+disk, and renamed over the target with ``os.replace`` (atomic on POSIX and Windows); on
+POSIX the folder is then fsynced too, so the rename itself survives a power cut.
 Temporary names start with ``.`` and contain ``.partial`` so leftovers of a killed
 process are recognisable (``remove_partials``).
 """
@@ -27,6 +28,13 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Persist a rename in ``folder``. Windows cannot open a folder for fsync (and its
+    rename is already durable when it returns), so there it is skipped."""
+    if os.name == "posix":
+        _fsync(str(folder))
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; after the block, fsync it and rename it to ``path``.
@@ -43,6 +51,7 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
         _fsync(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are meant to be shared
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         Path(tmp).unlink(missing_ok=True)
 

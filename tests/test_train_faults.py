@@ -9,6 +9,7 @@ The runs are real subprocesses of the CLI on generated tone data (``benchmarks.t
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -99,6 +100,19 @@ def test_atomic_path_leaves_target_alone_on_error(tmp_path):
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
     assert oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="folders are fsynced on POSIX only")
+def test_atomic_write_fsyncs_the_file_then_the_folder(tmp_path, monkeypatch):
+    """The data must be on disk before the rename, and the rename itself after it."""
+    import runtime.files as files
+
+    synced = []
+    real = files._fsync
+    monkeypatch.setattr(files, "_fsync", lambda path: (synced.append(Path(path)), real(path)))
+    write_atomic(tmp_path / "model.bin", b"x")
+    assert len(synced) == 2 and synced[0].parent == tmp_path and PARTIAL in synced[0].name
+    assert synced[1] == tmp_path
 
 
 _WRITER = """
