@@ -184,8 +184,9 @@ def test_report_gathers_runs(tmp_path):
 
     recipe = {"augment": True, "epochs": 40, "schedule": "cosine", "mixup": 0.2, "augmentation": {"speed": [0.9, 1.1]}}
     for model, acc, secs, protocol, config in (("lv18", 0.7, 30.0, "official", None), ("lv81", 0.5, 10.0, "official", None),
-                                               ("lv81", 0.8, 10.0, "random-split", None), ("lv18", 0.75, 90.0, "official", recipe)):
-        run = tmp_path / "runs" / f"{model}_{protocol}{'_recipe' if config else ''}"
+                                               ("lv81", 0.8, 10.0, "random-split", None), ("lv18", 0.75, 90.0, "official", recipe),
+                                               ("lv18", 0.72, 60.0, "official", {"augment": True, "epochs": 10})):
+        run = tmp_path / "runs" / f"{model}_{protocol}{'_' + str(config['epochs']) if config else ''}"
         run.mkdir(parents=True)
         stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
         (run / "summary.json").write_text(json.dumps({
@@ -205,4 +206,9 @@ def test_report_gathers_runs(tmp_path):
     # a non-default recipe gets its own table, and a statement sets it beside the default recipe
     assert "## urbansound8k · official · 22050 Hz · augment, speed 0.9–1.1, cosine LR, mixup 0.2" in text
     assert ("Training recipe (urbansound8k · official · 22050 Hz, lv18, kept by val_loss): augment, 5 epochs: 70.0 ± 0.0 % "
-            "(2/2 folds, lv18_official); augment, speed 0.9–1.1, cosine LR, mixup 0.2, 40 epochs: 75.0 ± 0.0 %") in text
+            "(2/2 folds, lv18_official); augment, 10 epochs: 72.0 ± 0.0 % (2/2 folds, lv18_official_10); "
+            "augment, speed 0.9–1.1, cosine LR, mixup 0.2, 40 epochs: 75.0 ± 0.0 %") in text
+    # the same recipe run longer is an ablation: its own table, so each table has one row per model
+    assert [r["run"] for r in rows if r["model"] == "lv18"] == [str(tmp_path / "runs" / "lv18_official")]
+    longer = json.loads(out.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz · 10 epochs"]
+    assert [r["run"] for r in longer] == [str(tmp_path / "runs" / "lv18_official_10")]

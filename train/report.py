@@ -114,6 +114,7 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             "paper": paper, "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
             "machine": s.get("machine", {}), "clips": s.get("clips"),
         })
+    groups = _split_repeats(groups)
     for rows in groups.values():
         low_acc = min(r["accuracy"] for r in rows) or 1e-9
         low_time = min(r["train_seconds"] for r in rows) or 1e-9
@@ -122,6 +123,26 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             r["relative_training_time"] = r["train_seconds"] / low_time
         rows.sort(key=lambda r: -r["accuracy"])
     return groups
+
+
+def _split_repeats(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """One row per model in a table: a model run again with the same recipe for another number of
+    epochs (an ablation of training length) moves to a table of its own, ``key · N epochs``. The run
+    kept in place is the one whose epochs are closest to the most common epochs of the others, so
+    the table stays a like-for-like comparison and the statements read one number per model."""
+    out: dict[str, list[dict]] = {}
+    for key, rows in groups.items():
+        epochs = [r["max_epochs"] for r in rows]
+        common = max(set(epochs), key=lambda e: (epochs.count(e), -(e or 0)))
+        by_model: dict[str, list[dict]] = {}
+        for r in rows:
+            by_model.setdefault(r["model"], []).append(r)
+        for same in by_model.values():
+            same.sort(key=lambda r: (abs((r["max_epochs"] or 0) - (common or 0)), r["run"]))
+            out.setdefault(key, []).append(same[0])
+            for r in same[1:]:
+                out.setdefault(f"{key} · {r['max_epochs']} epochs", []).append(r)
+    return out
 
 
 def _statements(groups: dict[str, list[dict]]) -> list[str]:
@@ -171,16 +192,16 @@ def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
 
 
 def _recipe_statements(groups: dict[str, list[dict]]) -> list[str]:
-    """Same model, task and checkpoint rule trained with several recipes: what the recipe changed."""
+    """Same model, task and checkpoint rule trained with several recipes or lengths: what they changed."""
     by: dict[tuple, list[dict]] = {}
     for rows in groups.values():
         for r in rows:
             by.setdefault((r["dataset"], r["protocol"], r["sample_rate"], r["model"], r["monitor"]), []).append(r)
     out = []
     for (dataset, protocol, rate, model, monitor), rows in sorted(by.items()):
-        if len({r["recipe"] for r in rows}) < 2:
+        if len({(r["recipe"], r["max_epochs"]) for r in rows}) < 2:
             continue
-        rows = sorted(rows, key=lambda r: (r["recipe"] != DEFAULT_RECIPE, r["accuracy"]))
+        rows = sorted(rows, key=lambda r: (r["recipe"] != DEFAULT_RECIPE, r["max_epochs"] or 0, r["accuracy"]))
         parts = "; ".join(f"{r['recipe']}, {r['max_epochs']} epochs: {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} % "
                           f"({r['folds']} folds, {Path(r['run']).name})" for r in rows)
         out.append(f"Training recipe ({dataset} · {protocol} · {rate} Hz, {model}, kept by {monitor}): {parts}.")
