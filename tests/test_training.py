@@ -191,7 +191,8 @@ def test_report_gathers_runs(tmp_path):
         stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
         (run / "summary.json").write_text(json.dumps({
             "model": model, "dataset": "urbansound8k", "protocol": protocol, "sample_rate": 22050,
-            "folds_done": 2, "folds_total": 2, "complete": True, "mean": stats, "std": {k: 0.0 for k in stats},
+            "folds_done": 2, "folds_total": 2, "complete": True, "mean": stats,
+            "folds": [{"fold": 0, "name": "fold=1", "accuracy": acc}, {"fold": 1, "name": "fold=2", "accuracy": acc}], "std": {k: 0.0 for k in stats},
             "config": config or {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2}}))
     (tmp_path / "runs" / "empty").mkdir()
     out = tmp_path / "accuracy.md"
@@ -200,6 +201,7 @@ def test_report_gathers_runs(tmp_path):
     assert "71.8 ± 3.5" in text and "68.1 ± 4.3" in text  # the paper's lv18/lv81 UrbanSound8K numbers
     rows = json.loads(out.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz"]
     by = {r["model"]: r for r in rows}
+    assert by["lv81"]["fold_accuracy"] == {"fold=1": 0.5, "fold=2": 0.5}  # per fold in the JSON, for single-fold comparisons
     assert abs(by["lv18"]["relative_performance"] - 1.4) < 1e-9 and abs(by["lv18"]["relative_training_time"] - 3.0) < 1e-9
     assert "Pooling vs striding" in text and "no summary.json" in text
     assert "Random split inflation (urbansound8k, lv81 @ 22050 Hz, kept by val_loss)" in text and "+30.0 points over official" in text

@@ -106,6 +106,7 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
             "sample_rate": s["sample_rate"], "folds": f"{s['folds_done']}/{s['folds_total']}",
             "complete": s["complete"], "accuracy": s["mean"]["accuracy"], "accuracy_std": s["std"]["accuracy"],
+            "fold_accuracy": {f.get("name", str(f.get("fold"))): f["accuracy"] for f in s.get("folds", [])},
             "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
             "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
             "augment": s["config"].get("augment"), "recipe": how, "max_epochs": s["config"].get("epochs"),
@@ -128,7 +129,7 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
 def _split_repeats(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """One row per model in a table: a model run again with the same recipe for another number of
     epochs (an ablation of training length) moves to a table of its own, ``key · N epochs``. The run
-    kept in place is the one whose epochs are closest to the most common epochs of the others, so
+    kept in place is the one whose epochs are closest to the most common epochs in the table, so
     the table stays a like-for-like comparison and the statements read one number per model."""
     out: dict[str, list[dict]] = {}
     for key, rows in groups.items():
