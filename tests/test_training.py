@@ -202,6 +202,13 @@ def test_report_gathers_runs(tmp_path):
     rows = json.loads(out.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz"]
     by = {r["model"]: r for r in rows}
     assert by["lv81"]["fold_accuracy"] == {"fold=1": 0.5, "fold=2": 0.5}  # per fold in the JSON, for single-fold comparisons
+    assert by["lv18"]["paper_value"] == [71.8, 3.5]  # the number the chart's diamond is drawn at
+    # the chart: a real PNG beside the Markdown, one panel per table, linked from the report
+    png = out.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "](accuracy.png)" in text
+    from PIL import Image
+    with Image.open(png) as im:
+        assert im.width > 500 and im.height > 300 and len(im.convert("RGB").getcolors(1 << 20)) > 20  # drawn, not blank
     assert abs(by["lv18"]["relative_performance"] - 1.4) < 1e-9 and abs(by["lv18"]["relative_training_time"] - 3.0) < 1e-9
     assert "Pooling vs striding" in text and "no summary.json" in text
     assert "Random split inflation (urbansound8k, lv81 @ 22050 Hz, kept by val_loss)" in text and "+30.0 points over official" in text

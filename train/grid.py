@@ -216,7 +216,7 @@ def run_grid(cfg: GridConfig) -> dict:
 
 
 def report(cfg: GridConfig, summaries: dict) -> None:
-    """Per-run accuracy lines, and OUT/report.md (+ .json) by train.report."""
+    """Per-run accuracy lines, and OUT/report.md (+ .json, .png) by train.report."""
     from train.report import main as report_main
 
     for name, s in summaries.items():

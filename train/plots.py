@@ -60,3 +60,32 @@ def curves_png(histories: Sequence[tuple[str, dict]], path: Path, title: str) ->
         b.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path) -> None:
+    """Our accuracy beside the papers', one panel per report table.
+
+    tables: (title, rows); each row has ``model``, ``accuracy`` and ``accuracy_std`` (fractions) and
+    ``paper_value`` (None, or [mean %, std % or None]). Bars: ours, mean ± std over folds; black
+    diamonds: the paper's number for the same model and task (its std as a line where published).
+    """
+    heights = [0.8 + 0.28 * max(len(rows), 1) for _, rows in tables]
+    # sharex + constrained layout: one x axis at the bottom, panel titles clear of the panel above
+    fig, axes = plt.subplots(len(tables), 1, figsize=(8, sum(heights) + 0.6), squeeze=False, sharex=True,
+                             gridspec_kw={"height_ratios": heights}, layout="constrained")
+    for ax, (title, rows) in zip(axes[:, 0], tables):
+        y = np.arange(len(rows))[::-1]
+        ours = np.array([100 * r["accuracy"] for r in rows])
+        ax.barh(y, ours, xerr=[100 * r["accuracy_std"] for r in rows], color="C0", alpha=0.75,
+                error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.45"})
+        for yi, r in zip(y, rows):
+            if r.get("paper_value"):
+                mean, std = r["paper_value"]
+                ax.errorbar(mean, yi - 0.2, xerr=std or None, fmt="D", color="black", ms=4, elinewidth=0.8, capsize=2)
+            ax.text(1, yi, f"{100 * r['accuracy']:.1f}", va="center", fontsize=7, color="white")
+        ax.set_yticks(y, [r["model"] for r in rows], fontsize=8)
+        ax.set_xlim(0, 100)
+        ax.set_title(title, fontsize=8, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("clip accuracy %   (bars: ours, mean ± std over folds; diamonds: the paper's number)")
+    _save(fig, path)
