@@ -42,24 +42,24 @@ PAPER_2D = {"task": "UrbanSound8K fixed 80/10/10 split (all 10 folds)",
 PAPER_1D_TASK = {"fsdd": "fsdd", "emodb": "aesdd", "urbansound8k": "urbansound8k"}
 
 
-def paper_number(model: str, dataset: str) -> tuple[str, str]:
-    """(paper accuracy text, paper task) for a model on a dataset, or ('–', '')."""
-    if model in PAPER_2D and dataset == "urbansound8k":
-        acc, f1 = PAPER_2D[model]
-        return f"{100 * acc:.1f} (F1 {100 * f1:.1f})", PAPER_2D["task"]
-    table = PAPER_1D.get(PAPER_1D_TASK.get(dataset, ""), {})
-    if model in table:
-        m, s = table[model]
-        return f"{m:.1f} ± {s:.1f}", table["task"]
-    return "–", ""
-
-
 def paper_value(model: str, dataset: str) -> list | None:
-    """The paper's accuracy for a model on a dataset as numbers: [mean %, std % or None], or None."""
+    """The paper's accuracy for a model on a dataset as numbers: [mean %, std % or None], or None.
+    The std is None for the 2D paper, which reports one split (accuracy and F1, no spread)."""
     if model in PAPER_2D and dataset == "urbansound8k":
         return [100 * PAPER_2D[model][0], None]
     table = PAPER_1D.get(PAPER_1D_TASK.get(dataset, ""), {})
     return list(table[model]) if model in table else None
+
+
+def paper_number(model: str, dataset: str) -> tuple[str, str]:
+    """(paper accuracy text, paper task) for a model on a dataset, or ('–', '')."""
+    value = paper_value(model, dataset)
+    if value is None:
+        return "–", ""
+    mean, std = value
+    if std is None:
+        return f"{mean:.1f} (F1 {100 * PAPER_2D[model][1]:.1f})", PAPER_2D["task"]
+    return f"{mean:.1f} ± {std:.1f}", PAPER_1D[PAPER_1D_TASK[dataset]]["task"]
 
 
 def load_runs(paths: list[Path]) -> tuple[list[dict], list[str]]:
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "into a Markdown accuracy report, with a JSON file of the same rows and a PNG chart "
                                 "(ours beside the papers' numbers) beside it.")
     p.add_argument("runs", nargs="+", help="run folders, e.g. runs/*")
-    p.add_argument("--out", default="benchmarks/results/accuracy.md", help="Markdown file to write (JSON beside it)")
+    p.add_argument("--out", default="benchmarks/results/accuracy.md", help="Markdown file to write (JSON and PNG beside it)")
     args = p.parse_args(argv)
     runs, notes = load_runs([Path(r) for r in args.runs if Path(r).is_dir()])
     if not runs:
