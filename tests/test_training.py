@@ -185,8 +185,11 @@ def test_report_gathers_runs(tmp_path):
     recipe = {"augment": True, "epochs": 40, "schedule": "cosine", "mixup": 0.2, "augmentation": {"speed": [0.9, 1.1]}}
     for model, acc, secs, protocol, config in (("lv18", 0.7, 30.0, "official", None), ("lv81", 0.5, 10.0, "official", None),
                                                ("lv81", 0.8, 10.0, "random-split", None), ("lv18", 0.75, 90.0, "official", recipe),
-                                               ("lv18", 0.72, 60.0, "official", {"augment": True, "epochs": 10})):
-        run = tmp_path / "runs" / f"{model}_{protocol}{'_' + str(config['epochs']) if config else ''}"
+                                               ("lv18", 0.72, 60.0, "official", {"augment": True, "epochs": 10}),
+                                               ("lv81", 0.56, 10.0, "official", {"augment": True, "epochs": 5, "seed": 1}),
+                                               ("lv81", 0.53, 10.0, "official", {"augment": True, "epochs": 5, "seed": 2})):
+        run = tmp_path / "runs" / (f"{model}_{protocol}{'_' + str(config['epochs']) if config else ''}"
+                                   f"{'_seed' + str(config['seed']) if config and 'seed' in config else ''}")
         run.mkdir(parents=True)
         stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
         (run / "summary.json").write_text(json.dumps({
@@ -221,3 +224,14 @@ def test_report_gathers_runs(tmp_path):
     assert [r["run"] for r in rows if r["model"] == "lv18"] == [str(tmp_path / "runs" / "lv18_official")]
     longer = json.loads(out.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz · 10 epochs"]
     assert [r["run"] for r in longer] == [str(tmp_path / "runs" / "lv18_official_10")]
+    # the same training with other seeds: its own table beside its seed-0 run, and a statement that
+    # sets the spread between seeds against the spread between the models of the seed-0 table
+    assert [r["run"] for r in rows if r["model"] == "lv81"] == [str(tmp_path / "runs" / "lv81_official")]
+    seeds = json.loads(out.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz · seed repeats"]
+    assert [(r["label"], r["accuracy"]) for r in seeds] == [("lv81 (seed 0)", 0.5), ("lv81 (seed 1)", 0.56), ("lv81 (seed 2)", 0.53)]
+    assert ("Seed repeats (urbansound8k · official · 22050 Hz, lv81, augment, 5 epochs): seed 0 50.0 %, seed 1 56.0 %, "
+            "seed 2 53.0 % — mean 53.0 ± 3.0 (std over seeds), spread 6.0 points; the 2 models of its seed-0 table span "
+            "50.0–70.0 % (20.0 points)") in text
+    assert "| lv81 (seed 1) | lv81_official_5_seed1 |" in text
+    statements = json.loads(out.with_suffix(".json").read_text())["statements"]
+    assert not [t for t in statements if "_seed" in t and not t.startswith("Seed repeats")]  # other statements: seed 0 only

@@ -65,9 +65,10 @@ def curves_png(histories: Sequence[tuple[str, dict]], path: Path, title: str) ->
 def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path) -> None:
     """Our accuracy beside the papers', one panel per report table.
 
-    tables: (title, rows); each row has ``model``, ``accuracy`` and ``accuracy_std`` (fractions) and
-    ``paper_value`` (None, or [mean %, std % or None]). Bars: ours, mean ± std over folds; black
-    diamonds: the paper's number for the same model and task (its std as a line where published).
+    tables: (title, rows); each row has ``model`` (or a ``label`` to show instead), ``accuracy`` and
+    ``accuracy_std`` (fractions) and ``paper_value`` (None, or [mean %, std % or None]). Bars: ours,
+    mean ± std over folds; black diamonds: the paper's number for the same model and task (its std
+    as a line where published).
     """
     heights = [0.8 + 0.28 * max(len(rows), 1) for _, rows in tables]
     # sharex + constrained layout: one x axis at the bottom, panel titles clear of the panel above
@@ -83,7 +84,7 @@ def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path) -> No
                 mean, std = r["paper_value"]
                 ax.errorbar(mean, yi - 0.2, xerr=std or None, fmt="D", color="black", ms=4, elinewidth=0.8, capsize=2)
             ax.text(1, yi, f"{100 * r['accuracy']:.1f}", va="center", fontsize=7, color="white")
-        ax.set_yticks(y, [r["model"] for r in rows], fontsize=8)
+        ax.set_yticks(y, [r.get("label", r["model"]) for r in rows], fontsize=8)
         ax.set_xlim(0, 100)
         ax.set_title(title, fontsize=8, loc="left")
         ax.grid(axis="x", alpha=0.3)

@@ -110,6 +110,9 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
         how = recipe(s["config"])
         if how != DEFAULT_RECIPE:  # another training recipe: another table
             key += f" · {how}"
+        seed = s["config"].get("seed", 0)
+        if seed:  # the same training again with another seed: measures run-to-run noise, in a table of its own
+            key += f" · {SEED_REPEATS}"
         paper, task = paper_number(s["model"], s["dataset"])
         groups.setdefault(key, []).append({
             "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
@@ -123,15 +126,17 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             "best_epoch": s["mean"].get("best_epoch"),
             "paper": paper, "paper_value": paper_value(s["model"], s["dataset"]), "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
             "machine": s.get("machine", {}), "clips": s.get("clips"),
+            "seed": seed, "label": s["model"] + (f" (seed {seed})" if seed else ""),
         })
-    groups = _split_repeats(groups)
-    for rows in groups.values():
+    groups = _add_seed_zero(_split_repeats(groups))
+    for key, rows in groups.items():
         low_acc = min(r["accuracy"] for r in rows) or 1e-9
         low_time = min(r["train_seconds"] for r in rows) or 1e-9
         for r in rows:
             r["relative_performance"] = r["accuracy"] / low_acc
             r["relative_training_time"] = r["train_seconds"] / low_time
-        rows.sort(key=lambda r: -r["accuracy"])
+        if not key.endswith(SEED_REPEATS):  # those stay in seed order
+            rows.sort(key=lambda r: -r["accuracy"])
     return groups
 
 
@@ -144,9 +149,9 @@ def _split_repeats(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
     for key, rows in groups.items():
         epochs = [r["max_epochs"] for r in rows]
         common = max(set(epochs), key=lambda e: (epochs.count(e), -(e or 0)))
-        by_model: dict[str, list[dict]] = {}
+        by_model: dict[tuple, list[dict]] = {}
         for r in rows:
-            by_model.setdefault(r["model"], []).append(r)
+            by_model.setdefault((r["model"], r["seed"]), []).append(r)
         for same in by_model.values():
             same.sort(key=lambda r: (abs((r["max_epochs"] or 0) - (common or 0)), r["run"]))
             out.setdefault(key, []).append(same[0])
@@ -155,10 +160,34 @@ def _split_repeats(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return out
 
 
+SEED_REPEATS = "seed repeats"
+
+
+def _same_training(r: dict) -> tuple:
+    """What must match for two runs to differ only in their seed."""
+    return r["dataset"], r["protocol"], r["sample_rate"], r["model"], r["monitor"], r["recipe"], r["max_epochs"]
+
+
+def _add_seed_zero(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Put beside each seed repeat the seed-0 run it repeats (also kept in its own table), labelled
+    with its seed, so a seed-repeats table reads every seed of one training side by side."""
+    zero = {_same_training(r): r for rows in groups.values() for r in rows if not r["seed"]}
+    for key, rows in groups.items():
+        if not key.endswith(SEED_REPEATS):
+            continue
+        for t in {_same_training(r) for r in rows}:
+            if t in zero:
+                rows.append({**zero[t], "label": f"{zero[t]['model']} (seed 0)"})
+        rows.sort(key=lambda r: (r["model"], r["seed"]))
+    return groups
+
+
 def _statements(groups: dict[str, list[dict]]) -> list[str]:
     """Pooling vs striding and dilation, only from what was measured."""
     out = []
     for key, rows in groups.items():
+        if key.endswith(SEED_REPEATS):  # one model's seeds, not a comparison of models
+            continue
         by = {r["model"]: r for r in rows}
         flat = [m for m in ("lv18", "lv24", "lv42", "lv81") if m in by]
         if len(flat) >= 2:
@@ -171,14 +200,46 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
             parts = ", ".join(f"{m} {100 * by[m]['accuracy']:.1f} %" for m in dil)
             better = [m for m in dil if m != "conv2d" and by[m]["accuracy"] > by["conv2d"]["accuracy"]]
             out.append(f"Dilation ({key}): {parts}; dilated models above the undilated conv2d: {', '.join(better) or 'none'}.")
-    out += _protocol_statements(groups)
-    out += _recipe_statements(groups)
+    out += _seed_statements(groups)
+    seed_zero = {k: [r for r in rows if not r["seed"]] for k, rows in groups.items() if not k.endswith(SEED_REPEATS)}
+    out += _protocol_statements(seed_zero)
+    out += _recipe_statements(seed_zero)
     return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
 
 
 # How each protocol tests: from leakiest to strictest.
 PROTOCOL_NOTES = {"random-split": "random clip split (recordings shared by train and test)",
                   "split": "split keeping each recording on one side", "official": "official folds (train on one fold, test on another)"}
+
+
+def _seed_statements(groups: dict[str, list[dict]]) -> list[str]:
+    """Every seed of one training: how far apart they land, against the spread between the models of
+    the seed-0 run's table (a model gap inside the seed spread is noise, not a ranking)."""
+    home = {id(r): rows for k, rows in groups.items() if not k.endswith(SEED_REPEATS) for r in rows}
+    zero = {_same_training(r): r for rows in home.values() for r in rows if not r["seed"]}
+    out = []
+    for key, rows in groups.items():
+        if not key.endswith(SEED_REPEATS):
+            continue
+        by: dict[tuple, list[dict]] = {}
+        for r in rows:
+            by.setdefault(_same_training(r), []).append(r)
+        for t, same in sorted(by.items()):
+            if len(same) < 2:
+                continue
+            accs = [100 * r["accuracy"] for r in same]
+            mean = sum(accs) / len(accs)
+            sd = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+            text = (f"Seed repeats ({t[0]} · {t[1]} · {t[2]} Hz, {t[3]}, {t[5]}, {t[6]} epochs): "
+                    + ", ".join(f"seed {r['seed']} {a:.1f} %" for r, a in zip(same, accs))
+                    + f" — mean {mean:.1f} ± {sd:.1f} (std over seeds), spread {max(accs) - min(accs):.1f} points")
+            peers = home.get(id(zero[t]), []) if t in zero else []
+            if len(peers) > 1:
+                pa = [100 * r["accuracy"] for r in peers]
+                text += (f"; the {len(peers)} models of its seed-0 table span {min(pa):.1f}–{max(pa):.1f} % "
+                         f"({max(pa) - min(pa):.1f} points), so gaps between them smaller than the seed spread are not a ranking")
+            out.append(text + ".")
+    return out
 
 
 def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
@@ -242,7 +303,7 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             t3 = f"{r['paper_table3'][0]:.2f} / {r['paper_table3'][1]:.2f}" if r["paper_table3"] else "–"
-            lines.append(f"| {r['model']} | {Path(r['run']).name} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
+            lines.append(f"| {r['label']} | {Path(r['run']).name} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
                          f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {r['relative_training_time']:.2f} | "
                          f"{r['train_seconds']:.0f} | {r['epochs']:.0f} ({r['max_epochs']}) | {r['monitor']} ({_fmt_epoch(r['best_epoch'])}) | "
                          f"{r['recipe']} | {t3} |")
