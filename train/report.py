@@ -231,7 +231,8 @@ def _seed_statements(groups: dict[str, list[dict]]) -> list[str]:
             mean = sum(accs) / len(accs)
             sd = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
             text = (f"Seed repeats ({t[0]} · {t[1]} · {t[2]} Hz, {t[3]}, {t[5]}, {t[6]} epochs): "
-                    + ", ".join(f"seed {r['seed']} {a:.1f} %" for r, a in zip(same, accs))
+                    + ", ".join(f"seed {r['seed']} {a:.1f} %" + ("" if r["complete"] else f" ({r['folds']} folds)")
+                                for r, a in zip(same, accs))
                     + f" — mean {mean:.1f} ± {sd:.1f} (std over seeds), spread {max(accs) - min(accs):.1f} points")
             peers = home.get(id(zero[t]), []) if t in zero else []
             if len(peers) > 1:
