@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
         for r in rows:
             r["relative_performance"] = r["accuracy"] / low_acc
             r["relative_training_time"] = r["train_seconds"] / low_time
-        if not key.endswith(SEED_REPEATS):  # those stay in seed order
+        if not _seed_table(key):  # those stay in seed order
             rows.sort(key=lambda r: -r["accuracy"])
     return groups
 
@@ -163,6 +164,11 @@ def _split_repeats(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
 SEED_REPEATS = "seed repeats"
 
 
+def _seed_table(key: str) -> bool:
+    """A table of seed repeats (also when _split_repeats gave it an ``· N epochs`` suffix)."""
+    return SEED_REPEATS in key
+
+
 def _same_training(r: dict) -> tuple:
     """What must match for two runs to differ only in their seed."""
     return r["dataset"], r["protocol"], r["sample_rate"], r["model"], r["monitor"], r["recipe"], r["max_epochs"]
@@ -173,7 +179,7 @@ def _add_seed_zero(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
     with its seed, so a seed-repeats table reads every seed of one training side by side."""
     zero = {_same_training(r): r for rows in groups.values() for r in rows if not r["seed"]}
     for key, rows in groups.items():
-        if not key.endswith(SEED_REPEATS):
+        if not _seed_table(key):
             continue
         for t in {_same_training(r) for r in rows}:
             if t in zero:
@@ -186,7 +192,7 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
     """Pooling vs striding and dilation, only from what was measured."""
     out = []
     for key, rows in groups.items():
-        if key.endswith(SEED_REPEATS):  # one model's seeds, not a comparison of models
+        if _seed_table(key):  # one model's seeds, not a comparison of models
             continue
         by = {r["model"]: r for r in rows}
         flat = [m for m in ("lv18", "lv24", "lv42", "lv81") if m in by]
@@ -201,7 +207,7 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
             better = [m for m in dil if m != "conv2d" and by[m]["accuracy"] > by["conv2d"]["accuracy"]]
             out.append(f"Dilation ({key}): {parts}; dilated models above the undilated conv2d: {', '.join(better) or 'none'}.")
     out += _seed_statements(groups)
-    seed_zero = {k: [r for r in rows if not r["seed"]] for k, rows in groups.items() if not k.endswith(SEED_REPEATS)}
+    seed_zero = {k: rows for k, rows in groups.items() if not _seed_table(k)}  # only seed-0 rows there
     out += _protocol_statements(seed_zero)
     out += _recipe_statements(seed_zero)
     return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
@@ -215,11 +221,9 @@ PROTOCOL_NOTES = {"random-split": "random clip split (recordings shared by train
 def _seed_statements(groups: dict[str, list[dict]]) -> list[str]:
     """Every seed of one training: how far apart they land, against the spread between the models of
     the seed-0 run's table (a model gap inside the seed spread is noise, not a ranking)."""
-    home = {id(r): rows for k, rows in groups.items() if not k.endswith(SEED_REPEATS) for r in rows}
-    zero = {_same_training(r): r for rows in home.values() for r in rows if not r["seed"]}
     out = []
     for key, rows in groups.items():
-        if not key.endswith(SEED_REPEATS):
+        if not _seed_table(key):
             continue
         by: dict[tuple, list[dict]] = {}
         for r in rows:
@@ -228,13 +232,15 @@ def _seed_statements(groups: dict[str, list[dict]]) -> list[str]:
             if len(same) < 2:
                 continue
             accs = [100 * r["accuracy"] for r in same]
-            mean = sum(accs) / len(accs)
-            sd = (sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) ** 0.5
+            mean, sd = statistics.mean(accs), statistics.stdev(accs)
             text = (f"Seed repeats ({t[0]} · {t[1]} · {t[2]} Hz, {t[3]}, {t[5]}, {t[6]} epochs): "
                     + ", ".join(f"seed {r['seed']} {a:.1f} %" + ("" if r["complete"] else f" ({r['folds']} folds)")
                                 for r, a in zip(same, accs))
                     + f" — mean {mean:.1f} ± {sd:.1f} (std over seeds), spread {max(accs) - min(accs):.1f} points")
-            peers = home.get(id(zero[t]), []) if t in zero else []
+            # the table the seed-0 run (added beside its repeats by _add_seed_zero) lives in
+            run0 = next((r["run"] for r in same if not r["seed"]), None)
+            peers = next((rows0 for k, rows0 in groups.items()
+                          if not _seed_table(k) and any(r["run"] == run0 for r in rows0)), [])
             if len(peers) > 1:
                 pa = [100 * r["accuracy"] for r in peers]
                 text += (f"; the {len(peers)} models of its seed-0 table span {min(pa):.1f}–{max(pa):.1f} % "
