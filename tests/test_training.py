@@ -161,12 +161,34 @@ def test_cli_recipe_flags_reach_training_and_run_json(tmp_path):
     assert int(opt.iterations) > 0 and float(np.asarray(opt.learning_rate)) < 1e-3  # decayed from the starting rate
 
 
+def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path):
+    """--sinc-units sample-rate: stored in run.json, the summary's model_config and the saved layer,
+    and the report files the run under its own recipe."""
+    import keras
+
+    from train.report import recipe
+
+    data = _generate(tmp_path / "gen", per_class=6)
+    out = tmp_path / "sinc"
+    assert main(["--model", "sincnet", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+                 "--out", str(out), "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000",
+                 "--sinc-units", "sample-rate"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert run["sinc_units"] == "sample-rate" and summary["model_config"]["sinc_hz_per_unit"] == 8000.0
+    layer = keras.models.load_model(str(out / "fold_0" / "model.keras"), safe_mode=True).get_layer("sinc")
+    assert layer.hz_per_unit == 8000.0
+    assert recipe(summary["config"]) == "augment, SincNet band edges in sample-rate units"
+    assert recipe({**summary["config"], "sinc_units": "hz"}) == "augment"
+
+
 @pytest.mark.parametrize("bad, message", [
     (["--model", "nope"], "unknown model"),
     (["--model", "lv81", "--sample-rate", "8000"], "not 8000"),
     (["--protocol", "loso"], "no speaker"),
     (["--schedule", "cosine", "--speed", "1.2", "0.8"], "speed range"),
     (["--label-smoothing", "1.5"], "label smoothing"),
+    (["--sinc-units", "sample-rate"], "sincnet only"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     data = _generate(tmp_path / "gen", per_class=3)

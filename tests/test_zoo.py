@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from train.config import ModelConfig
-from train.layers import CircularShifts
+from train.layers import CircularShifts, SincConv1D
 from train.macs import count_macs
 from train.models import MODEL_NAMES, REGISTRY, build_model, depth, describe, layer_count, trainable_params
 
@@ -175,6 +175,45 @@ def test_sincnet_gradients_reach_cutoffs():
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy")
     model.train_on_batch(x, y)
     assert not np.allclose(before, sinc.kernel().numpy())
+
+
+def _cutoff_drift(hz_per_unit: float, steps: int = 5) -> float:
+    """Largest cut-off change (Hz) after ``steps`` Adam(1e-3) steps, the training default."""
+    model = build_model("sincnet", sample_rate=8000, sinc_hz_per_unit=hz_per_unit)
+    sinc = model.get_layer("sinc")
+    x = tf.random.stateless_uniform((4, 8000), seed=(3, 4), minval=-1, maxval=1)
+    y = tf.one_hot([1, 3, 5, 7], 10)
+    before = np.concatenate([t.numpy() for t in sinc.cutoffs_hz()])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return float(np.abs(np.concatenate([t.numpy() for t in sinc.cutoffs_hz()]) - before).max())
+
+
+def test_sincnet_cutoffs_move_only_in_sample_rate_units():
+    # At the default lr an Adam step moves a weight by ~1e-3: in plain Hz (the default) that leaves a
+    # fixed mel filter bank after a whole run; in units of the sample rate it is ~lr * sr = 8 Hz a step.
+    assert _cutoff_drift(1.0) < 0.05
+    assert _cutoff_drift(8000.0) > 5.0
+
+
+def test_sincnet_units_round_trip_and_old_files_read_as_hz(tmp_path):
+    model = build_model("sincnet", sample_rate=8000, sinc_hz_per_unit=8000.0)
+    sinc = model.get_layer("sinc")
+    assert sinc.hz_per_unit == 8000.0
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.models.load_model(path, safe_mode=True).get_layer("sinc")
+    assert again.hz_per_unit == 8000.0
+    for a, b in zip(sinc.cutoffs_hz(), again.cutoffs_hz()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # a layer config written before hz_per_unit existed held its weights in Hz, the default
+    old = {k: v for k, v in sinc.get_config().items() if k != "hz_per_unit"}
+    assert SincConv1D.from_config(old).hz_per_unit == 1.0
+    assert ModelConfig.from_dict({"name": "sincnet"}).sinc_hz_per_unit == 1.0
+    # both parameterisations start from the same mel-spaced filters
+    in_hz = build_model("sincnet", sample_rate=8000).get_layer("sinc")
+    np.testing.assert_allclose(in_hz.kernel().numpy(), sinc.kernel().numpy(), atol=1e-5)
 
 
 def test_rollmix_random_in_training_fixed_at_inference():

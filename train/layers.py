@@ -114,6 +114,13 @@ class SincConv1D(keras.layers.Layer):
     Initialisation: mel-spaced bands from 30 Hz to sr/2 - (min_low + min_band);
     window: symmetric Hamming built from its left half; odd kernel; no bias;
     padding "valid".
+
+    Units of the trainable weights: ``hz_per_unit`` Hz. Adam moves a weight by
+    about the learning rate per step whatever its size, so in plain Hz (1.0,
+    the default, as SincNet's current reference code) the cut-offs drift under
+    1 Hz in 50 epochs at lr 1e-3: in practice a fixed mel filter bank. With
+    ``hz_per_unit = sample_rate`` (fractions of the sample rate, as SincNet's
+    first code) a step can move a cut-off by ~lr*sr Hz and the filters adapt.
     """
 
     def __init__(
@@ -124,6 +131,7 @@ class SincConv1D(keras.layers.Layer):
         sample_rate: int = 22050,
         min_low_hz: float = 50.0,
         min_band_hz: float = 50.0,
+        hz_per_unit: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -135,6 +143,9 @@ class SincConv1D(keras.layers.Layer):
         self.sample_rate = int(sample_rate)
         self.min_low_hz = float(min_low_hz)
         self.min_band_hz = float(min_band_hz)
+        self.hz_per_unit = float(hz_per_unit)
+        if self.hz_per_unit <= 0:
+            raise ValueError(f"hz_per_unit must be positive, got {hz_per_unit}")
         half = (self.kernel_size - 1) // 2
         # Time axis of the left half, in radians per Hz: 2*pi*n/sr for n = -half..-1.
         self._n = (2.0 * math.pi * np.arange(-half, 0, dtype=np.float64) / self.sample_rate).astype(
@@ -154,20 +165,26 @@ class SincConv1D(keras.layers.Layer):
         self.low_hz = self.add_weight(
             name="low_hz",
             shape=(self.filters,),
-            initializer=keras.initializers.Constant(hz[:-1] - self.min_low_hz),
+            initializer=keras.initializers.Constant((hz[:-1] - self.min_low_hz) / self.hz_per_unit),
             trainable=True,
         )
         self.band_hz = self.add_weight(
             name="band_hz",
             shape=(self.filters,),
-            initializer=keras.initializers.Constant(np.diff(hz)),
+            initializer=keras.initializers.Constant(np.diff(hz) / self.hz_per_unit),
             trainable=True,
         )
 
+    def cutoffs_hz(self):
+        """(low, high) cut-off of every filter in Hz: two (filters,) float32 tensors."""
+        low = self.min_low_hz + ops.abs(self.low_hz) * self.hz_per_unit
+        high = ops.clip(low + self.min_band_hz + ops.abs(self.band_hz) * self.hz_per_unit,
+                        self.min_low_hz, self.sample_rate / 2.0)
+        return low, high
+
     def kernel(self):
         """The current filters, shape (kernel_size, 1, filters), float32."""
-        low = self.min_low_hz + ops.abs(self.low_hz)
-        high = ops.clip(low + self.min_band_hz + ops.abs(self.band_hz), self.min_low_hz, self.sample_rate / 2.0)
+        low, high = self.cutoffs_hz()
         band = high - low
         n = ops.convert_to_tensor(self._n)[None, :]  # (1, half)
         window = ops.convert_to_tensor(self._window)[None, :]
@@ -194,6 +211,7 @@ class SincConv1D(keras.layers.Layer):
             "sample_rate": self.sample_rate,
             "min_low_hz": self.min_low_hz,
             "min_band_hz": self.min_band_hz,
+            "hz_per_unit": self.hz_per_unit,
         }
 
 

@@ -153,6 +153,7 @@ def _sincnet(config: ModelConfig) -> keras.Model:
         config.sample_rate,
         config.sinc_min_low_hz,
         config.sinc_min_band_hz,
+        config.sinc_hz_per_unit,
         name="sinc",
     )(x)
     x = layers.Activation("relu", name="sinc_relu")(x)
