@@ -181,6 +181,16 @@ def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path):
     assert recipe(summary["config"]) == "augment, SincNet band edges in sample-rate units"
     assert recipe({**summary["config"], "sinc_units": "hz"}) == "augment"
 
+    # and train.sinc_bands tabulates how far the edges moved (one Adam step moves them by ~8 Hz here)
+    from train.sinc_bands import main as bands_main, read_bands
+
+    bands = read_bands(out)
+    assert bands.units == "sample-rate" and bands.low.shape == (1, 32) and bands.drift()["max_hz"] > 1.0
+    assert bands_main([str(out), "--out", str(tmp_path / "bands" / "sinc_bands.md")]) == 0
+    table = (tmp_path / "bands" / "sinc_bands.md").read_text()
+    assert "| sinc | sample-rate | 1 |" in table and (tmp_path / "bands" / "sinc_bands.png").stat().st_size > 0
+    assert bands_main([str(tmp_path / "gen"), "--out", str(tmp_path / "x.md")]) == 2  # no checkpoints: one-line error
+
 
 @pytest.mark.parametrize("bad, message", [
     (["--model", "nope"], "unknown model"),
