@@ -45,7 +45,7 @@ def _windows(audios, clips, labels, window: int, hop: int, max_per_clip: int) ->
 def run_windows(run_dir: Path, checkpoint: Path, data_root: Path, max_per_clip: int,
                 max_clips: int | None = None, seed: int = 0) -> tuple[WindowSet, WindowSet, dict]:
     """(representative, parity, info) for ``checkpoint`` of the run at ``run_dir``."""
-    from train.__main__ import TrainConfig, plan
+    from train.__main__ import LEGACY_SETTINGS, TrainConfig, plan
     from train.data import DataError, decode
 
     run_file, cfg_file = run_dir / "run.json", checkpoint.parent / "config.json"
@@ -55,7 +55,7 @@ def run_windows(run_dir: Path, checkpoint: Path, data_root: Path, max_per_clip: 
     run, ckpt_info = json.loads(run_file.read_text()), json.loads(cfg_file.read_text())
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     try:
-        cfg = TrainConfig(**{k: v for k, v in run.items() if k in fields},
+        cfg = TrainConfig(**{k: v for k, v in {**LEGACY_SETTINGS, **run}.items() if k in fields},
                           data=str(data_root), out=str(run_dir), progress=False)
         p = plan(cfg)
     except (DataError, ValueError, TypeError) as e:

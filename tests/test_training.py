@@ -161,25 +161,33 @@ def test_cli_recipe_flags_reach_training_and_run_json(tmp_path):
     assert int(opt.iterations) > 0 and float(np.asarray(opt.learning_rate)) < 1e-3  # decayed from the starting rate
 
 
-def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path):
-    """--sinc-units sample-rate: stored in run.json, the summary's model_config and the saved layer,
-    and the report files the run under its own recipe."""
+def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):
+    """SincNet's band edges train in sample-rate units by default: stored in run.json, the summary's
+    model_config and the saved layer; a run from before the option (no sinc_units) reads as Hz."""
     import keras
 
     from train.report import recipe
 
     data = _generate(tmp_path / "gen", per_class=6)
     out = tmp_path / "sinc"
-    assert main(["--model", "sincnet", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
-                 "--out", str(out), "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000",
-                 "--sinc-units", "sample-rate"]) == 0
+    argv = ["--model", "sincnet", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+            "--out", str(out), "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000"]
+    assert main(argv) == 0
     run = json.loads((out / "run.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
     assert run["sinc_units"] == "sample-rate" and summary["model_config"]["sinc_hz_per_unit"] == 8000.0
     layer = keras.models.load_model(str(out / "fold_0" / "model.keras"), safe_mode=True).get_layer("sinc")
     assert layer.hz_per_unit == 8000.0
-    assert recipe(summary["config"]) == "augment, SincNet band edges in sample-rate units"
-    assert recipe({**summary["config"], "sinc_units": "hz"}) == "augment"
+    assert recipe(summary["config"]) == "augment"  # the default recipe
+    assert recipe({**summary["config"], "sinc_units": "hz"}) == "augment, SincNet band edges in Hz"
+    legacy = {k: v for k, v in summary["config"].items() if k != "sinc_units"}
+    assert recipe(legacy) == "augment, SincNet band edges in Hz"
+    assert recipe({**legacy, "model": "lv24"}) == "augment"
+    # a run folder from before the option was trained in Hz: it resumes with --sinc-units hz, not without
+    (out / "run.json").write_text(json.dumps({k: v for k, v in run.items() if k != "sinc_units"}))
+    capsys.readouterr()
+    assert main(argv) == 2 and "sinc_units" in capsys.readouterr().err
+    assert main(argv + ["--sinc-units", "hz"]) == 0
 
     # and train.sinc_bands tabulates how far the edges moved (one Adam step moves them by ~8 Hz here)
     from train.sinc_bands import main as bands_main, read_bands
@@ -198,7 +206,7 @@ def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path):
     (["--protocol", "loso"], "no speaker"),
     (["--schedule", "cosine", "--speed", "1.2", "0.8"], "speed range"),
     (["--label-smoothing", "1.5"], "label smoothing"),
-    (["--sinc-units", "sample-rate"], "sincnet only"),
+    (["--sinc-units", "hz"], "sincnet only"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     data = _generate(tmp_path / "gen", per_class=3)

@@ -198,7 +198,7 @@ def test_sincnet_cutoffs_move_only_in_sample_rate_units():
 
 
 def test_sincnet_units_round_trip_and_old_files_read_as_hz(tmp_path):
-    model = build_model("sincnet", sample_rate=8000, sinc_hz_per_unit=8000.0)
+    model = build_model("sincnet", sample_rate=8000)  # default units: the sample rate
     sinc = model.get_layer("sinc")
     assert sinc.hz_per_unit == 8000.0
     path = tmp_path / "m.keras"
@@ -207,12 +207,13 @@ def test_sincnet_units_round_trip_and_old_files_read_as_hz(tmp_path):
     assert again.hz_per_unit == 8000.0
     for a, b in zip(sinc.cutoffs_hz(), again.cutoffs_hz()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    # a layer config written before hz_per_unit existed held its weights in Hz, the default
+    # a layer or model config written before the units existed was trained in Hz
     old = {k: v for k, v in sinc.get_config().items() if k != "hz_per_unit"}
     assert SincConv1D.from_config(old).hz_per_unit == 1.0
     assert ModelConfig.from_dict({"name": "sincnet"}).sinc_hz_per_unit == 1.0
+    assert ModelConfig.from_dict(ModelConfig(name="sincnet").to_dict()).sinc_hz_per_unit is None
     # both parameterisations start from the same mel-spaced filters
-    in_hz = build_model("sincnet", sample_rate=8000).get_layer("sinc")
+    in_hz = build_model("sincnet", sample_rate=8000, sinc_hz_per_unit=1.0).get_layer("sinc")
     np.testing.assert_allclose(in_hz.kernel().numpy(), sinc.kernel().numpy(), atol=1e-5)
 
 

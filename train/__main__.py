@@ -62,7 +62,7 @@ class TrainConfig:
     speed: tuple[float, float] = (1.0, 1.0)
     eq_db: float = 0.0
     masks: int = 0
-    sinc_units: str = "hz"
+    sinc_units: str = "sample-rate"  # sincnet only (kept out of other models' run.json)
     max_folds: int | None = None
     final: bool = False
     cache_dir: str | None = None
@@ -93,6 +93,8 @@ def _identity(cfg: TrainConfig) -> dict:
     identity = {**cfg.identity(), "augmentation": dataclasses.asdict(augmentation(cfg)) if cfg.augment else None}
     for name in AUGMENT_FIELDS:  # recorded inside "augmentation"; kept out so run folders from before the flag still resume
         identity.pop(name)
+    if cfg.model != "sincnet":  # means nothing for other models
+        identity.pop("sinc_units")
     return json.loads(json.dumps(identity))  # tuples -> lists, as read back from run.json
 
 
@@ -140,6 +142,8 @@ class RunPlan:
 
 # Units of SincNet's trainable cut-offs (train.layers.SincConv1D): plain Hz, or fractions of the sample rate.
 SINC_UNITS = ("hz", "sample-rate")
+# Settings whose default changed: a run.json written before the setting existed was trained this way.
+LEGACY_SETTINGS = {"sinc_units": "hz"}
 
 
 def plan(cfg: TrainConfig) -> RunPlan:
@@ -154,8 +158,6 @@ def plan(cfg: TrainConfig) -> RunPlan:
     folds = make_folds(dataset, cfg.protocol, seed=cfg.seed, k=cfg.k, val_fraction=cfg.val_fraction)
     if cfg.sinc_units not in SINC_UNITS:
         raise ValueError(f"sinc_units must be one of {', '.join(SINC_UNITS)}, got {cfg.sinc_units!r}")
-    if cfg.sinc_units != "hz" and entry.name != "sincnet":
-        raise ValueError(f"--sinc-units applies to sincnet only, not {entry.name}")
     model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate,
                                sinc_hz_per_unit=float(rate) if cfg.sinc_units == "sample-rate" else 1.0)
     window = model_config.window_samples(entry.family)
@@ -178,7 +180,10 @@ def claim(cfg: TrainConfig) -> Path:
     if run_file.is_file():
         # a setting added to TrainConfig after the run was started reads as its default
         defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+        defaults.update(LEGACY_SETTINGS)
         before = {**{k: v for k, v in defaults.items() if k in identity}, **json.loads(run_file.read_text())}
+        if "sinc_units" not in identity:  # recorded for every model for a while; means nothing outside sincnet
+            before.pop("sinc_units", None)
         if isinstance(before.get("augmentation"), dict):  # likewise an augmentation setting added later
             before["augmentation"] = {**json.loads(json.dumps(dataclasses.asdict(Augment()))), **before["augmentation"]}
         if before != identity:
@@ -330,11 +335,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--masks", type=int, default=0, metavar="N",
                    help="SpecAugment-style masking on the waveform: N time masks (each zeroes up to 10 %% of the "
                    "window) and N frequency masks (each removes up to 10 %% of the log-frequency axis) (default: 0, off)")
-    p.add_argument("--sinc-units", choices=SINC_UNITS, default="hz",
-                   help="sincnet only: units its trainable band edges are stored in. hz (default, as SincNet's reference "
-                   "code): Adam at lr 1e-3 moves them under 1 Hz in a run, so the mel-spaced start stays in practice a "
-                   "fixed filter bank; sample-rate (fractions of it, as SincNet's first code): a step moves an edge by "
-                   "about lr x rate Hz and the filters adapt to the data")
+    p.add_argument("--sinc-units", choices=SINC_UNITS, default=None,
+                   help="sincnet only: units its trainable band edges are stored in. sample-rate (default; fractions "
+                   "of it, as SincNet's first code): an Adam step moves an edge by about lr x rate Hz and the filters "
+                   "adapt to the data; hz (SincNet's current reference code; runs before this option): Adam at lr 1e-3 "
+                   "moves them under 2 Hz in a run, so the mel-spaced start stays in practice a fixed filter bank")
     p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
@@ -347,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_folds is not None and args.max_folds < 0:
         print("error: --max-folds must be 0 or more", file=sys.stderr)
         return 2
+    if args.sinc_units is not None and args.model.lower() != "sincnet":
+        print(f"error: --sinc-units applies to sincnet only, not {args.model}", file=sys.stderr)
+        return 2
     for name in ("epochs", "batch_size", "k"):
         if getattr(args, name) < 1:
             print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
@@ -355,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                       sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
                       monitor=args.monitor, schedule=args.schedule, label_smoothing=args.label_smoothing,
-                      mixup=args.mixup, speed=tuple(args.speed), eq_db=args.eq_db, masks=args.masks, sinc_units=args.sinc_units,
+                      mixup=args.mixup, speed=tuple(args.speed), eq_db=args.eq_db, masks=args.masks, sinc_units=args.sinc_units or TrainConfig.sinc_units,
                       max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
     try:
         summary = run(cfg)

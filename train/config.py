@@ -42,9 +42,10 @@ class ModelConfig:
         roll_shifts: RollMix's number of circular shifts N *(choice: 4)*.
         sinc_filters / sinc_length / sinc_stride: SincNet's first layer.
         sinc_min_low_hz / sinc_min_band_hz: SincNet's lower bounds (50 Hz).
-        sinc_hz_per_unit: units of SincNet's trainable cut-offs, in Hz: 1.0
-            (plain Hz, in which Adam at lr 1e-3 barely moves them) or the
-            sample rate (they adapt); see ``SincConv1D``.
+        sinc_hz_per_unit: units of SincNet's trainable cut-offs, in Hz;
+            ``None`` = the sample rate (they adapt), 1.0 = plain Hz (Adam at
+            lr 1e-3 barely moves them); see ``SincConv1D``. A stored config
+            from before this field existed read as 1.0: it was trained in Hz.
         n_fft / hop_length / n_mels / fmin / fmax: the 2D mel front end.
             hop 256 is fixed by the paper's 345 frames for 88200 samples; the
             FFT size is a choice: 1024 keeps the exported constants small
@@ -64,7 +65,7 @@ class ModelConfig:
     sinc_stride: int = 2
     sinc_min_low_hz: float = 50.0
     sinc_min_band_hz: float = 50.0
-    sinc_hz_per_unit: float = 1.0
+    sinc_hz_per_unit: float | None = None
     n_fft: int = 1024
     hop_length: int = 256
     n_mels: int = 120
@@ -101,4 +102,4 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown ModelConfig fields: {', '.join(unknown)}")
-        return cls(**data)
+        return cls(**{"sinc_hz_per_unit": 1.0, **data})  # stored before the field existed: trained in Hz

@@ -115,12 +115,12 @@ class SincConv1D(keras.layers.Layer):
     window: symmetric Hamming built from its left half; odd kernel; no bias;
     padding "valid".
 
-    Units of the trainable weights: ``hz_per_unit`` Hz. Adam moves a weight by
-    about the learning rate per step whatever its size, so in plain Hz (1.0,
-    the default, as SincNet's current reference code) the cut-offs drift under
-    1 Hz in 50 epochs at lr 1e-3: in practice a fixed mel filter bank. With
-    ``hz_per_unit = sample_rate`` (fractions of the sample rate, as SincNet's
-    first code) a step can move a cut-off by ~lr*sr Hz and the filters adapt.
+    Units of the trainable weights: ``hz_per_unit`` Hz, default (None) the
+    sample rate, as SincNet's first code: an Adam step moves a weight by about
+    the learning rate whatever its size, so a cut-off moves by ~lr*sr Hz a step
+    and the filters adapt. In plain Hz (1.0, SincNet's current reference code)
+    they drift under 2 Hz in 50 epochs at lr 1e-3: in practice a fixed mel
+    filter bank. Files saved before this argument existed were in Hz.
     """
 
     def __init__(
@@ -131,7 +131,7 @@ class SincConv1D(keras.layers.Layer):
         sample_rate: int = 22050,
         min_low_hz: float = 50.0,
         min_band_hz: float = 50.0,
-        hz_per_unit: float = 1.0,
+        hz_per_unit: float | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -143,7 +143,7 @@ class SincConv1D(keras.layers.Layer):
         self.sample_rate = int(sample_rate)
         self.min_low_hz = float(min_low_hz)
         self.min_band_hz = float(min_band_hz)
-        self.hz_per_unit = float(hz_per_unit)
+        self.hz_per_unit = float(self.sample_rate if hz_per_unit is None else hz_per_unit)
         if self.hz_per_unit <= 0:
             raise ValueError(f"hz_per_unit must be positive, got {hz_per_unit}")
         half = (self.kernel_size - 1) // 2
@@ -213,6 +213,11 @@ class SincConv1D(keras.layers.Layer):
             "min_band_hz": self.min_band_hz,
             "hz_per_unit": self.hz_per_unit,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        # a file saved before ``hz_per_unit`` existed holds its cut-offs in Hz
+        return cls(**{"hz_per_unit": 1.0, **config})
 
 
 def mel_matrix(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:

@@ -96,8 +96,8 @@ def recipe(config: dict) -> str:
         parts.append(f"label smoothing {config['label_smoothing']:g}")
     if config.get("mixup"):
         parts.append(f"mixup {config['mixup']:g}")
-    if config.get("sinc_units", "hz") != "hz":
-        parts.append(f"SincNet band edges in {config['sinc_units']} units")
+    if config.get("model") == "sincnet" and config.get("sinc_units", "hz") != "sample-rate":  # absent: before the flag, Hz
+        parts.append("SincNet band edges in Hz")
     return ", ".join(parts)
 
 
