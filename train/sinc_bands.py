@@ -74,7 +74,7 @@ def bands_png(runs: list[Bands], path: Path) -> None:
     """One panel per run: each filter's start band (grey) and learned band per fold (coloured)."""
     from train.plots import plt, _save
 
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 5.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 5.2), squeeze=False)  # rates may differ
     for ax, b in zip(axes[0], runs):
         k = np.arange(len(b.init_low))
         ax.vlines(k, b.init_low, b.init_high, color="0.75", lw=6, label="start (mel-spaced)")
@@ -86,8 +86,8 @@ def bands_png(runs: list[Bands], path: Path) -> None:
         ax.set_xlabel("filter")
         ax.set_ylim(0, b.sample_rate / 2)
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="upper left")
     axes[0, 0].set_ylabel("pass band, Hz")
-    axes[0, -1].legend(fontsize=6, loc="upper left")
     _save(fig, path)
 
 
