@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from runtime.files import write_atomic
+from train.__main__ import LEGACY_SETTINGS, TrainConfig
 from train.plots import accuracy_png
 
 # Published numbers, copied from shared/docs/model-spec.md ("Published results to compare against").
@@ -96,7 +97,7 @@ def recipe(config: dict) -> str:
         parts.append(f"label smoothing {config['label_smoothing']:g}")
     if config.get("mixup"):
         parts.append(f"mixup {config['mixup']:g}")
-    if config.get("model") == "sincnet" and config.get("sinc_units", "hz") != "sample-rate":  # absent: before the flag, Hz
+    if config.get("model") == "sincnet" and config.get("sinc_units", LEGACY_SETTINGS["sinc_units"]) != TrainConfig.sinc_units:
         parts.append("SincNet band edges in Hz")
     return ", ".join(parts)
 

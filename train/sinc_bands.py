@@ -44,9 +44,7 @@ def read_bands(run: Path) -> Bands:
     """Band edges of every finished fold of ``run`` and of a fresh layer with the same settings."""
     import keras
 
-    import train.layers  # noqa: F401  (registers the custom layers for loading)
-    from train.config import ModelConfig
-    from train.models import build
+    from train.layers import SincConv1D  # also registers the zoo's layers for loading
 
     ckpts = sorted(run.glob("fold_*/model.keras"))
     if not ckpts:
@@ -62,9 +60,8 @@ def read_bands(run: Path) -> Bands:
         fold_info = ckpt.parent / "config.json"
         names.append(json.loads(fold_info.read_text()).get("fold", ckpt.parent.name) if fold_info.is_file() else ckpt.parent.name)
         config = layer.get_config()
-    info = json.loads((ckpts[-1].parent / "config.json").read_text())
-    model_config = ModelConfig.from_dict({**info["model_config"], "sinc_hz_per_unit": config["hz_per_unit"]})
-    fresh = build(model_config).get_layer("sinc")
+    fresh = SincConv1D.from_config(config)  # the same settings, freshly initialised
+    fresh.build((None, None, 1))
     init_low, init_high = (np.asarray(t, dtype=np.float64) for t in fresh.cutoffs_hz())
     units = "hz" if config["hz_per_unit"] == 1.0 else "sample-rate"
     return Bands(str(run), units, int(config["sample_rate"]), tuple(names), np.stack(lows), np.stack(highs), init_low, init_high)
