@@ -34,8 +34,8 @@ def _generate(root: Path, per_class: int = 6, sr: int = 8000) -> Path:
 
 
 def _config(data: Path, out: Path, models=MODELS, **kw) -> GridConfig:
-    return GridConfig(models=models, data=(("folders", str(data)),), protocol="kfold", out=str(out), k=2, epochs=1,
-                      batch_size=16, sample_rate=8000, **kw)
+    return GridConfig(models=models, data=(("folders", str(data)),), protocol="kfold", out=str(out),
+                      training=dict(k=2, epochs=1, batch_size=16, sample_rate=8000), **kw)
 
 
 def _folds(grid: Path) -> dict[str, list[tuple]]:
@@ -87,6 +87,8 @@ def test_in_process_layout_report_and_resume(in_process, data):
     (["--data", "nonsense"], "folder not found"),
     (["--models", "nope"], "unknown model"),
     (["--num-cpus", "2"], "add --ray"),
+    (["--sinc-units", "hz"], "--sinc-units applies to sincnet only"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
 ])
 def test_errors_are_one_line(tmp_path, capsys, data, extra, message):
     base = {"--models": "lv42", "--datasets": "folders", "--data": str(data), "--protocol": "kfold", "--out": str(tmp_path / "o")}
@@ -94,6 +96,38 @@ def test_errors_are_one_line(tmp_path, capsys, data, extra, message):
     assert main([x for kv in base.items() for x in kv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err, err
+
+
+def test_grid_takes_every_training_option_of_python_m_train(data, tmp_path):
+    """Both CLIs share their training options: the same flags give a grid run the settings (run.json
+    identity) that python -m train would record for that model and seed."""
+    from train.__main__ import _identity, parser as train_parser, training_fields
+    from train.grid import config_from_args, expand, parser as grid_parser
+
+    options = ["--epochs", "7", "--batch-size", "8", "--lr", "0.002", "--no-augment", "--k", "2", "--val-fraction", "0.2",
+               "--patience", "3", "--monitor", "val_accuracy", "--schedule", "cosine", "--label-smoothing", "0.1",
+               "--mixup", "0.2", "--speed", "0.9", "1.1", "--eq", "3", "--masks", "2", "--sample-rate", "8000"]
+    sinc = ["--sinc-units", "hz"]  # python -m train refuses it for other models; the grid applies it to sincnet
+    common = ["--data", str(data), "--protocol", "kfold"]
+    grid = config_from_args(grid_parser().parse_args(
+        ["--models", "sincnet", "lv24", "--datasets", "folders", "--out", str(tmp_path / "g"), "--seeds", "0", "3", *common, *options, *sinc]))
+    _, tasks = expand(grid)
+    runs = {(t.run.model, t.run.seed): t.run for t in tasks}
+    assert sorted(runs) == [("lv24", 0), ("lv24", 3), ("sincnet", 0), ("sincnet", 3)]
+    for (model, seed), run in runs.items():
+        args = train_parser().parse_args(["--model", model, "--dataset", "folders", "--out", "x", "--seed", str(seed),
+                                          *common, *options, *(sinc if model == "sincnet" else [])])
+        single = dict(training_fields(args, [model]), model=model, dataset="folders", data=run.data, protocol="kfold",
+                      out=run.out, seed=seed, progress=False)
+        assert _identity(run) == _identity(type(run)(**single)), (model, seed)
+    assert runs[("sincnet", 0)].sinc_units == "hz" and runs[("lv24", 0)].schedule == "cosine"
+    assert "sinc_units" not in _identity(runs[("lv24", 0)])  # means nothing outside sincnet
+
+
+def test_grid_config_refuses_unknown_training_settings(data, tmp_path):
+    with pytest.raises(ValueError, match="not a per-run training setting: epoch, seed"):
+        GridConfig(models=("lv24",), data=(("folders", str(data)),), protocol="kfold", out=str(tmp_path),
+                   training={"epoch": 3, "seed": 1})
 
 
 def test_missing_ray_is_one_line(tmp_path, capsys, data, monkeypatch):

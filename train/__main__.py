@@ -290,28 +290,14 @@ def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, r
     _write_json(final_dir / "config.json", {**meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m train",
-        description="Train a zoo model on a dataset under an evaluation protocol: every fold, with a progress "
-        "bar; writes per-fold best-validation-loss checkpoints (.keras) with their config, summary.json "
-        "(accuracy, macro precision/recall/F1, epochs, seconds per fold, mean and std), a confusion-matrix "
-        "PNG and training-curve PNGs. Re-running the same command resumes: finished folds are skipped.",
-        epilog="example: python -m train --model lv24 --dataset fsdd --data ../shared/data/fsdd --protocol loso --out runs/fsdd_lv24",
-    )
-    p.add_argument("--model", required=True, help="zoo model: lv18 lv24 lv42 lv81 earlymix latemix rollmix sincnet conv2d convdf convdt convdb")
-    p.add_argument("--dataset", required=True, choices=sorted(LOADERS), help="dataset layout of --data")
-    p.add_argument("--data", required=True, help="folder holding the dataset in its original layout")
-    p.add_argument("--protocol", required=True, choices=PROTOCOLS,
-                   help="loso: leave one speaker out; official: the dataset's folds; kfold: speaker-independent "
-                   "k-fold (--k); split: one seeded 80/10/10 train/validation/test split keeping recordings on one side; "
-                   "random-split: the same over clips, as the 2D paper (leaks recordings; to measure the inflation)")
-    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+def add_training_arguments(p) -> None:
+    """The options that set how a fold trains, on a parser or argument group. ``python -m train`` and
+    ``python -m train.grid`` both call this, so the two CLIs accept the same settings with the same help;
+    ``training_fields`` turns the parsed values into TrainConfig fields."""
     p.add_argument("--sample-rate", type=int, default=None, help="model rate in Hz (default: 8000 for fsdd with 1D models, else 22050)")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs per fold (default: 30)")
     p.add_argument("--batch-size", type=int, default=32, help="windows per batch (default: 32)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation and batches (default: 0)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random time shift, gain and noise on training batches (default: on)")
     p.add_argument("--k", type=int, default=3, help="folds for --protocol kfold (default: 3)")
@@ -340,6 +326,42 @@ def parser() -> argparse.ArgumentParser:
                    "of it, as SincNet's first code): an Adam step moves an edge by about lr x rate Hz and the filters "
                    "adapt to the data; hz (SincNet's current reference code; runs before this option): Adam at lr 1e-3 "
                    "moves them under 2 Hz in a run, so the mel-spaced start stays in practice a fixed filter bank")
+
+
+def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
+    """TrainConfig fields from the options of ``add_training_arguments``, checked for the given models.
+    Raises ValueError with a one-line message on a bad value."""
+    for name in ("epochs", "batch_size", "k"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.sinc_units is not None and "sincnet" not in models:
+        raise ValueError(f"--sinc-units applies to sincnet only, not {' '.join(models)}")
+    return dict(sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
+                monitor=args.monitor, schedule=args.schedule, label_smoothing=args.label_smoothing, mixup=args.mixup,
+                speed=tuple(args.speed), eq_db=args.eq_db, masks=args.masks,
+                sinc_units=args.sinc_units or TrainConfig.sinc_units)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train a zoo model on a dataset under an evaluation protocol: every fold, with a progress "
+        "bar; writes per-fold best-validation-loss checkpoints (.keras) with their config, summary.json "
+        "(accuracy, macro precision/recall/F1, epochs, seconds per fold, mean and std), a confusion-matrix "
+        "PNG and training-curve PNGs. Re-running the same command resumes: finished folds are skipped.",
+        epilog="example: python -m train --model lv24 --dataset fsdd --data ../shared/data/fsdd --protocol loso --out runs/fsdd_lv24",
+    )
+    p.add_argument("--model", required=True, help="zoo model: lv18 lv24 lv42 lv81 earlymix latemix rollmix sincnet conv2d convdf convdt convdb")
+    p.add_argument("--dataset", required=True, choices=sorted(LOADERS), help="dataset layout of --data")
+    p.add_argument("--data", required=True, help="folder holding the dataset in its original layout")
+    p.add_argument("--protocol", required=True, choices=PROTOCOLS,
+                   help="loso: leave one speaker out; official: the dataset's folds; kfold: speaker-independent "
+                   "k-fold (--k); split: one seeded 80/10/10 train/validation/test split keeping recordings on one side; "
+                   "random-split: the same over clips, as the 2D paper (leaks recordings; to measure the inflation)")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    p.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation and batches (default: 0)")
+    add_training_arguments(p)
     p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
@@ -352,20 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_folds is not None and args.max_folds < 0:
         print("error: --max-folds must be 0 or more", file=sys.stderr)
         return 2
-    if args.sinc_units is not None and args.model.lower() != "sincnet":
-        print(f"error: --sinc-units applies to sincnet only, not {args.model}", file=sys.stderr)
-        return 2
-    for name in ("epochs", "batch_size", "k"):
-        if getattr(args, name) < 1:
-            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
-            return 2
-    cfg = TrainConfig(model=args.model.lower(), dataset=args.dataset, data=args.data, protocol=args.protocol, out=args.out,
-                      sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
-                      monitor=args.monitor, schedule=args.schedule, label_smoothing=args.label_smoothing,
-                      mixup=args.mixup, speed=tuple(args.speed), eq_db=args.eq_db, masks=args.masks, sinc_units=args.sinc_units or TrainConfig.sinc_units,
-                      max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
     try:
+        cfg = TrainConfig(model=args.model.lower(), dataset=args.dataset, data=args.data, protocol=args.protocol,
+                          out=args.out, seed=args.seed, **training_fields(args, [args.model.lower()]),
+                          max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
         summary = run(cfg)
     except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors
         print(f"error: {e}", file=sys.stderr)

@@ -15,10 +15,11 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Mapping
 
-from train.__main__ import RunPlan, TrainConfig, claim, plan, write_summary
+from train.__main__ import RunPlan, TrainConfig, add_training_arguments, claim, plan, training_fields, write_summary
 from train.data import LOADERS, DataError
 from train.grid_task import Task, clean_parts, run_task
 from train.protocols import PROTOCOLS
@@ -37,14 +38,9 @@ class GridConfig:
     protocol: str
     out: str
     seeds: tuple[int, ...] = (0,)
-    sample_rate: int | None = None
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    augment: bool = True
-    k: int = 3
-    val_fraction: float = 0.1
-    patience: int | None = None
+    # TrainConfig fields shared by every run (epochs, lr, schedule, augmentation, ...); the rest keep
+    # TrainConfig's defaults. The CLI fills this from the same options as python -m train.
+    training: Mapping[str, Any] = field(default_factory=dict)
     max_folds: int | None = None
     ray: bool = False
     ray_address: str | None = None
@@ -52,6 +48,17 @@ class GridConfig:
     cpus_per_task: int = 1
     gpus_per_task: float = 0.0
     max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        fixed = {"model", "dataset", "data", "protocol", "out", "seed", "max_folds", "final", "cache_dir", "progress"}
+        allowed = {f.name for f in fields(TrainConfig)} - fixed
+        unknown = sorted(set(self.training) - allowed)
+        if unknown:
+            raise GridError(f"not a per-run training setting: {', '.join(unknown)}")
+
+    @property
+    def epochs(self) -> int:
+        return self.training.get("epochs", TrainConfig.epochs)
 
     @property
     def mode(self) -> str:
@@ -73,9 +80,7 @@ def expand(cfg: GridConfig) -> tuple[dict[str, RunPlan], list[Task]]:
         for model in cfg.models:
             for seed in cfg.seeds:
                 run = TrainConfig(model=model, dataset=dataset, data=str(Path(folder).resolve()), protocol=cfg.protocol,
-                                  out=str(out / run_name(model, dataset, seed)), sample_rate=cfg.sample_rate,
-                                  epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, augment=cfg.augment,
-                                  k=cfg.k, val_fraction=cfg.val_fraction, patience=cfg.patience, progress=False)
+                                  out=str(out / run_name(model, dataset, seed)), seed=seed, progress=False, **cfg.training)
                 p = plan(run)
                 plans[Path(run.out).name] = p
                 folds = p.folds[: cfg.max_folds] if cfg.max_folds else p.folds
@@ -253,14 +258,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED",
                    help="one run per seed (default: 0); runs other than seed 0 get a _seed<N> suffix")
     t = p.add_argument_group("training (as python -m train)")
-    t.add_argument("--sample-rate", type=int, default=None, help="model rate in Hz (default: 8000 for fsdd with 1D models, else 22050)")
-    t.add_argument("--epochs", type=int, default=30, help="maximum epochs per fold (default: 30)")
-    t.add_argument("--batch-size", type=int, default=32, help="windows per batch (default: 32)")
-    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
-    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True, help="training augmentation (default: on)")
-    t.add_argument("--k", type=int, default=3, help="folds for --protocol kfold (default: 3)")
-    t.add_argument("--val-fraction", type=float, default=0.1, help="validation share of the training side (default: 0.1)")
-    t.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: off)")
+    add_training_arguments(t)
     t.add_argument("--max-folds", type=int, default=None, help="only the first N folds of each run (quick grids)")
     r = p.add_argument_group("execution")
     r.add_argument("--ray", action="store_true", help="run the tasks on a local Ray instance started here")
@@ -294,17 +292,15 @@ def _data_pairs(datasets: list[str], data: list[str]) -> tuple[tuple[str, str], 
 
 
 def config_from_args(args: argparse.Namespace) -> GridConfig:
-    for name in ("epochs", "batch_size", "k", "cpus_per_task"):
-        if getattr(args, name) < 1:
-            raise GridError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.cpus_per_task < 1:
+        raise GridError("--cpus-per-task must be at least 1")
     if args.gpus_per_task < 0 or args.max_retries < 0:
         raise GridError("--gpus-per-task and --max-retries must not be negative")
     if args.num_cpus is not None and not args.ray:
         raise GridError("--num-cpus sizes a local Ray instance: add --ray")
-    return GridConfig(models=tuple(dict.fromkeys(m.lower() for m in args.models)), data=_data_pairs(args.datasets, args.data),
-                      protocol=args.protocol, out=args.out, seeds=tuple(dict.fromkeys(args.seeds)),
-                      sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
+    models = tuple(dict.fromkeys(m.lower() for m in args.models))
+    return GridConfig(models=models, data=_data_pairs(args.datasets, args.data), protocol=args.protocol, out=args.out,
+                      seeds=tuple(dict.fromkeys(args.seeds)), training=training_fields(args, list(models)),
                       max_folds=args.max_folds, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
                       num_cpus=args.num_cpus, cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
                       max_retries=args.max_retries)
