@@ -290,6 +290,13 @@ def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, r
     _write_json(final_dir / "config.json", {**meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})
 
 
+# TrainConfig fields set by add_training_arguments (each option's dest is its field's name): what a
+# grid shares between its runs; the other fields name the run (model, dataset, seed, ...) or its I/O.
+TRAINING_FIELDS = ("sample_rate", "epochs", "batch_size", "lr", "augment", "k", "val_fraction", "patience", "monitor",
+                   "schedule", "label_smoothing", "mixup", "speed", "eq_db", "masks", "sinc_units")
+assert set(TRAINING_FIELDS) <= {f.name for f in dataclasses.fields(TrainConfig)}, TRAINING_FIELDS
+
+
 def add_training_arguments(p) -> None:
     """The options that set how a fold trains, on a parser or argument group. ``python -m train`` and
     ``python -m train.grid`` both call this, so the two CLIs accept the same settings with the same help;
@@ -336,11 +343,8 @@ def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.sinc_units is not None and "sincnet" not in models:
         raise ValueError(f"--sinc-units applies to sincnet only, not {' '.join(models)}")
-    return dict(sample_rate=args.sample_rate, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                augment=args.augment, k=args.k, val_fraction=args.val_fraction, patience=args.patience,
-                monitor=args.monitor, schedule=args.schedule, label_smoothing=args.label_smoothing, mixup=args.mixup,
-                speed=tuple(args.speed), eq_db=args.eq_db, masks=args.masks,
-                sinc_units=args.sinc_units or TrainConfig.sinc_units)
+    return {**{name: getattr(args, name) for name in TRAINING_FIELDS},
+            "speed": tuple(args.speed), "sinc_units": args.sinc_units or TrainConfig.sinc_units}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -374,9 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_folds is not None and args.max_folds < 0:
         print("error: --max-folds must be 0 or more", file=sys.stderr)
         return 2
+    model = args.model.lower()
     try:
-        cfg = TrainConfig(model=args.model.lower(), dataset=args.dataset, data=args.data, protocol=args.protocol,
-                          out=args.out, seed=args.seed, **training_fields(args, [args.model.lower()]),
+        cfg = TrainConfig(model=model, dataset=args.dataset, data=args.data, protocol=args.protocol,
+                          out=args.out, seed=args.seed, **training_fields(args, [model]),
                           max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
         summary = run(cfg)
     except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors

@@ -15,11 +15,12 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from train.__main__ import RunPlan, TrainConfig, add_training_arguments, claim, plan, training_fields, write_summary
+from train.__main__ import (TRAINING_FIELDS, RunPlan, TrainConfig, add_training_arguments, claim, plan, training_fields,
+                            write_summary)
 from train.data import LOADERS, DataError
 from train.grid_task import Task, clean_parts, run_task
 from train.protocols import PROTOCOLS
@@ -50,9 +51,7 @@ class GridConfig:
     max_retries: int = 3
 
     def __post_init__(self) -> None:
-        fixed = {"model", "dataset", "data", "protocol", "out", "seed", "max_folds", "final", "cache_dir", "progress"}
-        allowed = {f.name for f in fields(TrainConfig)} - fixed
-        unknown = sorted(set(self.training) - allowed)
+        unknown = sorted(set(self.training) - set(TRAINING_FIELDS))
         if unknown:
             raise GridError(f"not a per-run training setting: {', '.join(unknown)}")
 
