@@ -161,6 +161,27 @@ def test_cli_recipe_flags_reach_training_and_run_json(tmp_path):
     assert int(opt.iterations) > 0 and float(np.asarray(opt.learning_rate)) < 1e-3  # decayed from the starting rate
 
 
+def test_cli_window_sets_the_model_input_and_its_own_report_table(tmp_path):
+    """--window 0.5 at 8 kHz: a 4000-sample model, recorded in run.json and the fold's config, named in
+    the recipe (so train.report keeps it apart from paper-window runs)."""
+    import keras
+
+    from train.report import recipe
+
+    data = _generate(tmp_path / "gen", per_class=6)
+    out = tmp_path / "short"
+    assert main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+                 "--out", str(out), "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000",
+                 "--window", "0.5"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads((out / "run.json").read_text())["window"] == 0.5
+    assert summary["window_samples"] == 4000 and summary["model_config"]["input_samples"] == 4000
+    assert json.loads((out / "fold_0" / "config.json").read_text())["window_samples"] == 4000
+    assert keras.models.load_model(str(out / "fold_0" / "model.keras")).inputs[0].shape[1] == 4000
+    assert recipe(summary["config"]) == "augment, 0.5 s window"
+    assert recipe({**summary["config"], "window": None}) == "augment"
+
+
 def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):
     """SincNet's band edges train in sample-rate units by default: stored in run.json, the summary's
     model_config and the saved layer; a run from before the option (no sinc_units) reads as Hz."""
@@ -207,6 +228,8 @@ def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):
     (["--schedule", "cosine", "--speed", "1.2", "0.8"], "speed range"),
     (["--label-smoothing", "1.5"], "label smoothing"),
     (["--sinc-units", "hz"], "sincnet only"),
+    (["--window", "0.005"], "too short for its convolutions"),
+    (["--window", "-1"], "positive number of seconds"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     data = _generate(tmp_path / "gen", per_class=3)

@@ -94,6 +94,9 @@ def test_lv81_at_8khz_is_a_clear_error():
     ({"name": "lv18", "sample_rate": 16000}, "1D models are defined at"),
     ({"name": "conv2d", "sample_rate": 8000}, "2D models are defined at"),
     ({"name": "nosuch"}, "unknown model 'nosuch'"),
+    # a window shorter than the layers need: Keras' shape error, said in terms of the window
+    ({"name": "convdb", "input_samples": 22050}, r"convdb: a 22050-sample window \(1 s at 22050 Hz\) is too short"),
+    ({"name": "lv24", "sample_rate": 8000, "input_samples": 100}, "100-sample window .* too short"),
 ])
 def test_bad_configs(kwargs, message):
     with pytest.raises(ValueError, match=message):

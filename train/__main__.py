@@ -47,6 +47,7 @@ class TrainConfig:
     protocol: str
     out: str
     sample_rate: int | None = None
+    window: float | None = None  # seconds; None = the paper's window for the model's family
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3
@@ -150,7 +151,7 @@ def plan(cfg: TrainConfig) -> RunPlan:
     """Resolve model, rate, dataset listing and folds (raises DataError/ValueError on bad settings)."""
     from train.config import ModelConfig
     from train.fit import FitConfig, hop_samples
-    from train.models import get_entry
+    from train.models import build, get_entry
 
     entry = get_entry(cfg.model)
     rate = resolve_rate(cfg.model, cfg.dataset, cfg.sample_rate)
@@ -159,7 +160,10 @@ def plan(cfg: TrainConfig) -> RunPlan:
     if cfg.sinc_units not in SINC_UNITS:
         raise ValueError(f"sinc_units must be one of {', '.join(SINC_UNITS)}, got {cfg.sinc_units!r}")
     model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate,
+                               input_samples=None if cfg.window is None else int(round(cfg.window * rate)),
                                sinc_hz_per_unit=float(rate) if cfg.sinc_units == "sample-rate" else 1.0)
+    if cfg.window is not None:
+        build(model_config)  # a window too short for the model: its one-line ValueError now, before any training
     window = model_config.window_samples(entry.family)
     fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
                     augment=cfg.augment, augmentation=augmentation(cfg), patience=cfg.patience, monitor=cfg.monitor,
@@ -292,7 +296,7 @@ def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, r
 
 # TrainConfig fields set by add_training_arguments (each option's dest is its field's name): what a
 # grid shares between its runs; the other fields name the run (model, dataset, seed, ...) or its I/O.
-TRAINING_FIELDS = ("sample_rate", "epochs", "batch_size", "lr", "augment", "k", "val_fraction", "patience", "monitor",
+TRAINING_FIELDS = ("sample_rate", "window", "epochs", "batch_size", "lr", "augment", "k", "val_fraction", "patience", "monitor",
                    "schedule", "label_smoothing", "mixup", "speed", "eq_db", "masks", "sinc_units")
 assert set(TRAINING_FIELDS) <= {f.name for f in dataclasses.fields(TrainConfig)}, TRAINING_FIELDS
 
@@ -302,6 +306,10 @@ def add_training_arguments(p) -> None:
     ``python -m train.grid`` both call this, so the two CLIs accept the same settings with the same help;
     ``training_fields`` turns the parsed values into TrainConfig fields."""
     p.add_argument("--sample-rate", type=int, default=None, help="model rate in Hz (default: 8000 for fsdd with 1D models, else 22050)")
+    p.add_argument("--window", type=float, default=None, metavar="SECONDS",
+                   help="model input window in seconds (default: the paper's, 1 s for 1D models and 4 s for 2D). "
+                   "Shorter clips are zero-padded, longer ones give several windows; a shorter 2D window also "
+                   "shrinks its dense layer, so it is a different model from the paper's")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs per fold (default: 30)")
     p.add_argument("--batch-size", type=int, default=32, help="windows per batch (default: 32)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
@@ -341,6 +349,8 @@ def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
     for name in ("epochs", "batch_size", "k"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.window is not None and not args.window > 0:  # also refuses nan
+        raise ValueError(f"--window must be a positive number of seconds, got {args.window}")
     if args.sinc_units is not None and "sincnet" not in models:
         raise ValueError(f"--sinc-units applies to sincnet only, not {' '.join(models)}")
     return {**{name: getattr(args, name) for name in TRAINING_FIELDS},

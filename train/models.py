@@ -234,7 +234,14 @@ def build(config: ModelConfig) -> keras.Model:
     entry = get_entry(config.name)
     if config.name != entry.name:
         config = config.replace(name=entry.name)
-    return entry.builder(config)
+    try:
+        return entry.builder(config)
+    except ValueError as e:
+        if "zero or negative" not in str(e):  # Keras' words for a convolution or pool longer than its input
+            raise
+    samples = config.window_samples(entry.family)
+    raise ValueError(f"{config.name}: a {samples}-sample window ({samples / config.sample_rate:.3g} s at "
+                     f"{config.sample_rate} Hz) is too short for its convolutions and pools; use a longer window")
 
 
 def build_model(name: str, **overrides) -> keras.Model:

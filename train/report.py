@@ -91,6 +91,8 @@ def recipe(config: dict) -> str:
         parts.append(f"EQ ±{aug['eq_db']:g} dB")
     if aug.get("masks"):
         parts.append(f"{aug['masks']}+{aug['masks']} masks")
+    if config.get("window") is not None:  # --window: not the paper's input length
+        parts.append(f"{config['window']:g} s window")
     if config.get("schedule", "constant") != "constant":
         parts.append(f"{config['schedule']} LR")
     if config.get("label_smoothing"):
