@@ -168,11 +168,13 @@ def test_cli_window_sets_the_model_input_and_its_own_report_table(tmp_path):
 
     from train.report import recipe
 
+    from train.report import main as report_main
+
     data = _generate(tmp_path / "gen", per_class=6)
     out = tmp_path / "short"
-    assert main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
-                 "--out", str(out), "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000",
-                 "--window", "0.5"]) == 0
+    argv = ["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+            "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000"]
+    assert main(argv + ["--out", str(out), "--window", "0.5"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert json.loads((out / "run.json").read_text())["window"] == 0.5
     assert summary["window_samples"] == 4000 and summary["model_config"]["input_samples"] == 4000
@@ -180,6 +182,13 @@ def test_cli_window_sets_the_model_input_and_its_own_report_table(tmp_path):
     assert keras.models.load_model(str(out / "fold_0" / "model.keras")).inputs[0].shape[1] == 4000
     assert recipe(summary["config"]) == "augment, 0.5 s window"
     assert recipe({**summary["config"], "window": None}) == "augment"
+    # beside a paper-window run of the same model, the report states both sizes
+    assert main(argv + ["--out", str(tmp_path / "paper")]) == 0
+    assert report_main([str(out), str(tmp_path / "paper"), "--out", str(tmp_path / "acc.md")]) == 0
+    text = (tmp_path / "acc.md").read_text()
+    assert "## gen · kfold · 8000 Hz · augment, 0.5 s window" in text  # dataset named after its folder
+    statement = next(line for line in text.splitlines() if line.startswith("- Training recipe (gen"))
+    assert "8000-sample window: 72," in statement and "4000-sample window: 72," in statement and "M MACs" in statement
 
 
 def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):

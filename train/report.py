@@ -11,6 +11,7 @@ to the lowest in the group.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -133,6 +134,7 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             "paper": paper, "paper_value": paper_value(s["model"], s["dataset"]), "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
             "machine": s.get("machine", {}), "clips": s.get("clips"),
             "seed": seed, "label": s["model"] + (f" (seed {seed})" if seed else ""),
+            "window_samples": s.get("window_samples"), "model_config": s.get("model_config"),
         })
     groups = _add_seed_zero(_split_repeats(groups))
     for key, rows in groups.items():
@@ -285,10 +287,26 @@ def _recipe_statements(groups: dict[str, list[dict]]) -> list[str]:
         if len({(r["recipe"], r["max_epochs"]) for r in rows}) < 2:
             continue
         rows = sorted(rows, key=lambda r: (r["recipe"] != DEFAULT_RECIPE, r["max_epochs"] or 0, r["accuracy"]))
+        # runs with another --window are another model size: say which (built from their stored config)
+        sized = len({r.get("window_samples") for r in rows}) > 1
         parts = "; ".join(f"{r['recipe']}, {r['max_epochs']} epochs: {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} % "
-                          f"({r['folds']} folds, {Path(r['run']).name})" for r in rows)
+                          f"({r['folds']} folds, {Path(r['run']).name}{_size(r.get('model_config')) if sized else ''})" for r in rows)
         out.append(f"Training recipe ({dataset} · {protocol} · {rate} Hz, {model}, kept by {monitor}): {parts}.")
     return out
+
+
+def _size(model_config: dict | None) -> str:
+    """", N params, M MACs per window" of a run's model, from the ModelConfig its summary stores."""
+    return _size_of(json.dumps(model_config, sort_keys=True)) if model_config else ""
+
+
+@functools.lru_cache(maxsize=None)
+def _size_of(model_config_json: str) -> str:
+    from train.config import ModelConfig
+    from train.models import describe
+
+    d = describe(ModelConfig.from_dict(json.loads(model_config_json)))
+    return f", {d['input_samples']}-sample window: {d['params']:,} params, {d['macs'] / 1e6:.1f} M MACs"
 
 
 def _fmt_epoch(e) -> str:
