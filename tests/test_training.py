@@ -166,9 +166,7 @@ def test_cli_window_sets_the_model_input_and_its_own_report_table(tmp_path):
     the recipe (so train.report keeps it apart from paper-window runs)."""
     import keras
 
-    from train.report import recipe
-
-    from train.report import main as report_main
+    from train.report import main as report_main, recipe
 
     data = _generate(tmp_path / "gen", per_class=6)
     out = tmp_path / "short"

@@ -134,7 +134,8 @@ def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
             "paper": paper, "paper_value": paper_value(s["model"], s["dataset"]), "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
             "machine": s.get("machine", {}), "clips": s.get("clips"),
             "seed": seed, "label": s["model"] + (f" (seed {seed})" if seed else ""),
-            "window_samples": s.get("window_samples"), "model_config": s.get("model_config"),
+            "window_samples": s.get("window_samples"),
+            "_model_config": s.get("model_config"),  # for _size only; derivable from the run, so kept out of the JSON
         })
     groups = _add_seed_zero(_split_repeats(groups))
     for key, rows in groups.items():
@@ -290,13 +291,13 @@ def _recipe_statements(groups: dict[str, list[dict]]) -> list[str]:
         # runs with another --window are another model size: say which (built from their stored config)
         sized = len({r.get("window_samples") for r in rows}) > 1
         parts = "; ".join(f"{r['recipe']}, {r['max_epochs']} epochs: {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} % "
-                          f"({r['folds']} folds, {Path(r['run']).name}{_size(r.get('model_config')) if sized else ''})" for r in rows)
+                          f"({r['folds']} folds, {Path(r['run']).name}{_size(r.get('_model_config')) if sized else ''})" for r in rows)
         out.append(f"Training recipe ({dataset} · {protocol} · {rate} Hz, {model}, kept by {monitor}): {parts}.")
     return out
 
 
 def _size(model_config: dict | None) -> str:
-    """", N params, M MACs per window" of a run's model, from the ModelConfig its summary stores."""
+    """", N-sample window: P params, M M MACs" for a run's model, built from the ModelConfig its summary stores."""
     return _size_of(json.dumps(model_config, sort_keys=True)) if model_config else ""
 
 
@@ -307,6 +308,11 @@ def _size_of(model_config_json: str) -> str:
 
     d = describe(ModelConfig.from_dict(json.loads(model_config_json)))
     return f", {d['input_samples']}-sample window: {d['params']:,} params, {d['macs'] / 1e6:.1f} M MACs"
+
+
+def _public(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The rows without their private (``_``-prefixed) working fields, for accuracy.json."""
+    return {key: [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows] for key, rows in groups.items()}
 
 
 def _fmt_epoch(e) -> str:
@@ -365,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     figure = out.with_suffix(".png")
     accuracy_png(list(groups.items()), figure)
     for path, text in ((out, markdown(groups, notes, figure.name)),
-                       (out.with_suffix(".json"), json.dumps({"groups": groups, "statements": _statements(groups), "notes": notes}, indent=2))):
+                       (out.with_suffix(".json"), json.dumps({"groups": _public(groups), "statements": _statements(groups), "notes": notes}, indent=2))):
         write_atomic(path, text + "\n")
     print(f"wrote {out}, {out.with_suffix('.json')} and {figure.name} ({len(runs)} runs)")
     return 0
