@@ -249,6 +249,18 @@ def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     assert err.startswith("error:") and message in err and "\n" not in err
 
 
+def _write_summary(run, model, acc, secs, protocol, config=None, model_config=None):
+    """A summary.json as python -m train writes it, for an UrbanSound8K run of two folds."""
+    run.mkdir(parents=True, exist_ok=True)
+    stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
+    (run / "summary.json").write_text(json.dumps({
+        "model": model, "dataset": "urbansound8k", "protocol": protocol, "sample_rate": 22050,
+        "folds_done": 2, "folds_total": 2, "complete": True, "mean": stats,
+        "folds": [{"fold": 0, "name": "fold=1", "accuracy": acc}, {"fold": 1, "name": "fold=2", "accuracy": acc}], "std": {k: 0.0 for k in stats},
+        "config": config or {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2},
+        **({"model_config": model_config, "window_samples": model_config["input_samples"]} if model_config else {})}))
+
+
 def test_report_gathers_runs(tmp_path):
     from train.report import main as report_main
 
@@ -260,13 +272,7 @@ def test_report_gathers_runs(tmp_path):
                                                ("lv81", 0.53, 10.0, "official", {"augment": True, "epochs": 5, "seed": 2})):
         run = tmp_path / "runs" / (f"{model}_{protocol}{'_' + str(config['epochs']) if config else ''}"
                                    f"{'_seed' + str(config['seed']) if config and 'seed' in config else ''}")
-        run.mkdir(parents=True)
-        stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
-        (run / "summary.json").write_text(json.dumps({
-            "model": model, "dataset": "urbansound8k", "protocol": protocol, "sample_rate": 22050,
-            "folds_done": 2, "folds_total": 2, "complete": True, "mean": stats,
-            "folds": [{"fold": 0, "name": "fold=1", "accuracy": acc}, {"fold": 1, "name": "fold=2", "accuracy": acc}], "std": {k: 0.0 for k in stats},
-            "config": config or {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2}}))
+        _write_summary(run, model, acc, secs, protocol, config)
     (tmp_path / "runs" / "empty").mkdir()
     out = tmp_path / "accuracy.md"
     assert report_main([str(p) for p in sorted((tmp_path / "runs").iterdir())] + ["--out", str(out)]) == 0
@@ -305,3 +311,47 @@ def test_report_gathers_runs(tmp_path):
     assert "| lv81 (seed 1) | lv81_official_5_seed1 |" in text
     statements = json.loads(out.with_suffix(".json").read_text())["statements"]
     assert not [t for t in statements if "_seed" in t and not t.startswith("Seed repeats")]  # other statements: seed 0 only
+
+
+def test_report_keeps_an_earlier_reports_rows(tmp_path, capsys):
+    """Run folders (checkpoints) are not committed: --keep carries an earlier report's rows over, a run
+    folder given again replaces its row, and the report reads the same as one built from all folders."""
+    from train.report import main as report_main
+
+    runs = tmp_path / "runs"
+    seeds = {"augment": True, "epochs": 5, "seed": 1}
+    _write_summary(runs / "lv18", "lv18", 0.7, 30.0, "official")
+    _write_summary(runs / "lv81", "lv81", 0.5, 10.0, "official")
+    _write_summary(runs / "lv81_seed1", "lv81", 0.56, 10.0, "official", seeds)
+    _write_summary(runs / "lv81_random", "lv81", 0.8, 10.0, "random-split")
+    everything = tmp_path / "all" / "accuracy.md"
+    assert report_main([str(p) for p in sorted(runs.iterdir())] + ["--out", str(everything)]) == 0
+    full = json.loads(everything.with_suffix(".json").read_text())
+
+    # one folder left (the rest are gone): the kept rows make up the same report
+    again = tmp_path / "again" / "accuracy.md"
+    assert report_main([str(runs / "lv18"), "--keep", str(everything.with_suffix(".json")), "--out", str(again)]) == 0
+    assert "1 runs read, 3 kept" in capsys.readouterr().out
+    kept = json.loads(again.with_suffix(".json").read_text())
+    assert kept == full and again.read_text() == everything.read_text()
+    # the seed-0 run listed twice (its table and the seed repeats) is kept once and listed twice again
+    assert [r["label"] for r in kept["groups"]["urbansound8k · official · 22050 Hz · seed repeats"]] == ["lv81 (seed 0)", "lv81 (seed 1)"]
+
+    # a folder given again is read afresh, not kept; a new one joins with its model's size
+    _write_summary(runs / "lv81", "lv81", 0.6, 10.0, "official")
+    _write_summary(runs / "lv42", "lv42", 0.65, 20.0, "official",
+                   model_config={"name": "lv42", "num_classes": 10, "sample_rate": 22050, "input_samples": 22050})
+    newer = tmp_path / "newer" / "accuracy.md"
+    assert report_main([str(runs / "lv81"), str(runs / "lv42"), "--keep", str(again.with_suffix(".json")), "--out", str(newer)]) == 0
+    table = {r["model"]: r for r in json.loads(newer.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz"]}
+    assert table["lv81"]["accuracy"] == 0.6 and table["lv18"]["accuracy"] == 0.7 and len(table) == 3
+    assert table["lv42"]["params"] > 60_000 and table["lv42"]["macs"] > 1e6 and table["lv18"]["params"] is None
+    assert f"| {table['lv42']['params']:,} | {table['lv42']['macs'] / 1e6:.1f} |" in newer.read_text()
+
+    # a kept file that is not a report: one line, exit 2
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text("{not json")
+    assert report_main(["--keep", str(tmp_path / "bad.json"), "--out", str(tmp_path / "x.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "bad.json" in err and "\n" not in err
+    assert report_main(["--out", str(tmp_path / "x.md")]) == 2  # nothing to report

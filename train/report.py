@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -108,44 +109,92 @@ def recipe(config: dict) -> str:
 DEFAULT_RECIPE = "augment"  # what `python -m train` does without recipe options: the papers' recipe + augmentation
 
 
-def rows_by_group(runs: list[dict]) -> dict[str, list[dict]]:
+def run_row(s: dict) -> dict:
+    """One report row from one run's summary.json."""
+    seed = s["config"].get("seed", 0)
+    paper, task = paper_number(s["model"], s["dataset"])
+    config = s.get("model_config")
+    return {
+        "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
+        "sample_rate": s["sample_rate"], "folds": f"{s['folds_done']}/{s['folds_total']}",
+        "complete": s["complete"], "accuracy": s["mean"]["accuracy"], "accuracy_std": s["std"]["accuracy"],
+        "fold_accuracy": {f.get("name", str(f.get("fold"))): f["accuracy"] for f in s.get("folds", [])},
+        "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
+        "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
+        "augment": s["config"].get("augment"), "recipe": recipe(s["config"]), "max_epochs": s["config"].get("epochs"),
+        "monitor": s["config"].get("monitor", "val_loss"),
+        "best_epoch": s["mean"].get("best_epoch"),
+        "paper": paper, "paper_value": paper_value(s["model"], s["dataset"]), "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
+        "machine": s.get("machine", {}), "clips": s.get("clips"),
+        "seed": seed, "label": _label(s["model"], seed),
+        "window_samples": s.get("window_samples"),
+        # the model's size, built from the ModelConfig the summary stores (None for a summary without one)
+        **(_size_of(json.dumps(config, sort_keys=True)) if config else {"num_classes": None, "params": None, "macs": None}),
+    }
+
+
+def _label(model: str, seed: int) -> str:
+    return model + (f" (seed {seed})" if seed else "")
+
+
+def group_key(r: dict) -> str:
+    """The table a row belongs in, before training-length ablations are split off (_split_repeats)."""
+    key = f"{r['dataset']} · {r['protocol']} · {r['sample_rate']} Hz"
+    if r["monitor"] != "val_loss":  # another checkpoint rule: another table
+        key += f" · kept by {r['monitor']}"
+    if r["recipe"] != DEFAULT_RECIPE:  # another training recipe: another table
+        key += f" · {r['recipe']}"
+    if r["seed"]:  # the same training again with another seed: measures run-to-run noise, in a table of its own
+        key += f" · {SEED_REPEATS}"
+    return key
+
+
+# Fields a row must carry to be kept from an earlier report (the rest are recomputed or optional).
+KEPT_FIELDS = ("run", "model", "dataset", "protocol", "sample_rate", "folds", "complete", "accuracy", "accuracy_std",
+               "f1", "epochs", "train_seconds", "recipe", "max_epochs", "monitor", "seed", "machine")
+
+
+def load_kept(path: Path) -> list[dict]:
+    """The rows of an earlier report's JSON, one per run (a seed-0 run also listed in a seed-repeats
+    table is one run), with the figures recomputed from the whole set (relative performance and
+    time, labels, paper numbers) dropped. Raises ValueError with a one-line reason."""
+    try:
+        groups = json.loads(path.read_text())["groups"]
+        rows = [r for table in groups.values() for r in table]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: not a report JSON written by python -m train.report ({type(e).__name__}: {e})") from None
+    kept: dict[str, dict] = {}
+    for r in rows:
+        missing = [f for f in KEPT_FIELDS if f not in r]
+        if missing:
+            raise ValueError(f"{path}: row {r.get('run', '?')} lacks {', '.join(missing)}")
+        paper, task = paper_number(r["model"], r["dataset"])
+        kept.setdefault(_same_run(r["run"]), {
+            **{k: v for k, v in r.items() if k not in ("relative_performance", "relative_training_time")},
+            "label": _label(r["model"], r["seed"]), "paper": paper, "paper_value": paper_value(r["model"], r["dataset"]),
+            "paper_task": task, "paper_table3": PAPER_TABLE3.get(r["model"]),
+            **{k: r.get(k) for k in ("num_classes", "params", "macs")}})
+    return list(kept.values())
+
+
+def _same_run(run: str) -> str:
+    return os.path.normpath(run)
+
+
+def rows_by_group(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows into tables (see group_key), each with its Table 3 relative figures, best first."""
     groups: dict[str, list[dict]] = {}
-    for s in runs:
-        key = f"{s['dataset']} · {s['protocol']} · {s['sample_rate']} Hz"
-        if s["config"].get("monitor", "val_loss") != "val_loss":  # another checkpoint rule: another table
-            key += f" · kept by {s['config']['monitor']}"
-        how = recipe(s["config"])
-        if how != DEFAULT_RECIPE:  # another training recipe: another table
-            key += f" · {how}"
-        seed = s["config"].get("seed", 0)
-        if seed:  # the same training again with another seed: measures run-to-run noise, in a table of its own
-            key += f" · {SEED_REPEATS}"
-        paper, task = paper_number(s["model"], s["dataset"])
-        groups.setdefault(key, []).append({
-            "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
-            "sample_rate": s["sample_rate"], "folds": f"{s['folds_done']}/{s['folds_total']}",
-            "complete": s["complete"], "accuracy": s["mean"]["accuracy"], "accuracy_std": s["std"]["accuracy"],
-            "fold_accuracy": {f.get("name", str(f.get("fold"))): f["accuracy"] for f in s.get("folds", [])},
-            "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
-            "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
-            "augment": s["config"].get("augment"), "recipe": how, "max_epochs": s["config"].get("epochs"),
-            "monitor": s["config"].get("monitor", "val_loss"),
-            "best_epoch": s["mean"].get("best_epoch"),
-            "paper": paper, "paper_value": paper_value(s["model"], s["dataset"]), "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
-            "machine": s.get("machine", {}), "clips": s.get("clips"),
-            "seed": seed, "label": s["model"] + (f" (seed {seed})" if seed else ""),
-            "window_samples": s.get("window_samples"),
-            "_model_config": s.get("model_config"),  # for _size only; derivable from the run, so kept out of the JSON
-        })
+    for r in rows:
+        groups.setdefault(group_key(r), []).append(r)
     groups = _add_seed_zero(_split_repeats(groups))
-    for key, rows in groups.items():
-        low_acc = min(r["accuracy"] for r in rows) or 1e-9
-        low_time = min(r["train_seconds"] for r in rows) or 1e-9
-        for r in rows:
+    for key, table in groups.items():
+        low_acc = min(r["accuracy"] for r in table) or 1e-9
+        low_time = min(r["train_seconds"] for r in table) or 1e-9
+        for r in table:
             r["relative_performance"] = r["accuracy"] / low_acc
             r["relative_training_time"] = r["train_seconds"] / low_time
         if not _seed_table(key):  # those stay in seed order
-            rows.sort(key=lambda r: -r["accuracy"])
+            table.sort(key=lambda r: -r["accuracy"])
     return groups
 
 
@@ -291,38 +340,46 @@ def _recipe_statements(groups: dict[str, list[dict]]) -> list[str]:
         # runs with another --window are another model size: say which (built from their stored config)
         sized = len({r.get("window_samples") for r in rows}) > 1
         parts = "; ".join(f"{r['recipe']}, {r['max_epochs']} epochs: {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} % "
-                          f"({r['folds']} folds, {Path(r['run']).name}{_size(r.get('_model_config')) if sized else ''})" for r in rows)
+                          f"({r['folds']} folds, {Path(r['run']).name}{_size(r) if sized else ''})" for r in rows)
         out.append(f"Training recipe ({dataset} · {protocol} · {rate} Hz, {model}, kept by {monitor}): {parts}.")
     return out
 
 
-def _size(model_config: dict | None) -> str:
-    """", N-sample window: P params, M M MACs" for a run's model, built from the ModelConfig its summary stores."""
-    return _size_of(json.dumps(model_config, sort_keys=True)) if model_config else ""
+def _size(r: dict) -> str:
+    """", N-sample window: P params, M M MACs" for a row whose model size is known, else ""."""
+    if r.get("params") is None:
+        return ""
+    return f", {r['window_samples']}-sample window: {r['params']:,} params, {r['macs'] / 1e6:.1f} M MACs"
 
 
 @functools.lru_cache(maxsize=None)
-def _size_of(model_config_json: str) -> str:
+def _size_of(model_config_json: str) -> dict:
+    """num_classes, params and MACs per window of the model a stored ModelConfig builds."""
+    import keras
+
     from train.config import ModelConfig
     from train.models import describe
 
-    d = describe(ModelConfig.from_dict(json.loads(model_config_json)))
-    return f", {d['input_samples']}-sample window: {d['params']:,} params, {d['macs'] / 1e6:.1f} M MACs"
-
-
-def _public(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """The rows without their private (``_``-prefixed) working fields, for accuracy.json."""
-    return {key: [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows] for key, rows in groups.items()}
+    config = ModelConfig.from_dict(json.loads(model_config_json))
+    d = describe(config)
+    keras.backend.clear_session()
+    return {"num_classes": config.num_classes, "params": d["params"], "macs": d["macs"]}
 
 
 def _fmt_epoch(e) -> str:
     return "–" if e is None else f"{e:.1f}"
 
 
+def _fmt_size(r: dict) -> str:
+    """"params | M MACs" table cells, "–" where the run stored no ModelConfig."""
+    return "– | –" if r.get("params") is None else f"{r['params']:,} | {r['macs'] / 1e6:.1f}"
+
+
 def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None = None) -> str:
     lines = ["# Accuracy: trained models beside the papers' numbers", "",
-             "Generated by `python -m train.report` from `runs/*/summary.json` (written by `python -m train`); "
-             "do not edit by hand. Accuracy is clip-level (mean of window probabilities), mean ± std over the "
+             "Generated by `python -m train.report` from `runs/*/summary.json` (written by `python -m train`), "
+             "with `--keep` carrying over the rows of the previous accuracy.json whose run folders (checkpoints, "
+             "not committed) are not at hand; do not edit by hand. Accuracy is clip-level (mean of window probabilities), mean ± std over the "
              "folds run. Relative performance and training time are to the lowest in the same task, as the "
              "1D paper's Table 3 (its values in the last column); rows with fewer folds than the task, or "
              "different epochs, are not strictly comparable, and times taken while other jobs shared the CPU are "
@@ -335,14 +392,14 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
     if figure:
         lines += [f"![Our accuracy beside the papers', one panel per table below]({figure})", ""]
     for key, rows in groups.items():
-        lines += [f"## {key}", "", "| model | run | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | epochs (max) | kept by (mean epoch) | recipe | paper Table 3 (perf/time) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"## {key}", "", "| model | run | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | epochs (max) | kept by (mean epoch) | recipe | params | M MACs/window | paper Table 3 (perf/time) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             t3 = f"{r['paper_table3'][0]:.2f} / {r['paper_table3'][1]:.2f}" if r["paper_table3"] else "–"
             lines.append(f"| {r['label']} | {Path(r['run']).name} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
                          f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {r['relative_training_time']:.2f} | "
                          f"{r['train_seconds']:.0f} | {r['epochs']:.0f} ({r['max_epochs']}) | {r['monitor']} ({_fmt_epoch(r['best_epoch'])}) | "
-                         f"{r['recipe']} | {t3} |")
+                         f"{r['recipe']} | {_fmt_size(r)} | {t3} |")
         tasks = sorted({r["paper_task"] for r in rows if r["paper_task"]})
         clips = sorted({r["clips"] for r in rows if r["clips"]})
         lines += ["", f"Our data: {', '.join(map(str, clips)) or '?'} clips."
@@ -358,22 +415,37 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.report", description="Gather run folders (each with summary.json) "
                                 "into a Markdown accuracy report, with a JSON file of the same rows and a PNG chart "
                                 "(ours beside the papers' numbers) beside it.")
-    p.add_argument("runs", nargs="+", help="run folders, e.g. runs/*")
+    p.add_argument("runs", nargs="*", help="run folders, e.g. runs/*")
+    p.add_argument("--keep", type=Path, metavar="JSON",
+                   help="an earlier report's JSON (e.g. benchmarks/results/accuracy.json): its rows are carried over, "
+                        "except those of the run folders given, which are read afresh. Run folders hold checkpoints "
+                        "and are not committed, so this is how new runs join the committed report")
     p.add_argument("--out", default="benchmarks/results/accuracy.md", help="Markdown file to write (JSON and PNG beside it)")
     args = p.parse_args(argv)
     runs, notes = load_runs([Path(r) for r in args.runs if Path(r).is_dir()])
-    if not runs:
-        print("error: no run folder with a finished fold among the arguments", file=sys.stderr)
+    rows = [run_row(s) for s in runs]
+    if args.keep:
+        try:
+            kept = load_kept(args.keep)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        fresh = {_same_run(r["run"]) for r in rows}
+        kept = [r for r in kept if _same_run(r["run"]) not in fresh]
+        rows += kept
+    if not rows:
+        print("error: no run folder with a finished fold among the arguments, and nothing kept (--keep)", file=sys.stderr)
         return 2
-    groups = rows_by_group(runs)
+    groups = rows_by_group(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure = out.with_suffix(".png")
     accuracy_png(list(groups.items()), figure)
     for path, text in ((out, markdown(groups, notes, figure.name)),
-                       (out.with_suffix(".json"), json.dumps({"groups": _public(groups), "statements": _statements(groups), "notes": notes}, indent=2))):
+                       (out.with_suffix(".json"), json.dumps({"groups": groups, "statements": _statements(groups), "notes": notes}, indent=2))):
         write_atomic(path, text + "\n")
-    print(f"wrote {out}, {out.with_suffix('.json')} and {figure.name} ({len(runs)} runs)")
+    print(f"wrote {out}, {out.with_suffix('.json')} and {figure.name} ({len(runs)} runs read"
+          + (f", {len(kept)} kept from {args.keep}" if args.keep else "") + ")")
     return 0
 
 
