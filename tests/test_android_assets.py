@@ -20,8 +20,8 @@ ASSETS = Path(__file__).resolve().parents[1] / "android_demo_assets"
 FOLDERS = sorted(p.parent for p in ASSETS.glob("*/metadata.json"))
 
 
-def test_both_shipped_models_are_present():
-    assert {p.name for p in FOLDERS} == {"spoken_digit", "environmental"}
+def test_every_shipped_model_is_present():
+    assert {p.name for p in FOLDERS} == {"spoken_digit", "spoken_digit_conv2d", "environmental"}
 
 
 @pytest.fixture(params=FOLDERS, ids=lambda p: p.name)
