@@ -112,7 +112,6 @@ DEFAULT_RECIPE = "augment"  # what `python -m train` does without recipe options
 def run_row(s: dict) -> dict:
     """One report row from one run's summary.json."""
     seed = s["config"].get("seed", 0)
-    paper, task = paper_number(s["model"], s["dataset"])
     config = s.get("model_config")
     return {
         "run": s["run"], "model": s["model"], "dataset": s["dataset"], "protocol": s["protocol"],
@@ -124,13 +123,19 @@ def run_row(s: dict) -> dict:
         "augment": s["config"].get("augment"), "recipe": recipe(s["config"]), "max_epochs": s["config"].get("epochs"),
         "monitor": s["config"].get("monitor", "val_loss"),
         "best_epoch": s["mean"].get("best_epoch"),
-        "paper": paper, "paper_value": paper_value(s["model"], s["dataset"]), "paper_task": task, "paper_table3": PAPER_TABLE3.get(s["model"]),
+        **_paper_fields(s["model"], s["dataset"]),
         "machine": s.get("machine", {}), "clips": s.get("clips"),
         "seed": seed, "label": _label(s["model"], seed),
         "window_samples": s.get("window_samples"),
         # the model's size, built from the ModelConfig the summary stores (None for a summary without one)
         **(_size_of(json.dumps(config, sort_keys=True)) if config else {"num_classes": None, "params": None, "macs": None}),
     }
+
+
+def _paper_fields(model: str, dataset: str) -> dict:
+    """The paper's number for a row, as text, as numbers, its task and its Table 3 pair."""
+    paper, task = paper_number(model, dataset)
+    return {"paper": paper, "paper_value": paper_value(model, dataset), "paper_task": task, "paper_table3": PAPER_TABLE3.get(model)}
 
 
 def _label(model: str, seed: int) -> str:
@@ -168,11 +173,9 @@ def load_kept(path: Path) -> list[dict]:
         missing = [f for f in KEPT_FIELDS if f not in r]
         if missing:
             raise ValueError(f"{path}: row {r.get('run', '?')} lacks {', '.join(missing)}")
-        paper, task = paper_number(r["model"], r["dataset"])
         kept.setdefault(_same_run(r["run"]), {
             **{k: v for k, v in r.items() if k not in ("relative_performance", "relative_training_time")},
-            "label": _label(r["model"], r["seed"]), "paper": paper, "paper_value": paper_value(r["model"], r["dataset"]),
-            "paper_task": task, "paper_table3": PAPER_TABLE3.get(r["model"]),
+            "label": _label(r["model"], r["seed"]), **_paper_fields(r["model"], r["dataset"]),
             **{k: r.get(k) for k in ("num_classes", "params", "macs")}})
     return list(kept.values())
 
