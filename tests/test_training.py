@@ -249,6 +249,43 @@ def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     assert err.startswith("error:") and message in err and "\n" not in err
 
 
+_JAX_RUN = """
+import json, sys
+import keras, numpy as np
+from train.__main__ import main
+out = sys.argv[2]
+assert main(["--model", "conv2d", "--dataset", "folders", "--data", sys.argv[1], "--protocol", "kfold", "--k", "2",
+             "--window", "1", "--epochs", "1", "--max-folds", "1", "--quiet", "--out", out]) == 0
+model = keras.saving.load_model(out + "/fold_0/model.keras")
+probe = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 22050, 1)).astype(np.float32)
+np.save(sys.argv[3], keras.ops.convert_to_numpy(model(probe, training=False)))
+print(keras.backend.backend())
+"""
+
+
+def test_jax_backend_trains_a_checkpoint_tensorflow_loads(tmp_path):
+    """Keras on JAX (how the 2D models train on a GPU machine without TensorFlow) runs python -m train;
+    the checkpoint it keeps loads under TensorFlow, which exports it, and gives the same outputs."""
+    pytest.importorskip("jax")
+    import os
+    import subprocess
+    import sys
+
+    import keras
+
+    data, out, probs = _generate(tmp_path / "gen", per_class=8), tmp_path / "jax_run", tmp_path / "jax.npy"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", _JAX_RUN, str(data), str(out), str(probs)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "jax"
+    machine = json.loads((out / "summary.json").read_text())["machine"]
+    assert machine["keras_backend"] == "jax" and machine["accelerator"] is None  # JAX on the CPU here
+    model = keras.saving.load_model(out / "fold_0" / "model.keras")
+    probe = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 22050, 1)).astype(np.float32)
+    np.testing.assert_allclose(model(probe, training=False).numpy(), np.load(probs), atol=1e-5)
+
+
 def _write_summary(run, model, acc, secs, protocol, config=None, model_config=None):
     """A summary.json as python -m train writes it, for an UrbanSound8K run of two folds."""
     run.mkdir(parents=True, exist_ok=True)
@@ -355,3 +392,43 @@ def test_report_keeps_an_earlier_reports_rows(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "bad.json" in err and "\n" not in err
     assert report_main(["--out", str(tmp_path / "x.md")]) == 2  # nothing to report
+
+
+def test_report_puts_gpu_runs_in_tables_of_their_own(tmp_path):
+    """A run trained on an accelerator is not timed like a CPU run: its own table, its own machine line."""
+    from train.report import main as report_main
+
+    runs = tmp_path / "runs"
+    _write_summary(runs / "lv18", "lv18", 0.7, 30.0, "official")
+    _write_summary(runs / "lv18_gpu", "lv18", 0.72, 3.0, "official")
+    summary = json.loads((runs / "lv18_gpu" / "summary.json").read_text())
+    summary["machine"].update(keras_backend="jax", accelerator="NVIDIA H100 80GB HBM3")
+    (runs / "lv18_gpu" / "summary.json").write_text(json.dumps(summary))
+    out = tmp_path / "accuracy.md"
+    assert report_main([str(runs / "lv18"), str(runs / "lv18_gpu"), "--out", str(out)]) == 0
+    groups = json.loads(out.with_suffix(".json").read_text())["groups"]
+    assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz"]] == [str(runs / "lv18")]
+    assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · on NVIDIA H100 80GB HBM3"]] == [str(runs / "lv18_gpu")]
+    text = out.read_text()
+    assert "Machine: test, 2 logical CPUs (shared" in text
+    assert "Machine: test, 2 logical CPUs, training on NVIDIA H100 80GB HBM3 (Keras jax backend)" in text
+
+
+def test_report_ranks_dilation_over_seeds_and_tables_the_learning_rate(tmp_path):
+    """One seed's gap between models can be inside the seed spread: the dilation statement is repeated
+    with means over seeds; a run with another --lr is another recipe, not a seed of the default one."""
+    from train.report import main as report_main
+
+    runs = tmp_path / "runs"
+    _write_summary(runs / "conv2d", "conv2d", 0.6, 10.0, "official")
+    for seed, acc in ((0, 0.70), (1, 0.74), (2, 0.72)):
+        _write_summary(runs / f"convdf_s{seed}", "convdf", acc, 10.0, "official", {"augment": True, "epochs": 5, "seed": seed})
+    _write_summary(runs / "convdf_lr", "convdf", 0.5, 10.0, "official", {"augment": True, "epochs": 5, "lr": 5e-4})
+    out = tmp_path / "accuracy.md"
+    assert report_main([str(p) for p in sorted(runs.iterdir())] + ["--out", str(out)]) == 0
+    text = out.read_text()
+    assert ("Dilation over seeds (urbansound8k · official · 22050 Hz): conv2d 60.0 % (1 seed), convdf 72.0 ± 2.0 % "
+            "(3 seeds); ranked by mean: convdf > conv2d") in text
+    groups = json.loads(out.with_suffix(".json").read_text())["groups"]
+    assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · augment, lr 0.0005"]] == [str(runs / "convdf_lr")]
+    assert "convdf_lr" not in json.dumps(groups["urbansound8k · official · 22050 Hz · seed repeats"])

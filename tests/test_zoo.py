@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from train.config import ModelConfig
-from train.layers import CircularShifts, SincConv1D
+from train.layers import CircularShifts, LogMelSpectrogram, SincConv1D
 from train.macs import count_macs
 from train.models import MODEL_NAMES, REGISTRY, build_model, depth, describe, layer_count, trainable_params
 
@@ -160,6 +160,29 @@ def test_output_of_one_example_does_not_depend_on_batch():
     alone = model(probes["click"][None], training=False).numpy()
     batched = model(np.stack(list(probes.values())), training=False).numpy()[2:3]
     np.testing.assert_allclose(alone, batched, atol=1e-5)
+
+
+@pytest.mark.parametrize("rate, samples", [(22050, 88200), (22050, 22051), (8000, 8000)])
+def test_portable_front_end_matches_tf_signal(rate, samples):
+    """The keras.ops front end (JAX/PyTorch backends) computes what the exported tf.signal graph does.
+
+    The two FFTs round differently, by ~1e-7 of a frame's peak: equal to 5e-4 in the log (0.05 %) where a
+    bin holds real energy, and to 1e-6 of the example's peak energy everywhere (in the log, bins of
+    FFT leakage near the floor, mel energy ~1e-6, may differ by a few hundredths)."""
+    layer = LogMelSpectrogram(sample_rate=rate)
+    rng = np.random.default_rng(0)
+    t = np.arange(samples) / rate
+    x = np.stack([np.zeros(samples), rng.uniform(-1, 1, samples), 0.5 * np.sin(2 * np.pi * 440 * t),
+                  1e-3 * rng.standard_normal(samples)]).astype(np.float32)[..., None]
+    reference, portable = layer(x).numpy(), keras.ops.convert_to_numpy(layer.portable(x))
+    assert portable.shape == reference.shape == (4, layer.frames(samples), 120, 1)
+    signal = reference > np.log(1e-3)
+    assert signal.mean() > 0.3
+    np.testing.assert_allclose(portable[signal], reference[signal], atol=5e-4)
+    energy, energy_ref = np.exp(portable), np.exp(reference)
+    peak = energy_ref.max(axis=(1, 2, 3), keepdims=True)
+    assert (np.abs(energy - energy_ref) <= 1e-6 * peak).all()
+    np.testing.assert_array_equal(portable[0], reference[0])  # silence: exactly the floor
 
 
 def test_sincnet_gradients_reach_cutoffs():

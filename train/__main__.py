@@ -86,7 +86,31 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    info = {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    backend, accelerator = _accelerator()
+    if backend != "tensorflow":  # rows from before this field are TensorFlow on the CPU: keep their identity
+        info.update(keras_backend=backend, accelerator=accelerator)
+    return info
+
+
+def _accelerator() -> tuple[str, str | None]:
+    """(Keras backend, the accelerator it trains on or None): a GPU run's times are not a CPU run's."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            return backend, None if device.platform == "cpu" else device.device_kind
+        if backend == "torch":
+            import torch
+
+            return backend, torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # a broken accelerator stack still trains (on the CPU): record what is known
+        return backend, None
+    return backend, None
 
 
 def _identity(cfg: TrainConfig) -> dict:

@@ -101,6 +101,10 @@ def recipe(config: dict) -> str:
         parts.append(f"label smoothing {config['label_smoothing']:g}")
     if config.get("mixup"):
         parts.append(f"mixup {config['mixup']:g}")
+    if config.get("lr", TrainConfig.lr) != TrainConfig.lr:
+        parts.append(f"lr {config['lr']:g}")
+    if config.get("batch_size", TrainConfig.batch_size) != TrainConfig.batch_size:
+        parts.append(f"batch {config['batch_size']}")
     if config.get("model") == "sincnet" and config.get("sinc_units", LEGACY_SETTINGS["sinc_units"]) != TrainConfig.sinc_units:
         parts.append("SincNet band edges in Hz")
     return ", ".join(parts)
@@ -149,6 +153,8 @@ def group_key(r: dict) -> str:
         key += f" · kept by {r['monitor']}"
     if r["recipe"] != DEFAULT_RECIPE:  # another training recipe: another table
         key += f" · {r['recipe']}"
+    if _accelerator(r):  # trained on a GPU: its training times are not comparable with CPU rows
+        key += f" ·{_on(r)}"
     if r["seed"]:  # the same training again with another seed: measures run-to-run noise, in a table of its own
         key += f" · {SEED_REPEATS}"
     return key
@@ -231,7 +237,16 @@ def _seed_table(key: str) -> bool:
 
 def _same_training(r: dict) -> tuple:
     """What must match for two runs to differ only in their seed."""
-    return r["dataset"], r["protocol"], r["sample_rate"], r["model"], r["monitor"], r["recipe"], r["max_epochs"]
+    return r["dataset"], r["protocol"], r["sample_rate"], r["model"], r["monitor"], r["recipe"], r["max_epochs"], _accelerator(r)
+
+
+def _accelerator(r: dict) -> str | None:
+    return (r.get("machine") or {}).get("accelerator")
+
+
+def _on(r: dict) -> str:
+    """" on <GPU>" for a run trained on an accelerator, else ""."""
+    return f" on {_accelerator(r)}" if _accelerator(r) else ""
 
 
 def _add_seed_zero(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -266,11 +281,32 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
             parts = ", ".join(f"{m} {100 * by[m]['accuracy']:.1f} %" for m in dil)
             better = [m for m in dil if m != "conv2d" and by[m]["accuracy"] > by["conv2d"]["accuracy"]]
             out.append(f"Dilation ({key}): {parts}; dilated models above the undilated conv2d: {', '.join(better) or 'none'}.")
+            out += _dilation_over_seeds(key, [by[m] for m in dil], groups)
     out += _seed_statements(groups)
     seed_zero = {k: rows for k, rows in groups.items() if not _seed_table(k)}  # only seed-0 rows there
     out += _protocol_statements(seed_zero)
     out += _recipe_statements(seed_zero)
     return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
+
+
+def _dilation_over_seeds(key: str, table: list[dict], groups: dict[str, list[dict]]) -> list[str]:
+    """The dilation comparison again with each model's mean over every seed of its training, when
+    some model of the table was repeated: one seed's gaps are often inside the seed spread."""
+    seeds: dict[tuple, dict[str, float]] = {}
+    for rows in groups.values():
+        for r in rows:
+            seeds.setdefault(_same_training(r), {})[r["run"]] = 100 * r["accuracy"]
+    accs = {r["model"]: list(seeds[_same_training(r)].values()) for r in table}
+    if max(len(a) for a in accs.values()) < 2:
+        return []
+
+    def mean_of(m: str) -> str:
+        a = accs[m]
+        return f"{m} {statistics.mean(a):.1f}" + (f" ± {statistics.stdev(a):.1f} % ({len(a)} seeds)" if len(a) > 1 else " % (1 seed)")
+
+    order = sorted(accs, key=lambda m: -statistics.mean(accs[m]))
+    return [f"Dilation over seeds ({key}): {', '.join(mean_of(m) for m in accs)}; ranked by mean: {' > '.join(order)} "
+            "(the paper: convdb > convdt > convdf > conv2d)."]
 
 
 # How each protocol tests: from leakiest to strictest.
@@ -293,7 +329,7 @@ def _seed_statements(groups: dict[str, list[dict]]) -> list[str]:
                 continue
             accs = [100 * r["accuracy"] for r in same]
             mean, sd = statistics.mean(accs), statistics.stdev(accs)
-            text = (f"Seed repeats ({t[0]} · {t[1]} · {t[2]} Hz, {t[3]}, {t[5]}, {t[6]} epochs): "
+            text = (f"Seed repeats ({t[0]} · {t[1]} · {t[2]} Hz, {t[3]}, {t[5]}, {t[6]} epochs{_on(same[0])}): "
                     + ", ".join(f"seed {r['seed']} {a:.1f} %" + ("" if r["complete"] else f" ({r['folds']} folds)")
                                 for r, a in zip(same, accs))
                     + f" — mean {mean:.1f} ± {sd:.1f} (std over seeds), spread {max(accs) - min(accs):.1f} points")
@@ -342,7 +378,7 @@ def _recipe_statements(groups: dict[str, list[dict]]) -> list[str]:
         rows = sorted(rows, key=lambda r: (r["recipe"] != DEFAULT_RECIPE, r["max_epochs"] or 0, r["accuracy"]))
         # runs with another --window are another model size: say which (built from their stored config)
         sized = len({r.get("window_samples") for r in rows}) > 1
-        parts = "; ".join(f"{r['recipe']}, {r['max_epochs']} epochs: {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} % "
+        parts = "; ".join(f"{r['recipe']}{_on(r)}, {r['max_epochs']} epochs: {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} % "
                           f"({r['folds']} folds, {Path(r['run']).name}{_size(r) if sized else ''})" for r in rows)
         out.append(f"Training recipe ({dataset} · {protocol} · {rate} Hz, {model}, kept by {monitor}): {parts}.")
     return out
@@ -378,6 +414,13 @@ def _fmt_size(r: dict) -> str:
     return "– | –" if r.get("params") is None else f"{r['params']:,} | {r['macs'] / 1e6:.1f}"
 
 
+def _machine_line(d: dict) -> str:
+    where = f"{d.get('cpu', '?')}, {d.get('nproc', '?')} logical CPUs"
+    if d.get("accelerator"):
+        where += f", training on {d['accelerator']} (Keras {d.get('keras_backend', '?')} backend)"
+    return f"Machine: {where} (shared with other jobs, so times are indicative), Python {d.get('python', '?')}."
+
+
 def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None = None) -> str:
     lines = ["# Accuracy: trained models beside the papers' numbers", "",
              "Generated by `python -m train.report` from `runs/*/summary.json` (written by `python -m train`), "
@@ -387,10 +430,8 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
              "1D paper's Table 3 (its values in the last column); rows with fewer folds than the task, or "
              "different epochs, are not strictly comparable, and times taken while other jobs shared the CPU are "
              "indicative only. Paper numbers: `shared/docs/model-spec.md`.", ""]
-    machines = {json.dumps(r["machine"], sort_keys=True) for rows in groups.values() for r in rows if r["machine"]}
-    for m in sorted(machines):
-        d = json.loads(m)
-        lines.append(f"Machine: {d.get('cpu', '?')}, {d.get('nproc', '?')} logical CPUs (shared with other jobs, so times are indicative), Python {d.get('python', '?')}.")
+    machines = {_machine_line(r["machine"]) for rows in groups.values() for r in rows if r["machine"]}
+    lines += sorted(machines)
     lines.append("")
     if figure:
         lines += [f"![Our accuracy beside the papers', one panel per table below]({figure})", ""]
