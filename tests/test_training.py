@@ -432,3 +432,12 @@ def test_report_ranks_dilation_over_seeds_and_tables_the_learning_rate(tmp_path)
     groups = json.loads(out.with_suffix(".json").read_text())["groups"]
     assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · augment, lr 0.0005"]] == [str(runs / "convdf_lr")]
     assert "convdf_lr" not in json.dumps(groups["urbansound8k · official · 22050 Hz · seed repeats"])
+    # the chart: one panel per task, each model once (its best seed-0 run, named with its recipe), and
+    # the mean over seeds where the training was repeated
+    from train.report import overview, rows_by_group, run_row
+
+    rows = [run_row({**json.loads((p / "summary.json").read_text()), "run": str(p)}) for p in sorted(runs.iterdir())]
+    (task, panel), = overview(rows_by_group(rows))
+    assert task == "urbansound8k · official · 22050 Hz"
+    assert [(r["label"], r["accuracy"], r["seed_mean"]) for r in panel] == [
+        ("convdf · augment, 5 ep", 0.70, pytest.approx(0.72)), ("conv2d · augment, 5 ep", 0.6, None)]

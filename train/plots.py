@@ -62,17 +62,18 @@ def curves_png(histories: Sequence[tuple[str, dict]], path: Path, title: str) ->
     _save(fig, path)
 
 
-def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path) -> None:
-    """Our accuracy beside the papers', one panel per report table.
+def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path, xlabel: str | None = None) -> None:
+    """Our accuracy beside the papers', one panel per table.
 
     tables: (title, rows); each row has ``model`` (or a ``label`` to show instead), ``accuracy`` and
-    ``accuracy_std`` (fractions) and ``paper_value`` (None, or [mean %, std % or None]). Bars: ours,
-    mean ± std over folds; black diamonds: the paper's number for the same model and task (its std
-    as a line where published).
+    ``accuracy_std`` (fractions), ``paper_value`` (None, or [mean %, std % or None]) and optionally
+    ``seed_mean`` (a fraction, or None). Bars: ours, mean ± std over folds; black diamonds: the
+    paper's number for the same model and task (its std as a line where published); orange ticks:
+    the mean over seeds.
     """
     heights = [0.8 + 0.28 * max(len(rows), 1) for _, rows in tables]
     # sharex + constrained layout: one x axis at the bottom, panel titles clear of the panel above
-    fig, axes = plt.subplots(len(tables), 1, figsize=(8, sum(heights) + 0.6), squeeze=False, sharex=True,
+    fig, axes = plt.subplots(len(tables), 1, figsize=(11, sum(heights) + 0.6), squeeze=False, sharex=True,
                              gridspec_kw={"height_ratios": heights}, layout="constrained")
     for ax, (title, rows) in zip(axes[:, 0], tables):
         y = np.arange(len(rows))[::-1]
@@ -83,10 +84,13 @@ def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path) -> No
             if r.get("paper_value"):
                 mean, std = r["paper_value"]
                 ax.errorbar(mean, yi - 0.2, xerr=std or None, fmt="D", color="black", ms=4, elinewidth=0.8, capsize=2)
+            if r.get("seed_mean") is not None:
+                ax.plot([100 * r["seed_mean"]] * 2, [yi - 0.4, yi + 0.4], color="C1", lw=2)
             ax.text(1, yi, f"{100 * r['accuracy']:.1f}", va="center", fontsize=7, color="white")
         ax.set_yticks(y, [r.get("label", r["model"]) for r in rows], fontsize=8)
         ax.set_xlim(0, 100)
         ax.set_title(title, fontsize=8, loc="left")
         ax.grid(axis="x", alpha=0.3)
-    axes[-1, 0].set_xlabel("clip accuracy %   (bars: ours, mean ± std over folds; diamonds: the paper's number)")
+    axes[-1, 0].set_xlabel(xlabel or "clip accuracy %   (bars: ours, mean ± std over folds; diamonds: the paper's number)",
+                           fontsize=8, wrap=True)
     _save(fig, path)
