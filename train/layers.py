@@ -197,26 +197,6 @@ class SincConv1D(keras.layers.Layer):
     def call(self, x):
         return ops.conv(x, self.kernel(), strides=self.strides, padding="valid")
 
-    def portable(self, x):
-        """The same front end in ``keras.ops`` only: (B, N, 1) float32 -> (B, T, F, 1).
-
-        Mirrors ``tf.signal.stft(pad_end=True)``: T = ceil(N / hop) frames, the
-        signal zero-padded at the end so the last frame is whole, each frame
-        times a periodic Hann window, then an ``n_fft``-point real FFT.
-        """
-        n = x.shape[1]
-        if n is None:
-            raise ValueError("LogMelSpectrogram.portable needs a fixed input length")
-        t = self.frames(n)
-        pcm = ops.pad(ops.squeeze(x, axis=-1), [[0, 0], [0, (t - 1) * self.hop_length + self.n_fft - n]])
-        index = (np.arange(t)[:, None] * self.hop_length + np.arange(self.n_fft)[None, :]).astype("int32")
-        hann = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(self.n_fft) / self.n_fft)  # periodic, as tf.signal
-        frames = ops.take(pcm, index, axis=1) * ops.convert_to_tensor(hann.astype(np.float32))
-        real, imag = ops.rfft(frames, fft_length=self.n_fft)
-        magnitude = ops.sqrt(ops.square(real) + ops.square(imag))
-        mel = ops.matmul(magnitude, ops.convert_to_tensor(self._mel))
-        return ops.expand_dims(ops.log(mel + self.log_floor), axis=-1)
-
     def compute_output_shape(self, input_shape):
         n = input_shape[1]
         out = None if n is None else (n - self.kernel_size) // self.strides + 1
