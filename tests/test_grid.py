@@ -1,4 +1,4 @@
-"""The experiment grid: in-process and on local Ray give identical results; a killed Ray worker's task
+"""The experiment grid: in-process, in local worker processes and on local Ray give identical results; a killed Ray worker's task
 is retried, not lost or duplicated; configuration errors are one line."""
 
 from __future__ import annotations
@@ -82,6 +82,13 @@ def test_in_process_layout_report_and_resume(in_process, data):
     assert (in_process / "lv42_folders" / "fold_0" / "result.json").stat().st_mtime_ns == before
 
 
+def test_local_jobs_match_in_process(in_process, data, tmp_path):
+    """--jobs 2: two spawned worker processes, no Ray; the same numbers as one process, to the bit."""
+    result = run_grid(_config(data, tmp_path / "jobs", jobs=2))
+    assert (result["ran"], result["failed"]) == (4, 0)
+    assert _folds(tmp_path / "jobs") == _folds(in_process)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--data", "emodb=/x"], "emodb is not in --datasets"),
     (["--data", "nonsense"], "folder not found"),
@@ -89,6 +96,8 @@ def test_in_process_layout_report_and_resume(in_process, data):
     (["--num-cpus", "2"], "add --ray"),
     (["--sinc-units", "hz"], "--sinc-units applies to sincnet only"),
     (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--jobs", "2", "--ray-address", "auto"], "--jobs runs worker processes without Ray"),
 ])
 def test_errors_are_one_line(tmp_path, capsys, data, extra, message):
     base = {"--models": "lv42", "--datasets": "folders", "--data": str(data), "--protocol": "kfold", "--out": str(tmp_path / "o")}
@@ -167,3 +176,14 @@ def test_ray_retries_a_killed_worker(ray_local, in_process, data, tmp_path):
     run = out / "lv42_folders"
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(("fold", ".fold"))) == ["fold_0", "fold_1"]
     assert _folds(out)["lv42_folders"] == _folds(in_process)["lv42_folders"]  # one result per fold, the right one
+
+
+def test_pinning_threads_on_jax_leaves_tensorflow_alone():
+    """On a GPU machine without TensorFlow the grid runs on Keras' JAX backend: pinning a task's
+    threads must not import TensorFlow there."""
+    pytest.importorskip("jax")
+    code = ("import sys\nfrom train.grid_task import pin_threads\npin_threads(1)\n"
+            "assert 'tensorflow' not in sys.modules, 'TensorFlow imported'\nprint('ok')")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

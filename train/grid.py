@@ -49,6 +49,7 @@ class GridConfig:
     cpus_per_task: int = 1
     gpus_per_task: float = 0.0
     max_retries: int = 3
+    jobs: int = 1  # > 1: that many worker processes on this machine, without Ray
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.training) - set(TRAINING_FIELDS))
@@ -63,7 +64,9 @@ class GridConfig:
     def mode(self) -> str:
         if self.ray_address:
             return f"ray cluster {self.ray_address}"
-        return f"ray local, {self.num_cpus or 'all'} CPUs" if self.ray else "in-process"
+        if self.ray:
+            return f"ray local, {self.num_cpus or 'all'} CPUs"
+        return f"{self.jobs} local processes" if self.jobs > 1 else "in-process"
 
 
 def run_name(model: str, dataset: str, seed: int) -> str:
@@ -134,6 +137,30 @@ def _in_process(cfg: GridConfig, tasks: list[Task], progress: Progress, finished
             continue
         progress.ok(t, r)
         finished(t)
+
+
+def _in_pool(cfg: GridConfig, tasks: list[Task], progress: Progress, finished) -> None:
+    """--jobs N: N worker processes on this machine, each task in one of them. Workers are spawned,
+    not forked (TensorFlow and JAX must start in a fresh process), and keep their framework loaded
+    from task to task. Several workers can share one GPU (with JAX, set
+    XLA_PYTHON_CLIENT_PREALLOCATE=false so each takes only what it needs). A worker that dies
+    breaks the pool: its task and the ones still queued are reported failed, finished folds stay,
+    and re-running the command does the rest."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    progress.slots = cfg.jobs
+    with cf.ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=mp.get_context("spawn")) as pool:
+        pending = {pool.submit(run_task, t, cfg.cpus_per_task): t for t in tasks}
+        for future in cf.as_completed(pending):
+            t = pending[future]
+            try:
+                r = future.result()
+            except Exception as e:  # the task's own error, or BrokenProcessPool: one line each, the grid goes on
+                progress.fail(t, _one_line(e))
+                continue
+            progress.ok(t, r)
+            finished(t)
 
 
 def _import_ray():
@@ -207,7 +234,8 @@ def run_grid(cfg: GridConfig) -> dict:
             write_summary(plans[Path(task.run.out).name], _results(run_tasks))
 
     if todo:
-        (_on_ray if cfg.ray or cfg.ray_address else _in_process)(cfg, todo, progress, finished)
+        runner = _on_ray if cfg.ray or cfg.ray_address else _in_pool if cfg.jobs > 1 else _in_process
+        runner(cfg, todo, progress, finished)
     summaries = {}
     for name, p in plans.items():
         clean_parts(Path(p.cfg.out))
@@ -235,12 +263,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train.grid",
         description="Run an experiment grid: one task per (model, dataset, fold, seed), in this process one "
-        "after another (default) or on Ray. Results land as OUT/<model>_<dataset>[_seed<N>]/ in the layout of "
+        "after another (default), in N local worker processes (--jobs N) or on Ray. Results land as OUT/<model>_<dataset>[_seed<N>]/ in the layout of "
         "python -m train (fold folders, summary.json), so python -m train.report reads them. Finished folds are "
         "skipped: re-run the same command after a crash to finish what is missing. Ends with an accuracy "
         "report (OUT/report.md). Ray is optional: pip install 'tinyaudio[grid]'.",
         epilog="examples:\n"
         "  python -m train.grid --models lv42 lv24 --datasets fsdd --data fsdd=../shared/data/fsdd --protocol loso --out runs/grid\n"
+        "  python -m train.grid ... --jobs 2                    # two worker processes here, no Ray\n"
+        "  KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false python -m train.grid ... --jobs 12  # share one GPU\n"
         "  python -m train.grid ... --ray --num-cpus 2          # local Ray, two single-CPU workers\n"
         "  python -m train.grid ... --ray-address HEAD_IP:6379  # a cluster started with `ray start --head` (docs/grid.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -260,6 +290,9 @@ def parser() -> argparse.ArgumentParser:
     add_training_arguments(t)
     t.add_argument("--max-folds", type=int, default=None, help="only the first N folds of each run (quick grids)")
     r = p.add_argument_group("execution")
+    r.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run N tasks at once in worker processes on this machine, without Ray; on a GPU machine "
+                   "they share the GPU (default: 1, one after another in this process)")
     r.add_argument("--ray", action="store_true", help="run the tasks on a local Ray instance started here")
     r.add_argument("--ray-address", default=None, metavar="ADDR", help="run on an existing Ray cluster (e.g. HEAD_IP:6379, or auto)")
     r.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
@@ -297,12 +330,16 @@ def config_from_args(args: argparse.Namespace) -> GridConfig:
         raise GridError("--gpus-per-task and --max-retries must not be negative")
     if args.num_cpus is not None and not args.ray:
         raise GridError("--num-cpus sizes a local Ray instance: add --ray")
+    if args.jobs < 1:
+        raise GridError("--jobs must be at least 1")
+    if args.jobs > 1 and (args.ray or args.ray_address):
+        raise GridError("--jobs runs worker processes without Ray; with --ray, Ray sizes the workers (--num-cpus)")
     models = tuple(dict.fromkeys(m.lower() for m in args.models))
     return GridConfig(models=models, data=_data_pairs(args.datasets, args.data), protocol=args.protocol, out=args.out,
                       seeds=tuple(dict.fromkeys(args.seeds)), training=training_fields(args, list(models)),
                       max_folds=args.max_folds, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
                       num_cpus=args.num_cpus, cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
-                      max_retries=args.max_retries)
+                      max_retries=args.max_retries, jobs=args.jobs)
 
 
 def main(argv: list[str] | None = None) -> int:

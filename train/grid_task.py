@@ -58,6 +58,11 @@ def pin_threads(threads: int) -> None:
     global _THREADS
     if _THREADS == threads:
         return
+    import keras
+
+    if keras.backend.backend() != "tensorflow":  # JAX or PyTorch (a GPU machine may have no TensorFlow)
+        _THREADS = threads
+        return
     import tensorflow as tf
 
     try:
