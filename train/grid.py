@@ -66,7 +66,7 @@ class GridConfig:
             return f"ray cluster {self.ray_address}"
         if self.ray:
             return f"ray local, {self.num_cpus or 'all'} CPUs"
-        return f"{self.jobs} local processes" if self.jobs > 1 else "in-process"
+        return f"local, {self.jobs} processes" if self.jobs > 1 else "in-process"
 
 
 def run_name(model: str, dataset: str, seed: int) -> str:
@@ -226,7 +226,7 @@ def run_grid(cfg: GridConfig) -> dict:
     todo = [t for t in tasks if not t.done()]
     progress = Progress(len(tasks), len(tasks) - len(todo), 1)
     print(f"grid: {len(plans)} run(s), {len(tasks)} task(s), {len(tasks) - len(todo)} done before; "
-          f"running {len(todo)} {cfg.mode} → {cfg.out}", file=sys.stderr, flush=True)
+          f"running {len(todo)} ({cfg.mode}) → {cfg.out}", file=sys.stderr, flush=True)
 
     def finished(task: Task) -> None:  # a run's summary as soon as its last fold is in
         run_tasks = by_run[Path(task.run.out).name]
