@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -384,11 +385,16 @@ def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train",
-        description="Train a zoo model on a dataset under an evaluation protocol: every fold, with a progress "
-        "bar; writes per-fold best-validation-loss checkpoints (.keras) with their config, summary.json "
-        "(accuracy, macro precision/recall/F1, epochs, seconds per fold, mean and std), a confusion-matrix "
-        "PNG and training-curve PNGs. Re-running the same command resumes: finished folds are skipped.",
-        epilog="example: python -m train --model lv24 --dataset fsdd --data ../shared/data/fsdd --protocol loso --out runs/fsdd_lv24",
+        description=textwrap.fill(  # filled here: the raw formatter keeps the examples' lines as written
+            "Train a zoo model on a dataset under an evaluation protocol: every fold, with a progress "
+            "bar; writes per-fold best-validation-loss checkpoints (.keras) with their config, summary.json "
+            "(accuracy, macro precision/recall/F1, epochs, seconds per fold, mean and std), a confusion-matrix "
+            "PNG and training-curve PNGs. Re-running the same command resumes: finished folds are skipped.", 79),
+        epilog="examples:\n"
+        "  python -m train --model lv24 --dataset fsdd --data ../shared/data/fsdd --protocol loso --out runs/fsdd_lv24\n"
+        "  KERAS_BACKEND=jax python -m train ...   # on a GPU machine, without TensorFlow (docs/training.md);\n"
+        "                                          # the checkpoints export as they are",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, help="zoo model: lv18 lv24 lv42 lv81 earlymix latemix rollmix sincnet conv2d convdf convdt convdb")
     p.add_argument("--dataset", required=True, choices=sorted(LOADERS), help="dataset layout of --data")
