@@ -281,6 +281,8 @@ def test_jax_backend_trains_a_checkpoint_tensorflow_loads(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "jax"
     machine = json.loads((out / "summary.json").read_text())["machine"]
     assert machine["keras_backend"] == "jax" and machine["accelerator"] is None  # JAX on the CPU here
+    fold = json.loads((out / "fold_0" / "result.json").read_text())
+    assert fold["trained_on"] == {"keras_backend": "jax", "accelerator": None}  # kept if the run is resumed elsewhere
     model = keras.saving.load_model(out / "fold_0" / "model.keras")
     probe = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 22050, 1)).astype(np.float32)
     np.testing.assert_allclose(model(probe, training=False).numpy(), np.load(probs), atol=1e-5)
@@ -399,17 +401,32 @@ def test_report_puts_gpu_runs_in_tables_of_their_own(tmp_path):
     from train.report import main as report_main
 
     runs = tmp_path / "runs"
+    seed1 = {"augment": True, "epochs": 5, "seed": 1}
     _write_summary(runs / "lv18", "lv18", 0.7, 30.0, "official")
+    _write_summary(runs / "lv18_seed1", "lv18", 0.66, 30.0, "official", seed1)
+    _write_summary(runs / "lv81_nomachine", "lv81", 0.5, 10.0, "official")  # an old summary without a machine
     _write_summary(runs / "lv18_gpu", "lv18", 0.72, 3.0, "official")
-    summary = json.loads((runs / "lv18_gpu" / "summary.json").read_text())
-    summary["machine"].update(keras_backend="jax", accelerator="NVIDIA H100 80GB HBM3")
-    (runs / "lv18_gpu" / "summary.json").write_text(json.dumps(summary))
+    _write_summary(runs / "lv18_gpu_seed1", "lv18", 0.74, 3.0, "official", seed1)
+    for name in ("lv18_gpu", "lv18_gpu_seed1", "lv81_nomachine"):
+        summary = json.loads((runs / name / "summary.json").read_text())
+        if name == "lv81_nomachine":
+            summary["machine"] = None
+        else:
+            summary["machine"].update(keras_backend="jax", accelerator="NVIDIA H100 80GB HBM3")
+        (runs / name / "summary.json").write_text(json.dumps(summary))
     out = tmp_path / "accuracy.md"
-    assert report_main([str(runs / "lv18"), str(runs / "lv18_gpu"), "--out", str(out)]) == 0
+    assert report_main([str(p) for p in sorted(runs.iterdir())] + ["--out", str(out)]) == 0
     groups = json.loads(out.with_suffix(".json").read_text())["groups"]
-    assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz"]] == [str(runs / "lv18")]
+    assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz"]] == [str(runs / "lv18"), str(runs / "lv81_nomachine")]
     assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · on NVIDIA H100 80GB HBM3"]] == [str(runs / "lv18_gpu")]
+    # each machine's seed repeats sit beside its own seed 0
+    assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · seed repeats"]] == [
+        str(runs / "lv18"), str(runs / "lv18_seed1")]
+    assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · on NVIDIA H100 80GB HBM3 · seed repeats"]] == [
+        str(runs / "lv18_gpu"), str(runs / "lv18_gpu_seed1")]
     text = out.read_text()
+    assert "Seed repeats (urbansound8k · official · 22050 Hz, lv18, augment, 5 epochs on NVIDIA H100 80GB HBM3): seed 0 72.0 %, seed 1 74.0 %" in text
+    assert "Seed repeats (urbansound8k · official · 22050 Hz, lv18, augment, 5 epochs): seed 0 70.0 %, seed 1 66.0 %" in text
     assert "Machine: test, 2 logical CPUs (shared" in text
     assert "Machine: test, 2 logical CPUs, training on NVIDIA H100 80GB HBM3 (Keras jax backend)" in text
 
@@ -441,3 +458,19 @@ def test_report_ranks_dilation_over_seeds_and_tables_the_learning_rate(tmp_path)
     assert task == "urbansound8k · official · 22050 Hz"
     assert [(r["label"], r["accuracy"], r["seed_mean"]) for r in panel] == [
         ("convdf · augment, 5 ep", 0.70, pytest.approx(0.72)), ("conv2d · augment, 5 ep", 0.6, None)]
+
+
+def test_summary_records_where_its_folds_trained():
+    """A run resumed or re-summarised on another machine keeps where its folds trained; folds from
+    before the field take this process's (TensorFlow on the CPU here: nothing recorded)."""
+    from train.__main__ import machine, trained_on
+
+    gpu = {"keras_backend": "jax", "accelerator": "NVIDIA H100 80GB HBM3"}
+    assert trained_on() == {}  # the tests run on TensorFlow
+    assert machine([{"trained_on": gpu}, {"trained_on": gpu}]).items() >= gpu.items()
+    assert "accelerator" not in machine([{"trained_on": {}}]) and "accelerator" not in machine([{}])
+    assert "accelerator" not in machine([{"trained_on": gpu}, {}])  # a fold from before the field: this process
+    mixed = machine([{"trained_on": gpu}, {"trained_on": {}}])
+    assert mixed["keras_backend"] == "jax + tensorflow" and mixed["accelerator"] == "CPU + NVIDIA H100 80GB HBM3"
+    on_cpu = machine([{"trained_on": {"keras_backend": "jax", "accelerator": None}}])
+    assert on_cpu["keras_backend"] == "jax" and on_cpu["accelerator"] is None

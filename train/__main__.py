@@ -78,7 +78,10 @@ def _write_json(path: Path, data) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def machine() -> dict:
+def machine(results: list[dict] = ()) -> dict:
+    """The machine writing the summary, and the Keras backend and accelerator its folds trained on:
+    from the folds' own ``trained_on`` (a run resumed or re-summarised elsewhere keeps where it
+    trained), else, for folds from before that field, this process's."""
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -88,10 +91,22 @@ def machine() -> dict:
     except OSError:
         pass
     info = {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    backend, accelerator = _accelerator()
-    if backend != "tensorflow":  # rows from before this field are TensorFlow on the CPU: keep their identity
-        info.update(keras_backend=backend, accelerator=accelerator)
+    where = [r["trained_on"] for r in results if "trained_on" in r]
+    if len(where) < len(results) or not results:
+        where = [trained_on()]
+    backends = sorted({w.get("keras_backend", "tensorflow") for w in where})
+    if backends != ["tensorflow"]:  # TensorFlow on the CPU records nothing: rows from before keep their identity
+        accelerators = sorted({w.get("accelerator") or "CPU" for w in where})
+        info.update(keras_backend=" + ".join(backends),
+                    accelerator=None if accelerators == ["CPU"] else " + ".join(accelerators))
     return info
+
+
+def trained_on() -> dict:
+    """Where this process trains: {} for TensorFlow (tensorflow-cpu: the CPU), else the Keras backend
+    and the accelerator it uses (None on the CPU). Stored in each fold's result.json."""
+    backend, accelerator = _accelerator()
+    return {} if backend == "tensorflow" else {"keras_backend": backend, "accelerator": accelerator}
 
 
 def _accelerator() -> tuple[str, str | None]:
@@ -240,7 +255,7 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
     result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
               "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
               "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
-              "confusion": ev["confusion"], "history": r["history"]}
+              "confusion": ev["confusion"], "history": r["history"], "trained_on": trained_on()}
     confusion_png(np.array(ev["confusion"]), dataset.labels, fold_dir / "confusion.png",
                   f"{entry.name} {dataset.name} {fold.name}: accuracy {ev['accuracy']:.3f}")
     curves_png([(fold.name, r["history"])], fold_dir / "curves.png", f"{entry.name} {dataset.name} {fold.name}")
@@ -298,7 +313,7 @@ def _summarise(cfg, entry, dataset, rate, window, folds: list[Fold], results: li
     return {"model": entry.name, "family": entry.family, "dataset": dataset.name, "protocol": cfg.protocol,
             "sample_rate": rate, "window_samples": window, "labels": list(dataset.labels), "clips": len(dataset.clips),
             "folds_total": len(folds), "folds_done": len(results), "complete": len(results) == len(folds),
-            "folds": rows, "mean": mean, "std": std, "config": _identity(cfg), "machine": machine()}
+            "folds": rows, "mean": mean, "std": std, "config": _identity(cfg), "machine": machine(results)}
 
 
 def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, rate) -> None:

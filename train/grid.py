@@ -150,7 +150,8 @@ def _in_pool(cfg: GridConfig, tasks: list[Task], progress: Progress, finished) -
     import multiprocessing as mp
 
     progress.slots = cfg.jobs
-    with cf.ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=mp.get_context("spawn")) as pool:
+    pool = cf.ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=mp.get_context("spawn"))
+    try:
         pending = {pool.submit(run_task, t, cfg.cpus_per_task): t for t in tasks}
         for future in cf.as_completed(pending):
             t = pending[future]
@@ -161,6 +162,8 @@ def _in_pool(cfg: GridConfig, tasks: list[Task], progress: Progress, finished) -
                 continue
             progress.ok(t, r)
             finished(t)
+    finally:  # Ctrl-C: drop the queued tasks at once (workers get the signal too); finished folds are kept
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _import_ray():

@@ -319,7 +319,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         if n is None:
             raise ValueError("LogMelSpectrogram.portable needs a fixed input length")
         t = self.frames(n)
-        pcm = ops.pad(ops.squeeze(x, axis=-1), [[0, 0], [0, (t - 1) * self.hop_length + self.n_fft - n]])
+        # the samples the T frames cover; fewer than n when hop > n_fft (frames skip samples), never negative
+        pcm = ops.pad(ops.squeeze(x, axis=-1), [[0, 0], [0, max(0, (t - 1) * self.hop_length + self.n_fft - n)]])
         index = (np.arange(t)[:, None] * self.hop_length + np.arange(self.n_fft)[None, :]).astype("int32")
         hann = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(self.n_fft) / self.n_fft)  # periodic, as tf.signal
         frames = ops.take(pcm, index, axis=1) * ops.convert_to_tensor(hann.astype(np.float32))

@@ -290,12 +290,12 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
 
 
 def _seed_accuracies(groups: dict[str, list[dict]]) -> dict[tuple, dict[str, float]]:
-    """Accuracy of every run of each training (_same_training), by run: a seed-0 run listed twice
+    """Accuracy of each seed of each training (_same_training), by seed: a seed-0 run listed twice
     (its own table and the seed repeats) counts once."""
-    seeds: dict[tuple, dict[str, float]] = {}
+    seeds: dict[tuple, dict[int, float]] = {}
     for rows in groups.values():
         for r in rows:
-            seeds.setdefault(_same_training(r), {})[r["run"]] = r["accuracy"]
+            seeds.setdefault(_same_training(r), {})[r["seed"]] = r["accuracy"]
     return seeds
 
 
@@ -357,9 +357,10 @@ def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
     by: dict[tuple, dict[str, dict]] = {}
     for rows in groups.values():
         for r in rows:
-            by.setdefault((r["dataset"], r["sample_rate"], r["model"], r["monitor"], r["recipe"]), {})[r["protocol"]] = r
+            key = (r["dataset"], r["sample_rate"], r["model"], r["monitor"], r["recipe"], _accelerator(r) or "")
+            by.setdefault(key, {})[r["protocol"]] = r
     out = []
-    for (dataset, rate, model, monitor, _), protos in sorted(by.items()):
+    for (dataset, rate, model, monitor, _, _), protos in sorted(by.items()):
         present = [p for p in PROTOCOL_NOTES if p in protos]
         if "random-split" not in present or len(present) < 2:
             continue
