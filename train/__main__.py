@@ -104,29 +104,27 @@ def machine(results: list[dict] = ()) -> dict:
 
 def trained_on() -> dict:
     """Where this process trains: {} for TensorFlow (tensorflow-cpu: the CPU), else the Keras backend
-    and the accelerator it uses (None on the CPU). Stored in each fold's result.json."""
-    backend, accelerator = _accelerator()
-    return {} if backend == "tensorflow" else {"keras_backend": backend, "accelerator": accelerator}
-
-
-def _accelerator() -> tuple[str, str | None]:
-    """(Keras backend, the accelerator it trains on or None): a GPU run's times are not a CPU run's."""
+    and the accelerator it uses (None on the CPU): a GPU run's times are not a CPU run's. Stored in
+    each fold's result.json."""
     import keras
 
     backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return {}
+    accelerator = None
     try:
         if backend == "jax":
             import jax
 
             device = jax.devices()[0]
-            return backend, None if device.platform == "cpu" else device.device_kind
-        if backend == "torch":
+            accelerator = None if device.platform == "cpu" else device.device_kind
+        elif backend == "torch":
             import torch
 
-            return backend, torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+            accelerator = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except Exception:  # a broken accelerator stack still trains (on the CPU): record what is known
-        return backend, None
-    return backend, None
+        pass
+    return {"keras_backend": backend, "accelerator": accelerator}
 
 
 def _identity(cfg: TrainConfig) -> dict:

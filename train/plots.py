@@ -62,14 +62,14 @@ def curves_png(histories: Sequence[tuple[str, dict]], path: Path, title: str) ->
     _save(fig, path)
 
 
-def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path, xlabel: str | None = None) -> None:
+def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path, xlabel: str) -> None:
     """Our accuracy beside the papers', one panel per table.
 
     tables: (title, rows); each row has ``model`` (or a ``label`` to show instead), ``accuracy`` and
     ``accuracy_std`` (fractions), ``paper_value`` (None, or [mean %, std % or None]) and optionally
     ``seed_mean`` (a fraction, or None). Bars: ours, mean ± std over folds; black diamonds: the
     paper's number for the same model and task (its std as a line where published); orange ticks:
-    the mean over seeds.
+    the mean over seeds. ``xlabel`` says what the bars are.
     """
     heights = [0.8 + 0.28 * max(len(rows), 1) for _, rows in tables]
     # sharex + constrained layout: one x axis at the bottom, panel titles clear of the panel above
@@ -91,6 +91,5 @@ def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path, xlabe
         ax.set_xlim(0, 100)
         ax.set_title(title, fontsize=8, loc="left")
         ax.grid(axis="x", alpha=0.3)
-    axes[-1, 0].set_xlabel(xlabel or "clip accuracy %   (bars: ours, mean ± std over folds; diamonds: the paper's number)",
-                           fontsize=8, wrap=True)
+    axes[-1, 0].set_xlabel(xlabel, fontsize=8, wrap=True)
     _save(fig, path)

@@ -266,6 +266,7 @@ def _add_seed_zero(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
 def _statements(groups: dict[str, list[dict]]) -> list[str]:
     """Pooling vs striding and dilation, only from what was measured."""
     out = []
+    seeds = _seed_accuracies(groups)
     for key, rows in groups.items():
         if _seed_table(key):  # one model's seeds, not a comparison of models
             continue
@@ -281,7 +282,7 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
             parts = ", ".join(f"{m} {100 * by[m]['accuracy']:.1f} %" for m in dil)
             better = [m for m in dil if m != "conv2d" and by[m]["accuracy"] > by["conv2d"]["accuracy"]]
             out.append(f"Dilation ({key}): {parts}; dilated models above the undilated conv2d: {', '.join(better) or 'none'}.")
-            out += _dilation_over_seeds(key, [by[m] for m in dil], groups)
+            out += _dilation_over_seeds(key, [by[m] for m in dil], seeds)
     out += _seed_statements(groups)
     seed_zero = {k: rows for k, rows in groups.items() if not _seed_table(k)}  # only seed-0 rows there
     out += _protocol_statements(seed_zero)
@@ -289,7 +290,7 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
     return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
 
 
-def _seed_accuracies(groups: dict[str, list[dict]]) -> dict[tuple, dict[str, float]]:
+def _seed_accuracies(groups: dict[str, list[dict]]) -> dict[tuple, dict[int, float]]:
     """Accuracy of each seed of each training (_same_training), by seed: a seed-0 run listed twice
     (its own table and the seed repeats) counts once."""
     seeds: dict[tuple, dict[int, float]] = {}
@@ -299,10 +300,10 @@ def _seed_accuracies(groups: dict[str, list[dict]]) -> dict[tuple, dict[str, flo
     return seeds
 
 
-def _dilation_over_seeds(key: str, table: list[dict], groups: dict[str, list[dict]]) -> list[str]:
-    """The dilation comparison again with each model's mean over every seed of its training, when
-    some model of the table was repeated: one seed's gaps are often inside the seed spread."""
-    seeds = _seed_accuracies(groups)
+def _dilation_over_seeds(key: str, table: list[dict], seeds: dict[tuple, dict[int, float]]) -> list[str]:
+    """The dilation comparison again with each model's mean over every seed of its training
+    (``seeds``: _seed_accuracies), when some model of the table was repeated: one seed's gaps are
+    often inside the seed spread."""
     accs = {r["model"]: [100 * a for a in seeds[_same_training(r)].values()] for r in table}
     if max(len(a) for a in accs.values()) < 2:
         return []
