@@ -140,6 +140,8 @@ def test_recipe_settings_are_checked():
         FitConfig(label_smoothing=1.0)
     with pytest.raises(ValueError, match="mixup"):
         FitConfig(mixup=-0.1)
+    with pytest.raises(ValueError, match="ema"):
+        FitConfig(ema=1.0)
     with pytest.raises(ValueError, match="speed"):
         Augment(speed=(1.1, 0.9))
 
@@ -153,9 +155,10 @@ def test_cli_recipe_flags_reach_training_and_run_json(tmp_path):
     out = tmp_path / "recipe"
     assert main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
                  "--out", str(out), "--epochs", "2", "--max-folds", "1", "--quiet", "--sample-rate", "8000",
-                 "--schedule", "cosine", "--label-smoothing", "0.1", "--mixup", "0.3", "--speed", "0.9", "1.1", "--eq", "6", "--masks", "2"]) == 0
+                 "--schedule", "cosine", "--label-smoothing", "0.1", "--mixup", "0.3", "--speed", "0.9", "1.1", "--eq", "6", "--masks", "2",
+                 "--ema", "0.99"]) == 0
     run = json.loads((out / "run.json").read_text())
-    assert (run["schedule"], run["label_smoothing"], run["mixup"]) == ("cosine", 0.1, 0.3)
+    assert (run["schedule"], run["label_smoothing"], run["mixup"], run["ema"]) == ("cosine", 0.1, 0.3, 0.99)
     assert run["augmentation"]["speed"] == [0.9, 1.1] and run["augmentation"]["eq_db"] == 6.0 and run["augmentation"]["masks"] == 2
     opt = keras.models.load_model(str(out / "fold_0" / "model.keras")).optimizer
     assert int(opt.iterations) > 0 and float(np.asarray(opt.learning_rate)) < 1e-3  # decayed from the starting rate
@@ -249,6 +252,80 @@ def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     assert err.startswith("error:") and message in err and "\n" not in err
 
 
+def check_weight_average(folder: str) -> None:
+    """WeightAverage on a small Dense+BatchNorm model, checked step by step against numpy: the final
+    model holds the average, each epoch trains on from the raw weights, and the checkpoint kept by
+    val_loss is the average at the end of its epoch, validated as such. Runs on any Keras backend."""
+    from pathlib import Path
+
+    import keras
+
+    from train.fit import BestCheckpoint, WeightAverage
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 8)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.BatchNormalization(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="categorical_crossentropy")
+
+    def values():
+        if hasattr(model, "jax_state_sync"):
+            model.jax_state_sync()
+        return [np.array(keras.ops.convert_to_numpy(v.value)) for v in model.weights]
+
+    class Record(keras.callbacks.Callback):  # listed first: sees the raw weights of every step
+        def on_train_begin(self, logs=None):
+            self.first, self.steps, self.starts, self.ends = values(), [], [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.starts.append(values())
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps.append(values())
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.ends.append(len(self.steps))
+
+    record, path, decay = Record(), Path(folder) / "best.keras", 0.9
+    history = model.fit(x, y, batch_size=16, epochs=3, validation_data=(x[:32], y[:32]), verbose=0,
+                        callbacks=[record, BestCheckpoint(path), WeightAverage(decay)]).history
+    average, at_epoch_end = record.first, []
+    for t, w in enumerate(record.steps):
+        d = min(decay, t / (t + 1.0))
+        average = [d * a + (1.0 - d) * b for a, b in zip(average, w)]
+        if t + 1 in record.ends:
+            at_epoch_end.append(average)
+    for a, b in zip(values(), average):  # training ended: the model holds the average
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for epoch in (1, 2):  # each epoch trained on from the raw weights of the one before, not the average
+        for a, b in zip(record.starts[epoch], record.steps[record.ends[epoch - 1] - 1]):
+            np.testing.assert_array_equal(a, b)
+    best = int(np.argmin(history["val_loss"]))
+    kept = keras.saving.load_model(path)
+    for a, b in zip(kept.get_weights(), at_epoch_end[best]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert abs(float(kept.evaluate(x[:32], y[:32], verbose=0)) - history["val_loss"][best]) < 1e-4
+    assert not np.allclose(at_epoch_end[best][0], record.steps[record.ends[best] - 1][0])  # averaging did something
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_weight_average_validates_and_keeps_the_average(tmp_path, backend):
+    if backend == "tensorflow":
+        check_weight_average(str(tmp_path))
+        return
+    pytest.importorskip("jax")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    code = f"from tests.test_training import check_weight_average; check_weight_average({str(tmp_path)!r})"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 _JAX_RUN = """
 import json, sys
 import keras, numpy as np
@@ -303,7 +380,7 @@ def _write_summary(run, model, acc, secs, protocol, config=None, model_config=No
 def test_report_gathers_runs(tmp_path):
     from train.report import main as report_main
 
-    recipe = {"augment": True, "epochs": 40, "schedule": "cosine", "mixup": 0.2, "augmentation": {"speed": [0.9, 1.1]}}
+    recipe = {"augment": True, "epochs": 40, "schedule": "cosine", "mixup": 0.2, "ema": 0.999, "augmentation": {"speed": [0.9, 1.1]}}
     for model, acc, secs, protocol, config in (("lv18", 0.7, 30.0, "official", None), ("lv81", 0.5, 10.0, "official", None),
                                                ("lv81", 0.8, 10.0, "random-split", None), ("lv18", 0.75, 90.0, "official", recipe),
                                                ("lv18", 0.72, 60.0, "official", {"augment": True, "epochs": 10}),
@@ -331,10 +408,10 @@ def test_report_gathers_runs(tmp_path):
     assert "Pooling vs striding" in text and "no summary.json" in text
     assert "Random split inflation (urbansound8k, lv81 @ 22050 Hz, kept by val_loss)" in text and "+30.0 points over official" in text
     # a non-default recipe gets its own table, and a statement sets it beside the default recipe
-    assert "## urbansound8k · official · 22050 Hz · augment, speed 0.9–1.1, cosine LR, mixup 0.2" in text
+    assert "## urbansound8k · official · 22050 Hz · augment, speed 0.9–1.1, cosine LR, mixup 0.2, weight EMA 0.999" in text
     assert ("Training recipe (urbansound8k · official · 22050 Hz, lv18, kept by val_loss): augment, 5 epochs: 70.0 ± 0.0 % "
             "(2/2 folds, lv18_official); augment, 10 epochs: 72.0 ± 0.0 % (2/2 folds, lv18_official_10); "
-            "augment, speed 0.9–1.1, cosine LR, mixup 0.2, 40 epochs: 75.0 ± 0.0 %") in text
+            "augment, speed 0.9–1.1, cosine LR, mixup 0.2, weight EMA 0.999, 40 epochs: 75.0 ± 0.0 %") in text
     # the same recipe run longer is an ablation: its own table, so each table has one row per model
     assert [r["run"] for r in rows if r["model"] == "lv18"] == [str(tmp_path / "runs" / "lv18_official")]
     longer = json.loads(out.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz · 10 epochs"]

@@ -61,6 +61,7 @@ class TrainConfig:
     schedule: str = "constant"
     label_smoothing: float = 0.0
     mixup: float = 0.0
+    ema: float = 0.0
     speed: tuple[float, float] = (1.0, 1.0)
     eq_db: float = 0.0
     masks: int = 0
@@ -205,7 +206,8 @@ def plan(cfg: TrainConfig) -> RunPlan:
     window = model_config.window_samples(entry.family)
     fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
                     augment=cfg.augment, augmentation=augmentation(cfg), patience=cfg.patience, monitor=cfg.monitor,
-                    schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, mixup=cfg.mixup)
+                    schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, mixup=cfg.mixup,
+                    ema=cfg.ema)
     meta = {"model_config": model_config.to_dict(), "labels": list(dataset.labels), "sample_rate": rate,
             "window_samples": window, "hop_samples": hop_samples(window, fit), "dataset": dataset.name,
             "protocol": cfg.protocol}
@@ -335,7 +337,7 @@ def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, r
 # TrainConfig fields set by add_training_arguments (each option's dest is its field's name): what a
 # grid shares between its runs; the other fields name the run (model, dataset, seed, ...) or its I/O.
 TRAINING_FIELDS = ("sample_rate", "window", "epochs", "batch_size", "lr", "augment", "k", "val_fraction", "patience", "monitor",
-                   "schedule", "label_smoothing", "mixup", "speed", "eq_db", "masks", "sinc_units")
+                   "schedule", "label_smoothing", "mixup", "ema", "speed", "eq_db", "masks", "sinc_units")
 assert set(TRAINING_FIELDS) <= {f.name for f in dataclasses.fields(TrainConfig)}, TRAINING_FIELDS
 
 
@@ -366,6 +368,9 @@ def add_training_arguments(p) -> None:
                    help="cross-entropy against labels smoothed by EPS towards uniform (default: 0, off)")
     p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
                    help="mix random pairs of training windows and their labels, weight ~ Beta(ALPHA, ALPHA) (default: 0, off; 0.2-0.4 is usual)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep an exponential moving average of the weights, updated every step with this decay; "
+                   "validation, the kept checkpoint and --final use the average (default: 0, off; 0.99-0.999 is usual)")
     p.add_argument("--speed", type=float, nargs=2, default=(1.0, 1.0), metavar=("LO", "HI"),
                    help="random playback-speed range for training windows, e.g. 0.9 1.1 (default: 1 1, off)")
     p.add_argument("--eq", type=float, default=0.0, metavar="DB", dest="eq_db",

@@ -44,6 +44,9 @@ class FitConfig:
         label_smoothing: cross-entropy against labels moved this far towards uniform (0: off).
         mixup: Beta(a, a) parameter for mixing pairs of training windows and their labels
             (0: off). Mixing happens after the other augmentation, training batches only.
+        ema: decay of an exponential moving average of the weights, updated after every step
+            (0: off; 0.99-0.999 is usual). Validation, the kept checkpoint and the final model
+            use the average; the optimiser keeps stepping the raw weights.
     """
 
     epochs: int = 30
@@ -58,6 +61,7 @@ class FitConfig:
     schedule: str = "constant"
     label_smoothing: float = 0.0
     mixup: float = 0.0
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         if self.monitor not in MONITORS:
@@ -68,6 +72,8 @@ class FitConfig:
             raise ValueError(f"label smoothing must be in [0, 1), not {self.label_smoothing}")
         if self.mixup < 0.0:
             raise ValueError(f"mixup must be 0 (off) or positive, not {self.mixup}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema decay must be in [0, 1) (0: off), not {self.ema}")
 
 
 # What may choose the kept checkpoint, and whether lower (min) or higher (max) is better.
@@ -162,6 +168,61 @@ class BestCheckpoint(keras.callbacks.Callback):
             save_model_atomic(self.model, self.path)
 
 
+class WeightAverage(keras.callbacks.Callback):
+    """Exponential moving average of the float weights (BatchNorm statistics included), for
+    validation and checkpoints; training itself goes on from the raw weights.
+
+    After step t (from 0): ``avg = d * avg + (1 - d) * w`` with ``d = min(decay, t / (t + 1))``:
+    the plain mean of the weights so far until its window, about ``1 / (1 - decay)`` steps, is
+    full, so neither the random initialisation nor the first steps weigh on it for long. The average is swapped in when
+    validation starts and swapped out at the end of the epoch: list this callback *after*
+    ``BestCheckpoint`` so the checkpoint saves the average. When training ends the model keeps it.
+    Seed-generator states and other integer variables are left alone.
+    """
+
+    def __init__(self, decay: float) -> None:
+        super().__init__()
+        self.decay = decay
+        self.raw: list[np.ndarray] | None = None
+
+    def _variables(self) -> list:
+        return [v for v in self.model.weights if "float" in str(v.dtype)]
+
+    def _values(self) -> list[np.ndarray]:
+        # JAX keeps the training state outside the model's variables between steps; pull it back first
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        return [np.array(keras.ops.convert_to_numpy(v.value), dtype=np.float32) for v in self.variables]
+
+    def _assign(self, values: list[np.ndarray]) -> None:
+        for v, a in zip(self.variables, values):
+            v.assign(a)
+
+    def on_train_begin(self, logs=None) -> None:
+        self.variables = self._variables()
+        self.average, self.steps = self._values(), 0
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        d = min(self.decay, self.steps / (self.steps + 1.0))
+        for a, w in zip(self.average, self._values()):
+            a *= d
+            a += (1.0 - d) * w
+        self.steps += 1
+
+    def on_test_begin(self, logs=None) -> None:
+        if self.raw is None:  # validation inside fit: score the average
+            self.raw = self._values()
+            self._assign(self.average)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        if self.raw is not None:
+            self._assign(self.raw)
+            self.raw = None
+
+    def on_train_end(self, logs=None) -> None:
+        self._assign(self.average)
+
+
 class _Progress(keras.callbacks.Callback):
     """One tqdm bar per fold, one tick per epoch, showing the losses."""
 
@@ -211,6 +272,8 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
         callbacks.append(BestCheckpoint(checkpoint, fit.monitor))
         if fit.patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=fit.monitor, mode=MONITORS[fit.monitor], patience=fit.patience))
+    if fit.ema:
+        callbacks.append(WeightAverage(fit.ema))  # after BestCheckpoint: it saves the averaged weights
     start = time.perf_counter()
     history = model.fit(batches, validation_data=val, epochs=fit.epochs, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start

@@ -101,6 +101,8 @@ def recipe(config: dict) -> str:
         parts.append(f"label smoothing {config['label_smoothing']:g}")
     if config.get("mixup"):
         parts.append(f"mixup {config['mixup']:g}")
+    if config.get("ema"):
+        parts.append(f"weight EMA {config['ema']:g}")
     if config.get("lr", TrainConfig.lr) != TrainConfig.lr:
         parts.append(f"lr {config['lr']:g}")
     if config.get("batch_size", TrainConfig.batch_size) != TrainConfig.batch_size:
