@@ -450,6 +450,10 @@ def test_report_keeps_an_earlier_reports_rows(tmp_path, capsys):
     assert "1 runs read, 3 kept" in capsys.readouterr().out
     kept = json.loads(again.with_suffix(".json").read_text())
     assert kept == full and again.read_text() == everything.read_text()
+    # the tables keep their order whichever run is read afresh (here one of the last table)
+    last = tmp_path / "last" / "accuracy.md"
+    assert report_main([str(runs / "lv81_random"), "--keep", str(everything.with_suffix(".json")), "--out", str(last)]) == 0
+    assert last.read_text() == everything.read_text()
     # the seed-0 run listed twice (its table and the seed repeats) is kept once and listed twice again
     assert [r["label"] for r in kept["groups"]["urbansound8k · official · 22050 Hz · seed repeats"]] == ["lv81 (seed 0)", "lv81 (seed 1)"]
 

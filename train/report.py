@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import os
 import statistics
 import sys
@@ -206,7 +207,21 @@ def rows_by_group(rows: list[dict]) -> dict[str, list[dict]]:
             r["relative_training_time"] = r["train_seconds"] / low_time
         if not _seed_table(key):  # those stay in seed order
             table.sort(key=lambda r: -r["accuracy"])
-    return groups
+    return dict(sorted(groups.items(), key=lambda kv: _table_order(kv[0])))
+
+
+# The issue's order of tasks; other datasets follow alphabetically.
+DATASET_ORDER = ("fsdd", "emodb", "urbansound8k")
+
+
+def _table_order(key: str) -> tuple:
+    """Tables by dataset, then by name, each seed-repeats table right after its own: the same order
+    whichever runs were read afresh and which came from --keep."""
+    dataset = key.split(" · ", 1)[0]
+    rank = DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER)
+    base = key.replace(f" · {SEED_REPEATS}", "")
+    natural = tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", base))  # 50 before 100 epochs
+    return rank, dataset, natural, key != base
 
 
 def _split_repeats(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
