@@ -250,6 +250,14 @@ LOADERS: dict[str, Callable[[Path], Dataset]] = {
 }
 
 
+def data_pair(item: str) -> tuple[str, str]:
+    """``NAME=PATH`` (a ``--data`` value of the grid and describe CLIs) -> (name, path); DataError if malformed."""
+    name, sep, path = item.partition("=")
+    if not sep or not name or not path:
+        raise DataError(f"--data {item!r}: expected NAME=PATH, e.g. --data fsdd=../shared/data/fsdd")
+    return name, path
+
+
 def load_dataset(name: str, root: Path) -> Dataset:
     """Load dataset ``name`` (a key of :data:`LOADERS`) from ``root``."""
     try:

@@ -24,7 +24,7 @@ import soundfile as sf
 
 from runtime.files import write_atomic
 from train.config import DEFAULT_WINDOW_SECONDS
-from train.data import LOADERS, DataError, Dataset, _names, load_dataset
+from train.data import LOADERS, DataError, Dataset, _names, data_pair, load_dataset
 
 # The windows the zoo's models take by default (1D: 1 s, 2D: 4 s): a clip shorter than a window is
 # zero-padded, a longer one gives several windows.
@@ -154,14 +154,10 @@ def histogram_png(stats: Sequence[dict], path: Path) -> None:
 
 
 def _pairs(items: Sequence[str]) -> list[tuple[str, str]]:
-    pairs = []
-    for item in items:
-        name, sep, folder = item.partition("=")
-        if not sep or not folder:
-            raise DataError(f"--data {item!r}: expected NAME=PATH, e.g. --data fsdd=../shared/data/fsdd")
-        if name not in LOADERS:
-            raise DataError(f"--data {name}=...: unknown dataset; choose one of: {', '.join(LOADERS)}")
-        pairs.append((name, folder))
+    pairs = [data_pair(item) for item in items]
+    unknown = [name for name, _ in pairs if name not in LOADERS]
+    if unknown:
+        raise DataError(f"--data {unknown[0]}=...: unknown dataset; choose one of: {', '.join(LOADERS)}")
     return pairs
 
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from train.__main__ import (TRAINING_FIELDS, RunPlan, TrainConfig, add_training_arguments, claim, plan, training_fields,
                             write_summary)
-from train.data import LOADERS, DataError
+from train.data import LOADERS, DataError, data_pair
 from train.grid_task import Task, clean_parts, run_task
 from train.protocols import PROTOCOLS
 
@@ -314,9 +314,7 @@ def _data_pairs(datasets: list[str], data: list[str]) -> tuple[tuple[str, str], 
         return ((datasets[0], data[0]),)
     pairs = {}
     for item in data:
-        name, sep, path = item.partition("=")
-        if not sep or not path:
-            raise GridError(f"--data {item!r}: expected NAME=PATH, e.g. --data fsdd=/data/fsdd")
+        name, path = data_pair(item)
         if name not in datasets:
             raise GridError(f"--data {name}=...: {name} is not in --datasets ({' '.join(datasets)})")
         pairs[name] = path
