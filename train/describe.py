@@ -164,10 +164,10 @@ def _pairs(items: Sequence[str]) -> list[tuple[str, str]]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train.describe",
-        description="Describe datasets in their original layouts before training: clips, classes, speakers, "
-        "official folds, source recordings, sample rates, channels, formats and clip durations against the "
-        "model windows. Reads file headers only. Writes a Markdown table, JSON beside it and a PNG of the "
-        "duration histograms.",
+        description="Describe datasets in their original layouts before training: clips, classes, speakers,\n"
+        "official folds, source recordings, sample rates, channels, formats and clip durations against the\n"
+        "model windows (1 s and 4 s). Reads file headers only. Writes a Markdown table, JSON beside it and\n"
+        "a PNG of the duration histograms.",
         epilog="example:\n  python -m train.describe --data fsdd=../shared/data/fsdd --data emodb=../shared/data/emodb "
         "--out benchmarks/results/datasets.md",
         formatter_class=argparse.RawDescriptionHelpFormatter)
