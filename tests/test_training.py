@@ -555,3 +555,23 @@ def test_summary_records_where_its_folds_trained():
     assert mixed["keras_backend"] == "jax + tensorflow" and mixed["accelerator"] == "CPU + NVIDIA H100 80GB HBM3"
     on_cpu = machine([{"trained_on": {"keras_backend": "jax", "accelerator": None}}])
     assert on_cpu["keras_backend"] == "jax" and on_cpu["accelerator"] is None
+
+
+def test_report_states_every_seed_of_one_training_length_together(tmp_path):
+    """Seeds 1 and 2 of a 100-epoch training, beside 60-epoch seed repeats in the same recipe: one
+    statement lists seeds 0, 1 and 2 at 100 epochs, and both repeats sit in the 100-epoch seed table."""
+    from train.report import main as report_main
+
+    runs = tmp_path / "runs"
+    for name, model, acc, epochs, seed in [("df100", "convdf", 0.75, 100, 0), ("df60_s1", "convdf", 0.70, 60, 1),
+                                           ("db60_s1", "convdb", 0.66, 60, 1), ("df100_s1", "convdf", 0.71, 100, 1),
+                                           ("df100_s2", "convdf", 0.745, 100, 2)]:
+        _write_summary(runs / name, model, acc, 10.0, "official", {"augment": True, "epochs": epochs, "seed": seed})
+    out = tmp_path / "accuracy.md"
+    assert report_main([str(p) for p in sorted(runs.iterdir())] + ["--out", str(out)]) == 0
+    text = out.read_text()
+    assert ("Seed repeats (urbansound8k · official · 22050 Hz, convdf, augment, 100 epochs): "
+            "seed 0 75.0 %, seed 1 71.0 %, seed 2 74.5 % — mean 73.5") in text
+    groups = json.loads(out.with_suffix(".json").read_text())["groups"]
+    assert sorted(r["run"].split("/")[-1] for r in groups["urbansound8k · official · 22050 Hz · seed repeats · 100 epochs"]) == \
+        ["df100", "df100_s1", "df100_s2"]

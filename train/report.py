@@ -238,9 +238,11 @@ def _split_repeats(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
             by_model.setdefault((r["model"], r["seed"]), []).append(r)
         for same in by_model.values():
             same.sort(key=lambda r: (abs((r["max_epochs"] or 0) - (common or 0)), r["run"]))
-            out.setdefault(key, []).append(same[0])
-            for r in same[1:]:
-                out.setdefault(f"{key} · {r['max_epochs']} epochs", []).append(r)
+            for i, r in enumerate(same):
+                # a seed repeat sits with the repeats of its own training length, even when it is the
+                # only run of its model and seed (seed 2 at 100 epochs beside seeds 1 at 60 and 100)
+                stays = i == 0 and not (_seed_table(key) and r["max_epochs"] != common)
+                out.setdefault(key if stays else f"{key} · {r['max_epochs']} epochs", []).append(r)
     return out
 
 
@@ -343,15 +345,14 @@ def _seed_statements(groups: dict[str, list[dict]]) -> list[str]:
     """Every seed of one training: how far apart they land, against the spread between the models of
     the seed-0 run's table (a model gap inside the seed spread is noise, not a ranking)."""
     out = []
+    by: dict[tuple, dict[str, dict]] = {}  # every seed of one training, over all seed tables, once per run
     for key, rows in groups.items():
-        if not _seed_table(key):
-            continue
-        by: dict[tuple, list[dict]] = {}
-        for r in rows:
-            by.setdefault(_same_training(r), []).append(r)
-        for t, same in sorted(by.items()):
-            if len(same) < 2:
-                continue
+        if _seed_table(key):
+            for r in sorted(rows, key=_same_training):
+                by.setdefault(_same_training(r), {})[r["run"]] = r
+    for t, runs in by.items():
+        same = sorted(runs.values(), key=lambda r: r["seed"])
+        if len(same) >= 2:
             accs = [100 * r["accuracy"] for r in same]
             mean, sd = statistics.mean(accs), statistics.stdev(accs)
             text = (f"Seed repeats ({t[0]} · {t[1]} · {t[2]} Hz, {t[3]}, {t[5]}, {t[6]} epochs{_on(same[0])}): "
