@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import re
 import os
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -285,7 +285,7 @@ def _add_seed_zero(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
 def _statements(groups: dict[str, list[dict]]) -> list[str]:
     """Pooling vs striding and dilation, only from what was measured."""
     out = []
-    seeds = _seed_accuracies(groups)
+    seeds = _seed_runs(groups)
     for key, rows in groups.items():
         if _seed_table(key):  # one model's seeds, not a comparison of models
             continue
@@ -302,28 +302,28 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
             better = [m for m in dil if m != "conv2d" and by[m]["accuracy"] > by["conv2d"]["accuracy"]]
             out.append(f"Dilation ({key}): {parts}; dilated models above the undilated conv2d: {', '.join(better) or 'none'}.")
             out += _dilation_over_seeds(key, [by[m] for m in dil], seeds)
-    out += _seed_statements(groups)
+    out += _seed_statements(groups, seeds)
     seed_zero = {k: rows for k, rows in groups.items() if not _seed_table(k)}  # only seed-0 rows there
     out += _protocol_statements(seed_zero)
     out += _recipe_statements(seed_zero)
     return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
 
 
-def _seed_accuracies(groups: dict[str, list[dict]]) -> dict[tuple, dict[int, float]]:
-    """Accuracy of each seed of each training (_same_training), by seed: a seed-0 run listed twice
+def _seed_runs(groups: dict[str, list[dict]]) -> dict[tuple, dict[int, dict]]:
+    """The row of each seed of each training (_same_training), by seed: a seed-0 run listed twice
     (its own table and the seed repeats) counts once."""
-    seeds: dict[tuple, dict[int, float]] = {}
+    seeds: dict[tuple, dict[int, dict]] = {}
     for rows in groups.values():
         for r in rows:
-            seeds.setdefault(_same_training(r), {})[r["seed"]] = r["accuracy"]
+            seeds.setdefault(_same_training(r), {})[r["seed"]] = r
     return seeds
 
 
-def _dilation_over_seeds(key: str, table: list[dict], seeds: dict[tuple, dict[int, float]]) -> list[str]:
+def _dilation_over_seeds(key: str, table: list[dict], seeds: dict[tuple, dict[int, dict]]) -> list[str]:
     """The dilation comparison again with each model's mean over every seed of its training
-    (``seeds``: _seed_accuracies), when some model of the table was repeated: one seed's gaps are
+    (``seeds``: _seed_runs), when some model of the table was repeated: one seed's gaps are
     often inside the seed spread."""
-    accs = {r["model"]: [100 * a for a in seeds[_same_training(r)].values()] for r in table}
+    accs = {r["model"]: [100 * s["accuracy"] for s in seeds[_same_training(r)].values()] for r in table}
     if max(len(a) for a in accs.values()) < 2:
         return []
 
@@ -341,17 +341,15 @@ PROTOCOL_NOTES = {"random-split": "random clip split (recordings shared by train
                   "split": "split keeping each recording on one side", "official": "official folds (train on one fold, test on another)"}
 
 
-def _seed_statements(groups: dict[str, list[dict]]) -> list[str]:
-    """Every seed of one training: how far apart they land, against the spread between the models of
-    the seed-0 run's table (a model gap inside the seed spread is noise, not a ranking)."""
+def _seed_statements(groups: dict[str, list[dict]], seeds: dict[tuple, dict[int, dict]]) -> list[str]:
+    """Every seed of one training (``seeds``: _seed_runs), in the order of the seed tables: how far
+    apart they land, against the spread between the models of the seed-0 run's table (a model gap
+    inside the seed spread is noise, not a ranking)."""
     out = []
-    by: dict[tuple, dict[str, dict]] = {}  # every seed of one training, over all seed tables, once per run
-    for key, rows in groups.items():
-        if _seed_table(key):
-            for r in sorted(rows, key=_same_training):
-                by.setdefault(_same_training(r), {})[r["run"]] = r
-    for t, runs in by.items():
-        same = sorted(runs.values(), key=lambda r: r["seed"])
+    repeated = dict.fromkeys(_same_training(r) for key, rows in groups.items() if _seed_table(key)
+                             for r in sorted(rows, key=_same_training))
+    for t in repeated:
+        same = sorted(seeds[t].values(), key=lambda r: r["seed"])
         if len(same) >= 2:
             accs = [100 * r["accuracy"] for r in same]
             mean, sd = statistics.mean(accs), statistics.stdev(accs)
@@ -449,7 +447,7 @@ def overview(groups: dict[str, list[dict]]) -> list[tuple[str, list[dict]]]:
     """The chart's panels: one per task (dataset · protocol · rate), each model once with its best
     run whatever the recipe (_overview_rank), best first. The best of several recipes flatters a
     little: the orange tick of a repeated training shows by how much."""
-    seeds = _seed_accuracies(groups)
+    seeds = _seed_runs(groups)
     tasks: dict[str, dict[str, dict]] = {}
     for rows in groups.values():
         for r in rows:
@@ -461,7 +459,7 @@ def overview(groups: dict[str, list[dict]]) -> list[tuple[str, list[dict]]]:
         rows = []
         for r in sorted(by_model.values(), key=lambda r: -r["accuracy"]):
             rule = "" if r["monitor"] == "val_loss" else f", kept by {r['monitor']}"
-            same = seeds[_same_training(r)].values()
+            same = [s["accuracy"] for s in seeds[_same_training(r)].values()]
             seed = f", seed {r['seed']}" if r["seed"] else ""
             rows.append({**r, "label": f"{r['model']} · {r['recipe']}{rule}, {r['max_epochs']} ep{seed}{_on(r)}",
                          "seed_mean": statistics.mean(same) if len(same) > 1 else None})
