@@ -115,7 +115,11 @@ def test_thresholds():
 def test_parity_fails_loudly_naming_the_artifact(tmp_path):
     """An artifact that disagrees with Keras makes the check raise, naming its file."""
     doc, source = export_untrained("lv42", 8000, tmp_path, formats=("tflite_float32",))
-    other = build(ModelConfig(name="lv42", sample_rate=8000))  # different random weights
+    # the same model with its classes rotated by one, so every window's top-1 changes: fresh random
+    # weights were not enough, two untrained models can put every tone in the same class
+    other = build(ModelConfig(name="lv42", sample_rate=8000))
+    weights = source.model.get_weights()  # ..., probs/kernel (64, C), probs/bias (C,)
+    other.set_weights(weights[:-2] + [np.roll(weights[-2], 1, axis=-1), np.roll(weights[-1], 1)])
     test = WindowSet.from_array(tones(20, 8000, 8000, seed=3))
     with pytest.raises(ExportError, match="model_float32.tflite"):
         check_export(tmp_path, test, ExportConfig(out_dir=tmp_path, float_min_agreement=1.0), model=other)
