@@ -73,6 +73,27 @@ def test_8khz_models_keep_params(name):
     assert trainable_params(model) == SPEC_PARAMS[name]
 
 
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if REGISTRY[n].family == "1d"])
+@pytest.mark.parametrize("seconds", [2, 3, 4])
+def test_1d_models_take_other_windows(name, seconds):
+    # --window reaches every 1D model; global pooling keeps the weights the same at any length.
+    # 3 s (66,150 samples) once broke EarlyMix: its "same"-padded branches came out 8268/8268/8269 long.
+    samples = 22050 * seconds
+    model = build_model(name, input_samples=samples)
+    assert model.input_shape == (None, samples)
+    assert trainable_params(model) == SPEC_PARAMS[name]
+    probs = model.predict(np.random.default_rng(0).normal(0, 0.1, (2, samples)).astype("float32"), verbose=0)
+    assert probs.shape == (2, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_earlymix_trims_only_when_its_branches_disagree():
+    paper = build_model("earlymix")
+    assert not [layer.name for layer in paper.layers if layer.name.endswith("_trim")]
+    odd = build_model("earlymix", input_samples=66150)
+    assert [layer.name for layer in odd.layers if layer.name.endswith("_trim")] == ["branch4_trim"]
+    assert odd.get_layer("concat").output.shape[1:] == (8268, 33)
+
+
 @pytest.mark.parametrize("name", sorted(LENGTHS_1D))
 def test_1d_sequence_lengths(name):
     model = build_model(name)

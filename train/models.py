@@ -119,6 +119,13 @@ def _early_mix(config: ModelConfig) -> keras.Model:
     for s, pool in MIX_BRANCHES:
         b = layers.Conv1D(11, KERNEL_1D, strides=s, padding="same", activation="relu", name=f"branch{s}_conv")(x)
         branches.append(layers.MaxPooling1D(_pool(pool, config, config.name), name=f"branch{s}_pool")(b))
+    # "same" padding rounds each stride's output length up, so windows that are not a multiple of
+    # stride x pool leave a branch one step longer (66,150 samples: 8268/8268/8269); trim its tail.
+    # The papers' windows (1 s at 8 and 22.05 kHz) agree exactly and get no extra layer.
+    shortest = min(b.shape[1] for b in branches)
+    branches = [b if b.shape[1] == shortest else
+                layers.Cropping1D((0, b.shape[1] - shortest), name=f"branch{s}_trim")(b)
+                for (s, _), b in zip(MIX_BRANCHES, branches)]
     x = layers.Concatenate(name="concat")(branches)
     x = layers.Dropout(config.dropout, name="concat_drop")(x)
     p = _pool(4, config, config.name)
