@@ -252,6 +252,55 @@ def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     assert err.startswith("error:") and message in err and "\n" not in err
 
 
+def test_cli_out_of_memory_is_one_line_and_keeps_finished_folds(tmp_path, capsys, monkeypatch):
+    """Twelve JAX trainings on one H100 ran it out of memory in XLA's autotuner and left a traceback.
+    Fold 0 trains for real here; fold 1 then fails with that error's text (a GPU is not at hand):
+    one line, exit 1, and the same command resumes after fold 0."""
+    import train.__main__ as cli
+
+    data = _generate(tmp_path / "gen", per_class=6)
+    out = tmp_path / "oom"
+    args = ["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+            "--out", str(out), "--epochs", "1", "--quiet", "--sample-rate", "8000"]
+    real = cli.train_fold
+
+    def second_fold_runs_out(p, fold, audio, fold_dir):
+        if fold_dir.name == "fold_1":
+            raise RuntimeError("INTERNAL: Failed to get configs for: 3 out of 18 instructions.\n"
+                               " - RESOURCE_EXHAUSTED: : CUDA_ERROR_OUT_OF_MEMORY: out of memory")
+        return real(p, fold, audio, fold_dir)
+
+    monkeypatch.setattr(cli, "train_fold", second_fold_runs_out)
+    assert main(args) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith("fold 0 ")  # fold 0's result line, then the error in one line
+    assert len(lines) == 2 and lines[1].startswith("error: out of memory (INTERNAL: Failed to get configs")
+    assert "re-run the same command" in lines[1]
+    stamp = (out / "fold_0" / "result.json").stat().st_mtime_ns
+
+    monkeypatch.setattr(cli, "train_fold", real)
+    assert main(args) == 0
+    assert (out / "fold_0" / "result.json").stat().st_mtime_ns == stamp  # not trained again
+    assert json.loads((out / "summary.json").read_text())["folds_done"] == 2
+
+    monkeypatch.setattr(cli, "run", lambda cfg: (_ for _ in ()).throw(RuntimeError("a bug, not memory")))
+    with pytest.raises(RuntimeError, match="a bug"):  # anything else still surfaces as itself
+        main(args)
+
+
+@pytest.mark.parametrize("error, oom", [
+    (MemoryError("Unable to allocate 880. GiB for an array"), True),
+    (type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor"), True),
+    (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 2.1GiB"), True),
+    (RuntimeError("INVALID_ARGUMENT: Buffer has been deleted or donated."), False),
+    (ValueError("shapes do not match"), False),
+])
+def test_out_of_memory_recognises_the_backends_words(error, oom):
+    from train.__main__ import out_of_memory
+
+    assert out_of_memory(error) is oom
+
+
 def check_weight_average(folder: str) -> None:
     """WeightAverage on a small Dense+BatchNorm model, checked step by step against numpy: the final
     model holds the average, each epoch trains on from the raw weights, and the checkpoint kept by

@@ -431,6 +431,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is the host or the accelerator running out of memory: numpy's MemoryError,
+    TensorFlow's ResourceExhaustedError, or XLA's RESOURCE_EXHAUSTED status under JAX (seen when twelve
+    trainings shared one GPU without preallocation)."""
+    text = f"{type(e).__name__}: {e}"
+    return isinstance(e, MemoryError) or any(
+        s in text for s in ("ResourceExhaustedError", "RESOURCE_EXHAUSTED", "CUDA_ERROR_OUT_OF_MEMORY", "Out of memory"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.max_folds is not None and args.max_folds < 0:
@@ -448,6 +457,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: re-run the same command to resume (finished folds are kept)", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not out_of_memory(e):
+            raise
+        first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        print(f"error: out of memory ({first[:160]}); finished folds are kept: lower --batch-size or train fewer "
+              "models at once on this device, then re-run the same command to resume", file=sys.stderr)
+        return 1
     if summary["folds_done"]:
         m, s = summary["mean"], summary["std"]
         print(f"{summary['model']} {summary['dataset']} {summary['protocol']}: {summary['folds_done']}/{summary['folds_total']} folds, "
