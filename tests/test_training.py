@@ -414,6 +414,15 @@ def test_jax_backend_trains_a_checkpoint_tensorflow_loads(tmp_path):
     np.testing.assert_allclose(model(probe, training=False).numpy(), np.load(probs), atol=1e-5)
 
 
+def _report_every_run(runs, out) -> tuple[str, dict]:
+    """python -m train.report over every run folder in ``runs``: the Markdown written to ``out`` and
+    the JSON's groups."""
+    from train.report import main as report_main
+
+    assert report_main([str(p) for p in sorted(runs.iterdir())] + ["--out", str(out)]) == 0
+    return out.read_text(), json.loads(out.with_suffix(".json").read_text())["groups"]
+
+
 def _write_summary(run, model, acc, secs, protocol, config=None, model_config=None):
     """A summary.json as python -m train writes it, for an UrbanSound8K run of two folds."""
     run.mkdir(parents=True, exist_ok=True)
@@ -528,8 +537,6 @@ def test_report_keeps_an_earlier_reports_rows(tmp_path, capsys):
 
 def test_report_puts_gpu_runs_in_tables_of_their_own(tmp_path):
     """A run trained on an accelerator is not timed like a CPU run: its own table, its own machine line."""
-    from train.report import main as report_main
-
     runs = tmp_path / "runs"
     seed1 = {"augment": True, "epochs": 5, "seed": 1}
     _write_summary(runs / "lv18", "lv18", 0.7, 30.0, "official")
@@ -544,9 +551,7 @@ def test_report_puts_gpu_runs_in_tables_of_their_own(tmp_path):
         else:
             summary["machine"].update(keras_backend="jax", accelerator="NVIDIA H100 80GB HBM3")
         (runs / name / "summary.json").write_text(json.dumps(summary))
-    out = tmp_path / "accuracy.md"
-    assert report_main([str(p) for p in sorted(runs.iterdir())] + ["--out", str(out)]) == 0
-    groups = json.loads(out.with_suffix(".json").read_text())["groups"]
+    text, groups = _report_every_run(runs, tmp_path / "accuracy.md")
     assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz"]] == [str(runs / "lv18"), str(runs / "lv81_nomachine")]
     assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · on NVIDIA H100 80GB HBM3"]] == [str(runs / "lv18_gpu")]
     # each machine's seed repeats sit beside its own seed 0
@@ -554,7 +559,6 @@ def test_report_puts_gpu_runs_in_tables_of_their_own(tmp_path):
         str(runs / "lv18"), str(runs / "lv18_seed1")]
     assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · on NVIDIA H100 80GB HBM3 · seed repeats"]] == [
         str(runs / "lv18_gpu"), str(runs / "lv18_gpu_seed1")]
-    text = out.read_text()
     assert "Seed repeats (urbansound8k · official · 22050 Hz, lv18, augment, 5 epochs on NVIDIA H100 80GB HBM3): seed 0 72.0 %, seed 1 74.0 %" in text
     assert "Seed repeats (urbansound8k · official · 22050 Hz, lv18, augment, 5 epochs): seed 0 70.0 %, seed 1 66.0 %" in text
     assert "Machine: test, 2 logical CPUs (shared" in text
@@ -564,19 +568,14 @@ def test_report_puts_gpu_runs_in_tables_of_their_own(tmp_path):
 def test_report_ranks_dilation_over_seeds_and_tables_the_learning_rate(tmp_path):
     """One seed's gap between models can be inside the seed spread: the dilation statement is repeated
     with means over seeds; a run with another --lr is another recipe, not a seed of the default one."""
-    from train.report import main as report_main
-
     runs = tmp_path / "runs"
     _write_summary(runs / "conv2d", "conv2d", 0.6, 10.0, "official")
     for seed, acc in ((0, 0.70), (1, 0.74), (2, 0.72)):
         _write_summary(runs / f"convdf_s{seed}", "convdf", acc, 10.0, "official", {"augment": True, "epochs": 5, "seed": seed})
     _write_summary(runs / "convdf_lr", "convdf", 0.5, 10.0, "official", {"augment": True, "epochs": 5, "lr": 5e-4})
-    out = tmp_path / "accuracy.md"
-    assert report_main([str(p) for p in sorted(runs.iterdir())] + ["--out", str(out)]) == 0
-    text = out.read_text()
+    text, groups = _report_every_run(runs, tmp_path / "accuracy.md")
     assert ("Dilation over seeds (urbansound8k · official · 22050 Hz): conv2d 60.0 % (1 seed), convdf 72.0 ± 2.0 % "
             "(3 seeds); ranked by mean: convdf > conv2d") in text
-    groups = json.loads(out.with_suffix(".json").read_text())["groups"]
     assert [r["run"] for r in groups["urbansound8k · official · 22050 Hz · augment, lr 0.0005"]] == [str(runs / "convdf_lr")]
     assert "convdf_lr" not in json.dumps(groups["urbansound8k · official · 22050 Hz · seed repeats"])
     # the chart: one panel per task, each model once (its best seed-0 run, named with its recipe), and
@@ -609,18 +608,13 @@ def test_summary_records_where_its_folds_trained():
 def test_report_states_every_seed_of_one_training_length_together(tmp_path):
     """Seeds 1 and 2 of a 100-epoch training, beside 60-epoch seed repeats in the same recipe: one
     statement lists seeds 0, 1 and 2 at 100 epochs, and both repeats sit in the 100-epoch seed table."""
-    from train.report import main as report_main
-
     runs = tmp_path / "runs"
     for name, model, acc, epochs, seed in [("df100", "convdf", 0.75, 100, 0), ("df60_s1", "convdf", 0.70, 60, 1),
                                            ("db60_s1", "convdb", 0.66, 60, 1), ("df100_s1", "convdf", 0.71, 100, 1),
                                            ("df100_s2", "convdf", 0.745, 100, 2)]:
         _write_summary(runs / name, model, acc, 10.0, "official", {"augment": True, "epochs": epochs, "seed": seed})
-    out = tmp_path / "accuracy.md"
-    assert report_main([str(p) for p in sorted(runs.iterdir())] + ["--out", str(out)]) == 0
-    text = out.read_text()
+    text, groups = _report_every_run(runs, tmp_path / "accuracy.md")
     assert ("Seed repeats (urbansound8k · official · 22050 Hz, convdf, augment, 100 epochs): "
             "seed 0 75.0 %, seed 1 71.0 %, seed 2 74.5 % — mean 73.5") in text
-    groups = json.loads(out.with_suffix(".json").read_text())["groups"]
     assert sorted(r["run"].split("/")[-1] for r in groups["urbansound8k · official · 22050 Hz · seed repeats · 100 epochs"]) == \
         ["df100", "df100_s1", "df100_s2"]
