@@ -66,6 +66,9 @@ class TrainConfig:
     eq_db: float = 0.0
     masks: int = 0
     sinc_units: str = "sample-rate"  # sincnet only (kept out of other models' run.json)
+    teacher: tuple[str, ...] = ()  # run folders distilled from (train.distill); the two below only with one
+    teacher_weight: float = 0.5
+    teacher_temperature: float = 2.0
     max_folds: int | None = None
     final: bool = False
     cache_dir: str | None = None
@@ -135,6 +138,9 @@ def _identity(cfg: TrainConfig) -> dict:
         identity.pop(name)
     if cfg.model != "sincnet":  # means nothing for other models
         identity.pop("sinc_units")
+    if not cfg.teacher:  # kept out of plain runs' run.json, which then still match those from before --teacher
+        for name in ("teacher", "teacher_weight", "teacher_temperature"):
+            identity.pop(name)
     return json.loads(json.dumps(identity))  # tuples -> lists, as read back from run.json
 
 
@@ -178,6 +184,7 @@ class RunPlan:
     fit: object  # train.fit.FitConfig
     meta: dict
     labels: np.ndarray
+    teachers: list = dataclasses.field(default_factory=list)  # train.distill.Teacher, checked against the folds
 
 
 # Units of SincNet's trainable cut-offs (train.layers.SincConv1D): plain Hz, or fractions of the sample rate.
@@ -212,7 +219,15 @@ def plan(cfg: TrainConfig) -> RunPlan:
             "window_samples": window, "hop_samples": hop_samples(window, fit), "dataset": dataset.name,
             "protocol": cfg.protocol}
     labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
-    return RunPlan(cfg, entry, rate, dataset, folds, model_config, fit, meta, labels)
+    teachers = []
+    if cfg.teacher:
+        from train.distill import load_teachers, soft_targets
+
+        soft_targets(labels[:1], np.full((1, len(dataset.labels)), 1.0 / len(dataset.labels)),
+                     cfg.teacher_weight, cfg.teacher_temperature)  # a bad weight or temperature: its ValueError now
+        trained = folds if cfg.max_folds is None else folds[: cfg.max_folds]  # a teacher needs only the folds trained here
+        teachers = load_teachers(cfg.teacher, dataset, cfg.protocol, folds, trained, final=cfg.final)
+    return RunPlan(cfg, entry, rate, dataset, folds, model_config, fit, meta, labels, teachers)
 
 
 def claim(cfg: TrainConfig) -> Path:
@@ -248,9 +263,11 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
     _write_json(fold_dir / "config.json", {**p.meta, "fold": fold.name})
     ckpt = fold_dir / "model.keras"
     fit_k = dataclasses.replace(p.fit, seed=cfg.seed + fold.index)
+    targets = _distilled_targets(p, f"fold_{fold.index}", fold.train, audio)
     r = train(p.model_config, [audio[i] for i in fold.train], labels[list(fold.train)],
               [audio[i] for i in fold.val], labels[list(fold.val)], fit_k, ckpt,
-              desc=f"{entry.name} fold {fold.index + 1}/{len(p.folds)} ({fold.name})", progress=cfg.progress)
+              desc=f"{entry.name} fold {fold.index + 1}/{len(p.folds)} ({fold.name})", progress=cfg.progress,
+              train_targets=targets)
     ev = evaluate(ckpt, p.model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
     result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
               "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
@@ -261,6 +278,22 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
     curves_png([(fold.name, r["history"])], fold_dir / "curves.png", f"{entry.name} {dataset.name} {fold.name}")
     _write_json(fold_dir / "result.json", result)  # last: marks the fold finished
     return result
+
+
+def _distilled_targets(p: RunPlan, part: str, indices, audio: list) -> np.ndarray | None:
+    """With --teacher: soft training targets (float32 (len(indices), C)) from the teachers' models
+    in ``part`` (fold_K or final) for the clips ``indices``; None for a plain run."""
+    if not p.teachers:
+        return None
+    from train.distill import soft_targets, teacher_probs
+
+    def audio_at(rate: int, clip_indices) -> list:
+        if rate == p.rate:
+            return [audio[i] for i in clip_indices]
+        return decode([p.dataset.clips[i] for i in clip_indices], rate, AudioCache(p.cfg.cache_dir), progress=p.cfg.progress)
+
+    probs = teacher_probs(p.teachers, part, indices, audio_at)
+    return soft_targets(p.labels[list(indices)], probs, p.cfg.teacher_weight, p.cfg.teacher_temperature)
 
 
 def write_summary(p: RunPlan, results: list[dict]) -> dict:
@@ -303,7 +336,7 @@ def run(cfg: TrainConfig) -> dict:
 
     summary = write_summary(p, results)
     if cfg.final:
-        _final(cfg, out, p.dataset, p.model_config, p.fit, p.meta, p.labels, results, audio, p.rate)
+        _final(p, out, results, audio)
     return summary
 
 
@@ -316,22 +349,24 @@ def _summarise(cfg, entry, dataset, rate, window, folds: list[Fold], results: li
             "folds": rows, "mean": mean, "std": std, "config": _identity(cfg), "machine": machine(results)}
 
 
-def _final(cfg, out, dataset, model_config, fit, meta, labels, results, audio, rate) -> None:
+def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> None:
     """One model on all clips, no validation: trained for the folds' median best epoch."""
     from train.fit import train
 
+    cfg = p.cfg
     final_dir = out / "final"
     if (final_dir / "model.keras").is_file() and (final_dir / "config.json").is_file():
         print("final model: done before, skipped", file=sys.stderr)
         return
     if audio is None:
-        audio = decode(dataset.clips, rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
+        audio = decode(p.dataset.clips, p.rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
     epochs = int(np.median([r["best_epoch"] for r in results])) if results else cfg.epochs
     final_dir.mkdir(exist_ok=True)
     remove_partials(final_dir)
-    r = train(model_config, audio, labels, None, None, dataclasses.replace(fit, epochs=epochs),
-              final_dir / "model.keras", desc=f"{model_config.name} final (all data)", progress=cfg.progress)
-    _write_json(final_dir / "config.json", {**meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})
+    r = train(p.model_config, audio, p.labels, None, None, dataclasses.replace(p.fit, epochs=epochs),
+              final_dir / "model.keras", desc=f"{p.model_config.name} final (all data)", progress=cfg.progress,
+              train_targets=_distilled_targets(p, "final", range(len(audio)), audio))
+    _write_json(final_dir / "config.json", {**p.meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})
 
 
 # TrainConfig fields set by add_training_arguments (each option's dest is its field's name): what a
@@ -424,6 +459,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation and batches (default: 0)")
     add_training_arguments(p)
+    p.add_argument("--teacher", action="append", default=[], metavar="RUN",
+                   help="distil from a finished run folder of this dataset (e.g. a 2D model's): its fold models' "
+                   "clip probabilities become soft training labels; repeat to average several teachers. It must "
+                   "share this run's --protocol, --seed and --k, so it never saw a fold's test clips (checked)")
+    p.add_argument("--teacher-weight", type=float, default=0.5, metavar="W",
+                   help="with --teacher: targets are (1 - W) x one-hot + W x teacher (default: 0.5)")
+    p.add_argument("--teacher-temperature", type=float, default=2.0, metavar="T",
+                   help="with --teacher: flatten the teacher's probabilities as logits / T would (default: 2)")
     p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
@@ -446,10 +489,15 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --max-folds must be 0 or more", file=sys.stderr)
         return 2
     model = args.model.lower()
+    if not args.teacher and (args.teacher_weight, args.teacher_temperature) != (TrainConfig.teacher_weight, TrainConfig.teacher_temperature):
+        print("error: --teacher-weight and --teacher-temperature apply only with --teacher", file=sys.stderr)
+        return 2
     try:
         cfg = TrainConfig(model=model, dataset=args.dataset, data=args.data, protocol=args.protocol,
                           out=args.out, seed=args.seed, **training_fields(args, [model]),
-                          max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet)
+                          max_folds=args.max_folds, final=args.final, cache_dir=args.cache_dir, progress=not args.quiet,
+                          teacher=tuple(args.teacher), teacher_weight=args.teacher_weight,
+                          teacher_temperature=args.teacher_temperature)
         summary = run(cfg)
     except (DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors
         print(f"error: {e}", file=sys.stderr)

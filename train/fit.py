@@ -101,14 +101,22 @@ def best_epoch(history: dict, monitor: str) -> int:
 
 
 class WindowBatches(keras.utils.PyDataset):
-    """Batches of (float32 (b, window) PCM, float32 (b, C) one-hot) windows cut from clips."""
+    """Batches of (float32 (b, window) PCM, float32 (b, C) targets) windows cut from clips.
+
+    The targets are the clips' one-hot labels, or with ``targets`` (float (n_clips, C), rows summing
+    to 1, e.g. a teacher's soft labels from ``train.distill``) those rows for every window of a clip.
+    """
 
     def __init__(self, audios: Sequence[np.ndarray], labels: np.ndarray, window: int, hop: int, num_classes: int,
                  batch_size: int, augment: Augment | None = None, shuffle: bool = False, seed: int = 0,
-                 mixup: float = 0.0) -> None:
+                 mixup: float = 0.0, targets: np.ndarray | None = None) -> None:
         super().__init__()
         self.mixup = mixup
         self.audios, self.labels = audios, np.asarray(labels, dtype=np.int64)
+        self.targets = (np.eye(num_classes, dtype=np.float32)[self.labels] if targets is None
+                        else np.asarray(targets, dtype=np.float32))
+        if self.targets.shape != (len(audios), num_classes):
+            raise ValueError(f"targets must be ({len(audios)}, {num_classes}), not {self.targets.shape}")
         self.window, self.num_classes, self.batch_size = window, num_classes, batch_size
         self.clip_idx, self.starts = window_table(audios, window, hop)
         self.augment, self.shuffle, self.seed = augment, shuffle, seed
@@ -131,7 +139,7 @@ class WindowBatches(keras.utils.PyDataset):
         x = np.stack([cut(self.audios[c], int(s), self.window) for c, s in zip(self.clip_idx[idx], starts)])
         if self.augment is not None:
             x = self.augment(x, rng)
-        y = np.eye(self.num_classes, dtype=np.float32)[self.labels[self.clip_idx[idx]]]
+        y = self.targets[self.clip_idx[idx]]
         if self.mixup > 0.0:
             x, y = mix(x, y, self.mixup, rng)
         return x, y
@@ -247,10 +255,12 @@ def hop_samples(window: int, fit: FitConfig) -> int:
 
 def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_labels: np.ndarray,
           val_audio: Sequence[np.ndarray] | None, val_labels: np.ndarray | None, fit: FitConfig,
-          checkpoint: Path, desc: str = "training", progress: bool = True) -> dict:
+          checkpoint: Path, desc: str = "training", progress: bool = True, train_targets: np.ndarray | None = None) -> dict:
     """Train a fresh model; keep the best weights by ``fit.monitor`` at ``checkpoint`` (``.keras``).
 
     Without validation data the model of the last epoch is saved (used for ``--final``).
+    ``train_targets`` (float (n_train, C)) replaces the one-hot training labels, e.g. by a
+    teacher's soft labels (``train.distill``); validation always scores the true labels.
     Returns ``{"history": {metric: [per epoch]}, "epochs": int, "best_epoch": int, "seconds": float}``.
     """
     keras.utils.set_random_seed(fit.seed)
@@ -259,7 +269,8 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     hop = hop_samples(window, fit)
     model = build(model_config)
     batches = WindowBatches(train_audio, train_labels, window, hop, model_config.num_classes, fit.batch_size,
-                            fit.augmentation if fit.augment else None, shuffle=True, seed=fit.seed, mixup=fit.mixup)
+                            fit.augmentation if fit.augment else None, shuffle=True, seed=fit.seed, mixup=fit.mixup,
+                            targets=train_targets)
     rate = fit.learning_rate
     if fit.schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(fit.learning_rate, decay_steps=fit.epochs * len(batches))
