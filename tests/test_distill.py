@@ -4,6 +4,7 @@ teacher from having seen a fold's test clips."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -114,3 +115,11 @@ def test_cli_refuses_a_teacher_that_saw_the_test_clips_or_is_not_finished(tmp_pa
     assert main(_args(data, tmp_path / "s3", "--teacher-temperature", "3")) == 2
     assert "only with --teacher" in capsys.readouterr().err
     assert not (tmp_path / "student" / "fold_0").exists()  # refused before any training
+
+    broken = tmp_path / "broken"
+    shutil.copytree(teacher, broken)
+    model = broken / "fold_0" / "model.keras"
+    model.write_bytes(model.read_bytes()[:200])  # truncated, as by a full disk
+    assert main(_args(data, tmp_path / "s4", "--teacher", str(broken))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: teacher") and "cannot load fold_0/model.keras" in err and "\n" not in err

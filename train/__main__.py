@@ -184,7 +184,7 @@ class RunPlan:
     fit: object  # train.fit.FitConfig
     meta: dict
     labels: np.ndarray
-    teachers: list = dataclasses.field(default_factory=list)  # train.distill.Teacher, checked against the folds
+    teachers: list = dataclasses.field(default_factory=list)  # --teacher run folders (Path), checked against the folds
 
 
 # Units of SincNet's trainable cut-offs (train.layers.SincConv1D): plain Hz, or fractions of the sample rate.

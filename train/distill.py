@@ -22,7 +22,6 @@ redraws the speaker groups) or protocol fails that check with a one-line error b
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -32,13 +31,11 @@ from train.data import DataError, Dataset
 from train.protocols import Fold, make_folds
 
 
-@dataclass(frozen=True)
-class Teacher:
-    """A finished run used as a teacher: its folder and the settings its folds were built with."""
-
-    path: Path
-    model: str
-    folds: list  # list[Fold] rebuilt over the student's dataset listing
+def _read_json(path: Path, teacher: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"teacher {teacher}: cannot read {path.name} ({type(e).__name__})") from None
 
 
 def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -67,19 +64,20 @@ def soft_targets(labels: np.ndarray, teacher_probs: np.ndarray, weight: float, t
 
 
 def load_teachers(paths: Sequence[str], dataset: Dataset, protocol: str, folds: Sequence[Fold],
-                  trained: Sequence[Fold], final: bool = False) -> list[Teacher]:
+                  trained: Sequence[Fold], final: bool = False) -> list[Path]:
     """Check each teacher run against the student's folds; raise :class:`DataError` (one line) if
     it is missing, on another dataset or label set, has another number of folds, has not finished
     one of the folds the student trains (``trained``), or trained or validated on any of the
     student's test clips of that fold. With ``final`` (the
-    student's ``--final``) each teacher needs its own ``final/`` model, which labels all clips."""
+    student's ``--final``) each teacher needs its own ``final/`` model, which labels all clips.
+    Returns the teachers' run folders."""
     teachers = []
     for raw in paths:
         path = Path(raw)
         run_file = path / "run.json"
         if not run_file.is_file():
             raise DataError(f"teacher {path}: no run.json; give a run folder written by python -m train")
-        run = json.loads(run_file.read_text())
+        run = _read_json(run_file, path)
         t_folds = make_folds(dataset, run["protocol"], seed=run.get("seed", 0), k=run.get("k", 3),
                              val_fraction=run.get("val_fraction", 0.1))
         if len(t_folds) != len(folds):
@@ -89,7 +87,7 @@ def load_teachers(paths: Sequence[str], dataset: Dataset, protocol: str, folds: 
             config_file, done = path / f"fold_{fold.index}" / "config.json", path / f"fold_{fold.index}" / "result.json"
             if not (config_file.is_file() and done.is_file()):
                 raise DataError(f"teacher {path} has not finished fold {fold.index} ({fold.name})")
-            meta = json.loads(config_file.read_text())
+            meta = _read_json(config_file, path)
             if meta.get("dataset") != dataset.name:
                 raise DataError(f"teacher {path} was trained on {meta.get('dataset')}, not {dataset.name}")
             labels = meta.get("labels")
@@ -101,11 +99,11 @@ def load_teachers(paths: Sequence[str], dataset: Dataset, protocol: str, folds: 
                                 f"use a teacher trained with this run's --protocol, --seed and --k")
         if final and not (path / "final" / "model.keras").is_file():
             raise DataError(f"teacher {path} has no final model for --final: run it again with --final first")
-        teachers.append(Teacher(path, str(run.get("model")), t_folds))
+        teachers.append(path)
     return teachers
 
 
-def teacher_probs(teachers: Sequence[Teacher], part: str, clip_indices: Sequence[int], audio_at) -> np.ndarray:
+def teacher_probs(teachers: Sequence[Path], part: str, clip_indices: Sequence[int], audio_at) -> np.ndarray:
     """Mean clip-level probabilities, float32 (len(clip_indices), C), of every teacher's model in
     its subfolder ``part`` (``fold_K`` for fold K, ``final`` for the student's ``--final``).
 
@@ -117,9 +115,12 @@ def teacher_probs(teachers: Sequence[Teacher], part: str, clip_indices: Sequence
     from train.fit import predict_clips
 
     probs = []
-    for t in teachers:
-        meta = json.loads((t.path / part / "config.json").read_text())
-        model = keras.models.load_model(str(t.path / part / "model.keras"), safe_mode=True)
+    for path in teachers:
+        meta = _read_json(path / part / "config.json", path)
+        try:
+            model = keras.models.load_model(str(path / part / "model.keras"), safe_mode=True)
+        except Exception as e:  # a truncated or foreign file: Keras raises several types
+            raise DataError(f"teacher {path}: cannot load {part}/model.keras ({type(e).__name__})") from None
         probs.append(predict_clips(model, audio_at(int(meta["sample_rate"]), clip_indices),
                                    int(meta["window_samples"]), int(meta["hop_samples"])))
     return np.mean(probs, axis=0).astype(np.float32)
