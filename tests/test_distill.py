@@ -53,12 +53,25 @@ def _args(data, out, *extra):
             "--out", str(out), "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000", *extra]
 
 
+def _spy_on_targets(monkeypatch) -> dict:
+    """Record the train_targets each train.fit.train call gets (under "targets"), then train."""
+    import train.fit
+
+    seen, real = {}, train.fit.train
+
+    def spy(*args, train_targets=None, **kwargs):
+        seen["targets"] = train_targets
+        return real(*args, train_targets=train_targets, **kwargs)
+
+    monkeypatch.setattr(train.fit, "train", spy)
+    return seen
+
+
 def test_cli_distils_from_a_teacher_run_with_its_fold_models_soft_labels(tmp_path, monkeypatch):
     """The student's training targets are exactly (1 - W) one-hot + W softened teacher clip
     probabilities, computed here again from the teacher's own fold checkpoint."""
     import keras
 
-    import train.fit
     from train.data import decode, load_dataset
     from train.fit import predict_clips
     from train.protocols import make_folds
@@ -68,14 +81,7 @@ def test_cli_distils_from_a_teacher_run_with_its_fold_models_soft_labels(tmp_pat
     teacher = tmp_path / "teacher"
     assert main(_args(data, teacher)) == 0
 
-    seen = {}
-    real = train.fit.train
-
-    def spy(*args, train_targets=None, **kwargs):
-        seen["targets"] = train_targets
-        return real(*args, train_targets=train_targets, **kwargs)
-
-    monkeypatch.setattr(train.fit, "train", spy)
+    seen = _spy_on_targets(monkeypatch)
     student = tmp_path / "student"
     assert main(_args(data, student, "--teacher", str(teacher), "--teacher-weight", "0.7", "--teacher-temperature", "1.5")) == 0
 
@@ -123,3 +129,17 @@ def test_cli_refuses_a_teacher_that_saw_the_test_clips_or_is_not_finished(tmp_pa
     assert main(_args(data, tmp_path / "s4", "--teacher", str(broken))) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: teacher") and "cannot load fold_0/model.keras" in err and "\n" not in err
+
+
+def test_cli_final_model_distils_from_the_teachers_final_model(tmp_path, monkeypatch):
+    """--final labels all clips with each teacher's own final/ model (the folds' models each
+    held some clips out)."""
+    data = make_data(tmp_path / "gen", per_class=4)
+    teacher = tmp_path / "teacher"
+    assert main(_args(data, teacher, "--max-folds", "0", "--final")) == 0
+    seen = _spy_on_targets(monkeypatch)
+    student = tmp_path / "student"
+    assert main(_args(data, student, "--max-folds", "0", "--final", "--teacher", str(teacher))) == 0
+    assert (student / "final" / "model.keras").is_file()
+    assert seen["targets"].shape == (12, 3) and np.allclose(seen["targets"].sum(axis=1), 1.0)
+    assert (seen["targets"].max(axis=1) < 1.0).all()  # soft: the teacher's share is in every row
