@@ -111,6 +111,7 @@ def test_cli_refuses_a_teacher_that_saw_the_test_clips_or_is_not_finished(tmp_pa
         (["--max-folds", "2"], "has not finished fold 1"),
         (["--final"], "no final model"),
         (["--teacher-weight", "2"], "teacher weight must be in [0, 1]"),
+        (["--teacher-temperature", "inf"], "temperature must be positive"),
     ]
     for extra, message in cases:
         assert main(_args(data, tmp_path / "student", "--teacher", str(teacher), *extra)) == 2, extra

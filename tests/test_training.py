@@ -240,6 +240,14 @@ def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):
     (["--sinc-units", "hz"], "sincnet only"),
     (["--window", "0.005"], "too short for its convolutions"),
     (["--window", "-1"], "positive number of seconds"),
+    (["--window", "inf"], "positive number of seconds"),
+    (["--lr", "nan"], "learning rate must be a positive number"),
+    (["--lr", "0"], "learning rate must be a positive number"),
+    (["--mixup", "nan"], "mixup"),
+    (["--eq", "nan"], "eq must be"),
+    (["--val-fraction", "-0.5"], "--val-fraction must be between 0 and 1"),
+    (["--patience", "-1"], "patience must be at least 1"),
+    (["--cache-dir", "/dev/null/cache"], "cache folder /dev/null/cache: cannot create it"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     data = _generate(tmp_path / "gen", per_class=3)
@@ -485,6 +493,34 @@ def test_report_gathers_runs(tmp_path):
     assert "| lv81 (seed 1) | lv81_official_5_seed1 |" in text
     statements = json.loads(out.with_suffix(".json").read_text())["statements"]
     assert not [t for t in statements if "_seed" in t and not t.startswith("Seed repeats")]  # other statements: seed 0 only
+
+
+def test_report_and_describe_refuse_bad_runs_and_outputs_in_one_line(tmp_path, capsys):
+    """A corrupt summary, a NaN accuracy or a mistyped folder is an error, not a quietly shorter
+    report or a NaN in a table; an output path that cannot be written is one line, not a traceback."""
+    from train.describe import main as describe_main
+    from train.report import main as report_main
+
+    good = tmp_path / "runs" / "good"
+    _write_summary(good, "lv18", 0.7, 30.0, "official")
+    corrupt = tmp_path / "runs" / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "summary.json").write_text('{"model": "lv18", "folds": [')
+    nan = tmp_path / "runs" / "nan"
+    _write_summary(nan, "lv81", float("nan"), 10.0, "official")
+    (tmp_path / "outdir.md").mkdir()
+    cases = [([str(good), str(corrupt)], 2, f"{corrupt / 'summary.json'}: unreadable (JSONDecodeError)"),
+             ([str(good), str(nan)], 2, "accuracy is not a finite number"),
+             ([str(good), str(tmp_path / "runs" / "typo")], 2, "no such run folder"),
+             ([str(good), "--out", str(tmp_path / "outdir.md")], 1, "cannot write the report to")]
+    for argv, code, message in cases:
+        assert report_main(argv) == code, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and message in err and "\n" not in err, err
+    data = _generate(tmp_path / "gen", per_class=2)
+    assert describe_main(["--data", f"folders={data}", "--out", str(tmp_path / "outdir.md"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot write to") and "\n" not in err, err
 
 
 def test_report_keeps_an_earlier_reports_rows(tmp_path, capsys):

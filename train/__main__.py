@@ -203,6 +203,8 @@ def plan(cfg: TrainConfig) -> RunPlan:
     rate = resolve_rate(cfg.model, cfg.dataset, cfg.sample_rate)
     dataset = load_dataset(cfg.dataset, Path(cfg.data))
     folds = make_folds(dataset, cfg.protocol, seed=cfg.seed, k=cfg.k, val_fraction=cfg.val_fraction)
+    if cfg.cache_dir is not None:
+        AudioCache(cfg.cache_dir)  # creates the folder: one that cannot be is a one-line error before run.json is written
     if cfg.sinc_units not in SINC_UNITS:
         raise ValueError(f"sinc_units must be one of {', '.join(SINC_UNITS)}, got {cfg.sinc_units!r}")
     model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate,
@@ -427,8 +429,10 @@ def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
     for name in ("epochs", "batch_size", "k"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.window is not None and not args.window > 0:  # also refuses nan
+    if args.window is not None and not 0 < args.window < float("inf"):  # also refuses nan
         raise ValueError(f"--window must be a positive number of seconds, got {args.window}")
+    if not 0 < args.val_fraction < 1:
+        raise ValueError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
     if args.sinc_units is not None and "sincnet" not in models:
         raise ValueError(f"--sinc-units applies to sincnet only, not {' '.join(models)}")
     return {**{name: getattr(args, name) for name in TRAINING_FIELDS},

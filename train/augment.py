@@ -6,6 +6,7 @@ Pure numpy with an explicit ``Generator`` so runs are reproducible.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,9 +49,9 @@ class Augment:
 
     def __post_init__(self) -> None:
         lo, hi = self.speed
-        if not 0.0 < lo <= hi:
+        if not 0.0 < lo <= hi < math.inf:
             raise ValueError(f"speed range must be 0 < LO <= HI, not {lo} {hi}")
-        if self.eq_db < 0.0:
+        if not self.eq_db >= 0.0:  # also refuses NaN
             raise ValueError(f"eq must be 0 (off) or a positive number of dB, not {self.eq_db}")
         if self.masks < 0:
             raise ValueError(f"masks must be 0 (off) or more, not {self.masks}")

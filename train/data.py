@@ -299,6 +299,11 @@ class AudioCache:
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = Path(folder) if folder is not None else None
+        if self.folder is not None:  # made here, so a bad folder is named as such and not blamed on every audio file
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise DataError(f"cache folder {self.folder}: cannot create it ({e.strerror or type(e).__name__})") from None
         self._memory: dict[tuple[str, int], np.ndarray] = {}
         self.reads = 0  # files actually decoded (tests check the cache works)
 

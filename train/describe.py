@@ -185,11 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     command = "python -m train.describe " + " ".join(f"--data {n}={f}" for n, f in data) + f" --out {args.out}"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out, markdown(stats, data, command))
     figures = [{k: v for k, v in s.items() if k != "durations"} for s in stats]  # per-clip list: the PNG's
-    write_atomic(args.out.with_suffix(".json"), json.dumps({"command": command, "datasets": figures}, indent=1) + "\n")
-    histogram_png(stats, args.out.with_suffix(".png"))
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out, markdown(stats, data, command))
+        write_atomic(args.out.with_suffix(".json"), json.dumps({"command": command, "datasets": figures}, indent=1) + "\n")
+        histogram_png(stats, args.out.with_suffix(".png"))
+    except OSError as e:
+        print(f"error: cannot write to {args.out} ({e.strerror or type(e).__name__})", file=sys.stderr)
+        return 1
     print(f"wrote {args.out}, {args.out.with_suffix('.json').name} and {args.out.with_suffix('.png').name}")
     return 0
 

@@ -43,7 +43,7 @@ def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
 
     ``temperature`` > 1 flattens, 1 leaves them as they are; equal to a softmax of logits / T.
     """
-    if not temperature > 0:
+    if not 0 < temperature < np.inf:
         raise ValueError(f"temperature must be positive, not {temperature}")
     logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) / temperature
     logp -= logp.max(axis=1, keepdims=True)

@@ -64,13 +64,18 @@ class FitConfig:
     ema: float = 0.0
 
     def __post_init__(self) -> None:
+        # `not x >= 0`-style tests below also refuse NaN, which every comparison fails
+        if not 0.0 < self.learning_rate < math.inf:
+            raise ValueError(f"learning rate must be a positive number, not {self.learning_rate}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1 epoch (or off), not {self.patience}")
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, not {self.monitor!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label smoothing must be in [0, 1), not {self.label_smoothing}")
-        if self.mixup < 0.0:
+        if not 0.0 <= self.mixup < math.inf:
             raise ValueError(f"mixup must be 0 (off) or positive, not {self.mixup}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema decay must be in [0, 1) (0: off), not {self.ema}")

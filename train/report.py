@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import re
 import statistics
@@ -68,13 +69,24 @@ def paper_number(model: str, dataset: str) -> tuple[str, str]:
 
 
 def load_runs(paths: list[Path]) -> tuple[list[dict], list[str]]:
+    """Summaries of the run folders with a finished fold, and a note for each folder skipped.
+
+    Raises ValueError (one line) for a summary.json that cannot be read or holds a non-finite
+    accuracy: a report quietly missing a run, or showing NaN, would be read as a result.
+    """
     runs, notes = [], []
     for p in paths:
         f = p / "summary.json"
         if not f.is_file():
             notes.append(f"{p}: no summary.json, skipped")
             continue
-        s = json.loads(f.read_text())
+        try:
+            s = json.loads(f.read_text())
+            accuracies = [float(r["accuracy"]) for r in s.get("folds", [])]
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"{f}: unreadable ({type(e).__name__}); remove the run folder from the arguments or train it again") from None
+        if not all(math.isfinite(a) for a in accuracies):
+            raise ValueError(f"{f}: a fold's accuracy is not a finite number; train that run again")
         if not s.get("folds_done"):
             notes.append(f"{p}: no finished fold, skipped")
             continue
@@ -527,14 +539,18 @@ def main(argv: list[str] | None = None) -> int:
                         "and are not committed, so this is how new runs join the committed report")
     p.add_argument("--out", default="benchmarks/results/accuracy.md", help="Markdown file to write (JSON and PNG beside it)")
     args = p.parse_args(argv)
-    runs, notes = load_runs([Path(r) for r in args.runs if Path(r).is_dir()])
+    missing = [r for r in args.runs if not Path(r).exists()]
+    if missing:  # a mistyped folder; files such as runs/*.log from a glob are skipped below
+        print(f"error: no such run folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        runs, notes = load_runs([Path(r) for r in args.runs if Path(r).is_dir()])
+        kept = load_kept(args.keep) if args.keep else []
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     rows = [run_row(s) for s in runs]
     if args.keep:
-        try:
-            kept = load_kept(args.keep)
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
         fresh = {_same_run(r["run"]) for r in rows}
         kept = [r for r in kept if _same_run(r["run"]) not in fresh]
         rows += kept
@@ -543,12 +559,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     groups = rows_by_group(rows)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     figure = out.with_suffix(".png")
-    accuracy_png(overview(groups), figure, OVERVIEW_CAPTION)
-    for path, text in ((out, markdown(groups, notes, figure.name)),
-                       (out.with_suffix(".json"), json.dumps({"groups": groups, "statements": _statements(groups), "notes": notes}, indent=2))):
-        write_atomic(path, text + "\n")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        accuracy_png(overview(groups), figure, OVERVIEW_CAPTION)
+        for path, text in ((out, markdown(groups, notes, figure.name)),
+                           (out.with_suffix(".json"), json.dumps({"groups": groups, "statements": _statements(groups), "notes": notes}, indent=2))):
+            write_atomic(path, text + "\n")
+    except OSError as e:
+        print(f"error: cannot write the report to {out} ({e.strerror or type(e).__name__})", file=sys.stderr)
+        return 1
     print(f"wrote {out}, {out.with_suffix('.json')} and {figure.name} ({len(runs)} runs read"
           + (f", {len(kept)} kept from {args.keep}" if args.keep else "") + ")")
     return 0
