@@ -144,12 +144,23 @@ class RunStats:
 
 
 def _judge_runtime(budget: Budget, p95_ms: float | None, rss_mib: float) -> dict:
+    """The budget's latency and RSS limits against this run.
+
+    Returns ``{"within": True | False | None, "reasons": [str, ...]}``. ``None``
+    means "not judged": the budget sets neither limit (microcontrollers), or a
+    limit went unmeasured (no window was timed) while none that was measured
+    failed. Neither is a pass, and neither is a measured failure either.
+    """
     runtime_limits = {k: v for k, v in budget.limits.items() if k in ("latency_ms_per_window", "peak_rss_mib")}
-    verdict = Budget(budget.name, budget.description, runtime_limits).judge(
-        {"latency_ms_per_window": p95_ms, "peak_rss_mib": rss_mib}
-    )
-    within = verdict["pass"] and bool(runtime_limits)
-    return {"within": within, "reasons": verdict["reasons"] or ["this budget sets no latency or RSS limit"]}
+    if not runtime_limits:
+        return {"within": None, "reasons": ["this budget sets no latency or RSS limit; python -m benchmarks judges its limits"]}
+    measured = {"latency_ms_per_window": p95_ms, "peak_rss_mib": rss_mib}
+    verdict = Budget(budget.name, budget.description, runtime_limits).judge(measured)
+    # RSS is always measured; only latency can be missing, when no window ran.
+    reasons = verdict["reasons"] + [f"{key} not judged: no windows were timed" for key in verdict["unjudged"]]
+    broken = any(measured[k] is not None and measured[k] > limit.value for k, limit in runtime_limits.items())
+    within = True if verdict["pass"] else False if broken else None
+    return {"within": within, "reasons": reasons}
 
 
 def _r(x, digits: int = 3):

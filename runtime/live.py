@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +23,16 @@ from runtime.budgets import RunStats, get_budget, load_budgets
 from runtime.engine import EngineConfig, StreamingEngine, WindowResult
 from runtime.errors import USER_ERRORS, AudioSourceError, ConfigError, ModelLoadError, native_stderr_silenced, one_line
 from runtime.model import load_model
-from runtime.sources import FileSource, MicConfig, MicSource, RawSource, Source, list_input_devices
+from runtime.sources import (
+    MAX_BLOCK_FRAMES,
+    MAX_CHANNELS,
+    FileSource,
+    MicConfig,
+    MicSource,
+    RawSource,
+    Source,
+    list_input_devices,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "android_demo_assets" / "spoken_digit" / "model_int8.tflite"
@@ -39,7 +49,8 @@ class LiveConfig:
         stdin: read raw PCM from stdin (``rate``, ``channels``, ``sample_format``).
         realtime: pace a file at its own rate (default: as fast as possible).
         device / rate / channels: microphone settings (rate: also stdin's rate).
-        block_frames: frames per block from the source (0: the driver's choice for mics).
+        block_frames: frames per block from the source (``None``: 1024 for files and
+            stdin, the driver's choice for mics).
         hop_s: seconds between windows; ``None``: the model's own hop.
         smooth / threshold / top_k: see :class:`runtime.engine.EngineConfig`.
         threads: backend threads (``None``: its default).
@@ -69,22 +80,33 @@ class LiveConfig:
     def __post_init__(self) -> None:
         if self.file is not None and self.stdin:
             raise ConfigError("choose one input: --file or --stdin (or neither for the microphone)")
-        if self.hop_s is not None and self.hop_s <= 0:
-            raise ConfigError(f"--hop must be positive seconds, got {self.hop_s}")
-        if self.duration_s is not None and self.duration_s <= 0:
-            raise ConfigError(f"--duration must be positive seconds, got {self.duration_s}")
-        if self.stdin and not self.rate:
+        # Seconds become sample counts with round(): NaN and infinity have none (and
+        # NaN slips through a plain "<= 0" test), so only finite positive values pass.
+        if self.hop_s is not None and not (math.isfinite(self.hop_s) and self.hop_s > 0):
+            raise ConfigError(f"--hop must be a positive, finite number of seconds, got {self.hop_s}")
+        if self.duration_s is not None and not (math.isfinite(self.duration_s) and self.duration_s > 0):
+            raise ConfigError(f"--duration must be a positive, finite number of seconds, got {self.duration_s}")
+        if self.stdin and self.rate is None:
             raise ConfigError("--stdin needs --rate (raw PCM has no header)")
         if self.rate is not None and self.rate <= 0:
             raise ConfigError(f"--rate must be a positive number of Hz, got {self.rate}")
+        # None means "the source's default"; 0 or less is a mistake, never a default.
+        if self.channels is not None and not 1 <= self.channels <= MAX_CHANNELS:
+            raise ConfigError(f"--channels must be between 1 and {MAX_CHANNELS}, got {self.channels}")
+        if self.block_frames is not None and not 1 <= self.block_frames <= MAX_BLOCK_FRAMES:
+            raise ConfigError(f"--block must be between 1 and {MAX_BLOCK_FRAMES} frames, got {self.block_frames}")
 
 
 def open_source(config: LiveConfig) -> Source:
+    # LiveConfig has refused 0 and negatives, so None is the only "not given" here.
+    block = 1024 if config.block_frames is None else config.block_frames
     if config.file is not None:
-        return FileSource(config.file, block_frames=config.block_frames or 1024, realtime=config.realtime)
+        return FileSource(config.file, block_frames=block, realtime=config.realtime)
     if config.stdin:
-        return RawSource(config.rate, config.channels or 1, config.sample_format, config.block_frames or 1024)
-    return MicSource(MicConfig(device=config.device, sample_rate=config.rate, channels=config.channels, block_frames=config.block_frames or 0))
+        channels = 1 if config.channels is None else config.channels
+        return RawSource(config.rate, channels, config.sample_format, block)
+    mic_block = 0 if config.block_frames is None else config.block_frames  # 0: PortAudio chooses
+    return MicSource(MicConfig(device=config.device, sample_rate=config.rate, channels=config.channels, block_frames=mic_block))
 
 
 def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r: None) -> dict:
@@ -177,7 +199,7 @@ class ConsoleView:
     def summary(self, s: dict) -> None:
         lat, b = s["latency_ms"], s["budget"]
         fmt = lambda x, spec: "n/a" if x is None else format(x, spec)  # noqa: E731
-        verdict = "inside" if b["within"] else "OUTSIDE"
+        verdict = {True: "inside", False: "OUTSIDE", None: "not judged"}[b["within"]]
         self.out.write(
             ("\n" if self.tty else "")
             + f"windows {s['windows']}  audio {s['audio_s']:.2f} s\n"

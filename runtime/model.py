@@ -11,6 +11,7 @@ interpreter, never assumed.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,20 +180,30 @@ class _OnnxModel(Model):
         return out
 
 
+def max_threads() -> int:
+    """Most backend threads :func:`load_model` accepts: 64, or the core count if larger.
+
+    Threads beyond the cores only contend (phones have at most ~12), so 64 leaves
+    room to try oversubscription, and never refuses "all cores" (benchmarks ask for
+    ``os.cpu_count()``). Without a bound, LiteRT segfaults on absurd counts (100000).
+    """
+    return max(64, os.cpu_count() or 1)
+
+
 def load_model(path: str | Path, threads: int | None = None) -> Model:
     """Load a ``.tflite`` or ``.onnx`` classifier with its metadata.
 
     Args:
         path: model file.
-        threads: CPU threads for the backend (>= 1), or ``None`` for its default.
+        threads: CPU threads for the backend (1 to :func:`max_threads`), or ``None`` for its default.
     Raises:
         ModelLoadError: missing file, unknown suffix, not a model, signature
             that does not match the metadata.
         MetadataError: no readable metadata inside or beside the file.
     """
     path = Path(path)
-    if threads is not None and threads < 1:
-        raise ModelLoadError(f"threads must be >= 1, got {threads}")
+    if threads is not None and not 1 <= threads <= max_threads():
+        raise ModelLoadError(f"threads must be between 1 and {max_threads()} on this machine, got {threads}")
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
     suffix = path.suffix.lower()

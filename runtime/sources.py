@@ -104,6 +104,14 @@ class FileSource(Source):
 
 PCM_FORMATS = {"s16le": np.dtype("<i2"), "s32le": np.dtype("<i4"), "f32le": np.dtype("<f4")}
 
+# Upper bounds that catch typos before they waste memory or every byte of input.
+# libsndfile refuses files with more than 1024 channels (SF_MAX_CHANNELS); raw PCM
+# gets the same bound, since a frame wider than the whole stream reads as "no audio".
+MAX_CHANNELS = 1024
+# Capture periods are a few thousand frames at most; 65536 is over a second at
+# 48 kHz and keeps one raw read (65536 x 1024 channels x 4 bytes) under 256 MiB.
+MAX_BLOCK_FRAMES = 65536
+
 
 class RawSource(Source):
     """Headerless interleaved PCM from a byte stream (default: stdin).
@@ -125,20 +133,32 @@ class RawSource(Source):
     ) -> None:
         if rate <= 0:
             raise ConfigError(f"raw PCM needs a positive --rate, got {rate}")
-        if channels < 1:
-            raise ConfigError(f"raw PCM needs at least 1 channel, got {channels}")
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise ConfigError(f"raw PCM needs 1 to {MAX_CHANNELS} channels, got {channels}")
         if sample_format not in PCM_FORMATS:
             raise ConfigError(f"unknown PCM format {sample_format!r}; choose one of {', '.join(PCM_FORMATS)}")
-        if block_frames < 1:
-            raise ConfigError(f"block size must be at least 1 frame, got {block_frames}")
+        if not 1 <= block_frames <= MAX_BLOCK_FRAMES:
+            raise ConfigError(f"block size must be 1 to {MAX_BLOCK_FRAMES} frames, got {block_frames}")
         self.sample_rate, self.channels, self.block_frames = int(rate), int(channels), int(block_frames)
         self._dtype = PCM_FORMATS[sample_format]
         self._stream = stream if stream is not None else sys.stdin.buffer
         self.name = "stdin"
+        # Read up to the first whole frame now, so that a stream without one fails at
+        # open, like an empty file does, instead of ending a run of 0 windows with exit 0.
+        frame_bytes = self._dtype.itemsize * self.channels
+        self._head = b""
+        while len(self._head) < frame_bytes:
+            chunk = self._stream.read(frame_bytes - len(self._head))
+            if not chunk:
+                raise AudioSourceError(
+                    f"stdin contains no audio ({len(self._head)} bytes; one frame of "
+                    f"{self.channels} x {sample_format} is {frame_bytes} bytes)"
+                )
+            self._head += chunk
 
     def __iter__(self) -> Iterator[np.ndarray]:
         frame_bytes = self._dtype.itemsize * self.channels
-        pending = b""
+        pending, self._head = self._head, b""
         while True:
             chunk = self._stream.read(self.block_frames * frame_bytes)
             if not chunk:

@@ -152,6 +152,21 @@ def test_budget_judge_names_the_failing_limit():
         get_budget("flip-phone")
 
 
+def test_runtime_verdict_is_none_when_not_judged():
+    """``within``: True / False when judged, None ("not judged") when a limit is missing or unmeasured."""
+    from runtime.budgets import _judge_runtime
+
+    phone = get_budget("low-end-phone")
+    assert _judge_runtime(phone, 1.0, 10.0)["within"] is True
+    assert _judge_runtime(phone, 1e6, 10.0)["within"] is False
+    no_windows = _judge_runtime(phone, None, 10.0)
+    assert no_windows["within"] is None
+    assert "latency_ms_per_window not judged: no windows were timed" in no_windows["reasons"]
+    assert _judge_runtime(phone, None, 1e6)["within"] is False  # a measured failure stands
+    mcu = _judge_runtime(get_budget("mcu-small"), 1.0, 10.0)
+    assert mcu["within"] is None and "sets no latency or RSS limit" in mcu["reasons"][0]
+
+
 # ---------------------------------------------------------------- microphone callback
 
 
