@@ -85,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         plot_latency(doc, args.out / f"{args.name}_latency.png")
         plot_pareto(doc, args.out / f"{args.name}_pareto.png")
     print(f"wrote {', '.join(str(f) for f in files.values())}")
+    failed = [r for r in doc["results"] if "error" in r]
+    if failed:  # the rest was measured and written; still, a broken export must not pass as a clean run
+        broken = ", ".join(dict.fromkeys(str(Path(r.get("file") or r["model_dir"])) for r in failed))
+        print(f"error: {len(failed)} of {len(doc['results'])} measurements failed ({broken}); "
+              f"details in {files['md']}", file=sys.stderr)
+        return 1
     return 0
 
 

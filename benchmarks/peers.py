@@ -148,7 +148,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    print(json.dumps(measure_peers(args.folder, args.windows, args.warmup, args.threads)))
+    from runtime.errors import USER_ERRORS, one_line
+
+    # Every peer times model_float32.tflite (and .onnx where present) of the folder: check that first.
+    if not (args.folder / "model_float32.tflite").is_file():
+        print(f"error: {args.folder} is not an export folder (no model_float32.tflite; make one with python -m export)",
+              file=sys.stderr)
+        return 2
+    if args.windows < 1 or args.warmup < 0 or args.threads < 1:
+        print("error: --windows and --threads must be >= 1, --warmup >= 0", file=sys.stderr)
+        return 2
+    try:
+        doc = measure_peers(args.folder, args.windows, args.warmup, args.threads)
+    except USER_ERRORS as e:  # a corrupt model file or metadata
+        print(f"error: {one_line(e, 500)}", file=sys.stderr)
+        return 2
+    print(json.dumps(doc))
     return 0
 
 

@@ -40,6 +40,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
+from runtime.errors import USER_ERRORS, one_line
 from runtime.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +213,6 @@ def run_data(path: Path, workdir: Path) -> tuple[str, str]:
 def run_runtime(path: Path, model) -> tuple[str, str]:
     """``FileSource`` -> ``StreamingEngine`` in-process, every window checked."""
     from runtime.engine import StreamingEngine
-    from runtime.errors import USER_ERRORS
     from runtime.sources import FileSource
 
     windows = bad = 0
@@ -393,7 +393,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tinyaudio-reliability-") as tmp:
         model = args.model or build_model_subprocess(Path(tmp) / "lv24_8k_int8.tflite")
         note = str(args.model) if args.model else "untrained `lv24` @ 8 kHz, full int8 (`benchmarks.soak.make_int8_model`, via `export.tflite.convert_full_int8`)"
-        results = run_all(model, quick=args.quick, log=lambda r: print(f"{r.case:24s} {r.path:8s} {r.outcome:9s} {r.detail[:90]}", file=sys.stderr, flush=True))
+        try:
+            results = run_all(model, quick=args.quick, log=lambda r: print(f"{r.case:24s} {r.path:8s} {r.outcome:9s} {r.detail[:90]}", file=sys.stderr, flush=True))
+        except USER_ERRORS as e:  # a missing or corrupt --model: nothing can be measured
+            print(f"error: {one_line(e, 500)}", file=sys.stderr)
+            return 2
     command = "python -m benchmarks.reliability " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(results, command, describe_machine(), note) + "\n".join(other_faults(args.out.parent)) + "\n"
     write_atomic(args.out, text)

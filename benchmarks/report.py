@@ -223,9 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         doc = json.loads(args.json.read_text())
-        md = render_markdown(doc, doc["command"])
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError) as e:
         print(f"error: cannot read benchmark results {args.json}: {e}", file=sys.stderr)
+        return 2
+    if not isinstance(doc, dict) or doc.get("format") != "tinyaudio-benchmarks/1":
+        print(f"error: {args.json} is not a results file of python -m benchmarks (no \"format\": "
+              "\"tinyaudio-benchmarks/1\")", file=sys.stderr)
+        return 2
+    try:
+        md = render_markdown(doc, doc["command"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # right format tag, damaged content
+        print(f"error: {args.json}: malformed benchmark results ({type(e).__name__}: {e})", file=sys.stderr)
         return 2
     from runtime.files import write_atomic
 

@@ -61,9 +61,26 @@ class BenchConfig:
 
 
 def discover(config: BenchConfig) -> list[Path]:
-    """Export folders under ``config.roots`` (sorted, de-duplicated)."""
+    """Export folders under ``config.roots`` (sorted, de-duplicated), restricted to ``config.models``.
+
+    Raises:
+        BenchmarkError: a name in ``config.models`` matches no export (a typo
+            would otherwise silently measure less than asked for).
+    """
+    found = _all_exports(config.roots)
+    if config.models:
+        missing = [m for m in config.models if m not in {f.name for f in found}]
+        if missing:
+            have = ", ".join(sorted({f.name for f in found})) or "none"
+            raise BenchmarkError(f"no export matches --models {' '.join(missing)} under "
+                                 f"{', '.join(map(str, config.roots))} (exports found: {have})")
+        found = [f for f in found if f.name in config.models]
+    return found[: config.max_models] if config.max_models else found
+
+
+def _all_exports(roots: tuple[Path, ...]) -> list[Path]:
     found = []
-    for root in config.roots:
+    for root in roots:
         if not root.exists():
             continue
         for meta in sorted(root.rglob("metadata.json")):
@@ -73,10 +90,7 @@ def discover(config: BenchConfig) -> list[Path]:
                 continue
             if isinstance(doc, dict) and isinstance(doc.get("files"), dict):
                 found.append(meta.parent)
-    if config.models:
-        found = [f for f in found if f.name in config.models]
-    found = sorted(set(found))
-    return found[: config.max_models] if config.max_models else found
+    return sorted(set(found))
 
 
 def _run_json(args: list[str], timeout: int) -> dict:
@@ -158,6 +172,7 @@ def run_benchmarks(config: BenchConfig, log=print) -> dict:
     from benchmarks.machine import describe_machine
     from benchmarks.probe import measure as measure_peak
     from runtime.budgets import load_budgets
+    from runtime.errors import one_line
 
     folders = discover(config)
     if not folders:
@@ -176,7 +191,17 @@ def run_benchmarks(config: BenchConfig, log=print) -> dict:
             if info is None or not (folder / info["file"]).is_file():
                 continue
             path = folder / info["file"]
-            act = activation_peak_bytes(path) if path.suffix == ".tflite" else None
+            try:
+                act = activation_peak_bytes(path) if path.suffix == ".tflite" else None
+            except Exception as e:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError for a corrupt file
+                # One broken export must not cost the measurements of the others: record it as a
+                # failed row (the report lists it, the CLI exits non-zero) and go on.
+                reason = f"{path}: not a loadable TFLite model ({one_line(e)})"
+                log(f"warning: {reason}; skipped")
+                rows += [{"model_dir": str(folder), "model": doc["name"], "sample_rate": doc["sample_rate"],
+                          "format": key, "file": str(path), "error": f"error: {reason}", "threads": t}
+                         for t in config.threads]
+                continue
             for threads in config.threads:
                 log(f"{folder.name:<22} {key:<20} threads={threads}")
                 res = _run_json(["benchmarks.worker", str(path), "--threads", str(threads),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.errors import USER_ERRORS, ConfigError, one_line
 from runtime.files import atomic_path, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,8 +192,10 @@ def soak(model_path: Path, seconds: float, rate: int = 16000, block: int = 1024,
     total = int(round(seconds * rate))
     out_total = total * model.sample_rate // rate
     if out_total * rate != total * model.sample_rate:
-        raise SystemExit("error: choose --rate and --hours so the resampled length is a whole number of samples")
-    expected = 0 if out_total < engine.window else (out_total - engine.window) // hop + 1
+        raise ConfigError("choose --rate and --hours so the resampled length is a whole number of samples")
+    if out_total < engine.window:  # the engine would pad the one short clip: no window count to check
+        raise ConfigError(f"--hours must cover at least one model window ({engine.window / model.sample_rate:g} s of audio)")
+    expected = (out_total - engine.window) // hop + 1
 
     bucket_frames = int(round(bucket_s * rate))
     per_bucket = int(bucket_s * model.sample_rate // hop) + 2
@@ -354,9 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from benchmarks.machine import describe_machine
 
-    if args.hours <= 0:
-        print("error: --hours must be positive", file=sys.stderr)
-        return 2
+    # "not x > 0" also refuses NaN, which slips through every comparison; a zero hop or bucket would
+    # make the window count and the latency buckets meaningless rather than fail.
+    for name, value in (("--hours", args.hours), ("--hop", args.hop), ("--bucket", args.bucket),
+                        ("--rate", args.rate), ("--block", args.block)):
+        if not (value > 0 and math.isfinite(value)):
+            print(f"error: {name} must be a positive finite number, got {value}", file=sys.stderr)
+            return 2
     out = args.out
     if not out.parent.is_dir():  # checked before any work, so a long run cannot end without a place to write
         print(f"error: output folder does not exist: {out.parent}", file=sys.stderr)
@@ -364,8 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tinyaudio-soak-") as tmp:
         model = args.model or build_model_subprocess(Path(tmp) / "lv24_8k_int8.tflite")
         log = lambda s, n: print(f"  {s['audio_min'] / 60:6.2f} h audio  {s['wall_s']:8.1f} s wall  RSS {s['rss_mib']:.1f} MiB  peak {s['peak_rss_mib']:.1f}  windows {n}", file=sys.stderr, flush=True)  # noqa: E731
-        result = soak(model, args.hours * 3600, rate=args.rate, block=args.block, hop_s=args.hop,
-                      bucket_s=args.bucket, seed=args.seed, progress=lambda s, n: log(s, n) if round(s["audio_min"]) % 30 == 0 else None)
+        try:
+            result = soak(model, args.hours * 3600, rate=args.rate, block=args.block, hop_s=args.hop,
+                          bucket_s=args.bucket, seed=args.seed, progress=lambda s, n: log(s, n) if round(s["audio_min"]) % 30 == 0 else None)
+        except USER_ERRORS as e:  # a missing or corrupt --model, a hop the engine refuses
+            print(f"error: {one_line(e, 500)}", file=sys.stderr)
+            return 2
     result["command"] = "python -m benchmarks.soak " + " ".join(argv if argv is not None else sys.argv[1:])
     result["machine"] = describe_machine()
     if args.model is None:

@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=100, help="timed windows (default 100)")
     p.add_argument("--warmup", type=int, default=10, help="untimed windows first (default 10)")
     args = p.parse_args(argv)
+    if args.windows < 1 or args.warmup < 0 or args.threads < 1:  # no timed window: no percentile to report
+        print("error: --windows and --threads must be >= 1, --warmup >= 0", file=sys.stderr)
+        return 2
     if not args.model.is_file():
         print(f"error: model file not found: {args.model}", file=sys.stderr)
         return 2

@@ -59,7 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=22050, help="sample rate (default 22050)")
     args = p.parse_args(argv)
     from export.config import ExportError
+    from train.models import REGISTRY
 
+    # Checked before TensorFlow starts: a rate no chosen model is defined at would export nothing and
+    # "succeed" (each model skipped with a log line), leaving the benchmark with nothing to measure.
+    if args.rate <= 0:
+        print(f"error: --rate must be a positive sample rate in Hz, got {args.rate}", file=sys.stderr)
+        return 2
+    if not any(args.rate in REGISTRY[m].sample_rates for m in args.models):
+        rates = sorted({r for m in args.models for r in REGISTRY[m].sample_rates})
+        print(f"error: none of {' '.join(args.models)} is defined at {args.rate} Hz "
+              f"(their rates: {', '.join(map(str, rates))})", file=sys.stderr)
+        return 2
     try:
         export_zoo(args.out, args.models, args.rate)
     except (ExportError, ValueError) as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,87 @@ def test_task_key_separates_folds_and_final_models():
     final = {"data": {"dataset": "urbansound8k", "protocol": "official", "fold": "all data"}}
     assert _task(fold) == "urbansound8k · official · fold=1" and _task(final) != _task(fold)
     assert _task({"labels": ["a", "b", "c", "d"]}) == "4 classes: a, b, c, …"
+
+
+# ---------------------------------------------------------------- bad input: one `error:` line, exit != 0
+
+
+def _corrupt(path: Path) -> Path:
+    path.write_bytes(b"not a flatbuffer" * 64)
+    return path
+
+
+def test_broken_export_is_named_and_the_rest_measured(zoo_export, tmp_path):
+    shutil.copytree(zoo_export, tmp_path / "root" / zoo_export.name)
+    bad = _corrupt(tmp_path / "root" / zoo_export.name / "model_int8.tflite")
+    out = tmp_path / "o"
+    proc = _run([str(tmp_path / "root"), "--out", str(out), "--runtime-only", "--formats", "tflite_float32",
+                 "tflite_int8", "--threads", "1", "--windows", "2", "--warmup", "0"])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"warning: {bad}: not a loadable TFLite model" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: 1 of 2 measurements failed ({bad}); details in {out / 'latest.md'}")
+    rows = {r["format"]: r for r in json.loads((out / "latest.json").read_text())["results"]}
+    assert "error" not in rows["tflite_float32"] and str(bad) in rows["tflite_int8"]["error"]
+
+
+def test_unknown_models_name_lists_the_exports(zoo_export, tmp_path):
+    proc = _run([str(zoo_export.parent), "--out", str(tmp_path / "o"), "--models", "nosuch"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"error: no export matches --models nosuch under {zoo_export.parent} "
+                                   f"(exports found: {zoo_export.name})")
+
+
+@pytest.mark.parametrize("rate", ["-1", "0"])
+def test_zoo_refuses_non_positive_rate(rate, tmp_path, capsys):
+    from benchmarks.zoo import main
+
+    assert main(["--rate", rate, "--out", str(tmp_path / "z")]) == 2
+    assert capsys.readouterr().err == f"error: --rate must be a positive sample rate in Hz, got {rate}\n"
+    assert not (tmp_path / "z").exists()
+
+
+@pytest.mark.parametrize("flag,value", [("--hours", "nan"), ("--bucket", "nan"), ("--hop", "0"), ("--hours", "inf")])
+def test_soak_refuses_bad_numbers(flag, value, tmp_path, capsys):
+    from benchmarks.soak import main
+
+    assert main([flag, value, "--out", str(tmp_path / "s.json")]) == 2
+    assert capsys.readouterr().err == f"error: {flag} must be a positive finite number, got {float(value)}\n"
+
+
+@pytest.mark.parametrize("module,args", [("soak", ["--hours", "0.01", "--out", "s.json"]),
+                                         ("reliability", ["--quick", "--out", "r.md"])])
+def test_corrupt_model_is_one_line(module, args, tmp_path, capsys, monkeypatch):
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    _corrupt(tmp_path / "bad.tflite")
+    assert importlib.import_module(f"benchmarks.{module}").main([*args, "--model", "bad.tflite"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: bad.tflite is not a loadable TFLite model (") and err.count("\n") == 1
+    assert not (tmp_path / args[-1]).exists()
+
+
+def test_peers_missing_folder(tmp_path, capsys):
+    from benchmarks.peers import main
+
+    assert main([str(tmp_path / "nonexist")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'nonexist'} is not an export folder "
+                                       "(no model_float32.tflite; make one with python -m export)\n")
+
+
+def test_report_refuses_json_of_the_wrong_shape(tmp_path, capsys):
+    from benchmarks.report import main
+
+    (tmp_path / "keep.json").write_text("[1, 2]")
+    assert main([str(tmp_path / "keep.json")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'keep.json'} is not a results file of python -m "
+                                       'benchmarks (no "format": "tinyaudio-benchmarks/1")\n')
+    assert not (tmp_path / "keep.md").exists()
+
+
+def test_worker_refuses_zero_windows(zoo_export, capsys):
+    from benchmarks.worker import main
+
+    assert main([str(zoo_export / "model_int8.tflite"), "--windows", "0"]) == 2
+    assert capsys.readouterr().err == "error: --windows and --threads must be >= 1, --warmup >= 0\n"
