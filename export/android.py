@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -67,21 +70,48 @@ def golden_vectors(folder: Path, files: dict[str, str]) -> dict:
 
 
 def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
-    """Copy the shipped artifacts of ``export_dir`` into ``out`` and write golden vectors."""
-    meta_path = export_dir / "metadata.json"
-    if not meta_path.is_file():
-        raise ExportError(f"not an export folder (no metadata.json): {export_dir}")
-    doc = json.loads(meta_path.read_text())
+    """Copy the shipped artifacts of ``export_dir`` into ``out`` and write golden vectors.
+
+    Everything is checked first and built in a hidden folder beside ``out``, then moved
+    in, so a failure never leaves ``out`` half-written."""
+    from export.check import read_export, read_json
+
+    export_dir, out = Path(export_dir), Path(out)
+    doc = read_export(export_dir)
+    if out.resolve() == export_dir.resolve():  # would replace the export's metadata.json with the shipped-only one
+        raise ExportError(f"--out is the export folder itself ({export_dir}): choose another folder")
     parity_path = export_dir / "parity.json"
     if not allow_unchecked:
         if not parity_path.is_file():
             raise ExportError(f"{export_dir} has no parity.json: run python -m export.check first")
-        if not json.loads(parity_path.read_text()).get("passed"):
+        if not read_json(parity_path).get("passed"):
             raise ExportError(f"{export_dir} failed its parity check: refusing to ship it")
     missing = [k for k in SHIPPED if k not in doc.get("files", {})]
     if missing:
         raise ExportError(f"{export_dir} lacks {', '.join(missing)}: export with all TFLite formats")
-    out = ensure_writable(out)
+    for key in SHIPPED:  # ship only what the export wrote (and the parity check ran on)
+        path = export_dir / str(doc["files"][key].get("file"))
+        if not path.is_file():
+            raise ExportError(f"{key}: artifact missing: {path}")
+        if sha256(path) != doc["files"][key].get("sha256"):
+            raise ExportError(f"{key}: {path.name} does not match the SHA-256 in metadata.json (corrupt or changed)")
+    if not (export_dir / "labels.txt").is_file():
+        raise ExportError(f"{export_dir} has no labels.txt: not a complete export")
+    if out.exists():
+        ensure_writable(out)  # a file in the way, or no permission: say so before any work
+    staging = Path(tempfile.mkdtemp(dir=ensure_writable(out.parent), prefix=f".{out.name}.partial-"))
+    try:
+        new_doc = _build(export_dir, doc, staging)
+        _move_into(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return new_doc
+
+
+def _build(export_dir: Path, doc: dict, out: Path) -> dict:
+    """Write the package into the (empty) folder ``out``; returns its metadata.json dict."""
+    from runtime.errors import RuntimeFailure
+
     files = {}
     for key in SHIPPED:
         name = doc["files"][key]["file"]
@@ -90,7 +120,10 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
     for extra in ("labels.txt", "parity.md", "parity.json"):
         if (export_dir / extra).is_file():
             write_atomic(out / extra, (export_dir / extra).read_bytes())
-    golden = golden_vectors(out, files)
+    try:
+        golden = golden_vectors(out, files)
+    except RuntimeFailure as e:  # e.g. a model LiteRT cannot load: one line, not a traceback
+        raise ExportError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
     write_atomic(out / "golden" / "expected.json", json.dumps(golden, indent=1) + "\n")
     shipped = {k: {**doc["files"][k], "sha256": sha256(out / files[k]), "bytes": (out / files[k]).stat().st_size}
                for k in SHIPPED}
@@ -101,6 +134,18 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
                           "sha256": sha256(out / "golden" / "expected.json")}}
     write_atomic(out / "metadata.json", json.dumps(new_doc, indent=2, sort_keys=True, default=str) + "\n")
     return new_doc
+
+
+def _move_into(staging: Path, out: Path) -> None:
+    """A new ``out`` is one rename; into an existing one each file is replaced (os.replace),
+    leaving files this package does not write alone."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    for src in sorted(p for p in staging.rglob("*") if p.is_file()):
+        dst = out / src.relative_to(staging)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,6 +86,11 @@ def read_clip(path: Path, sample_rate: int) -> np.ndarray:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises several types for bad files
         raise ExportError(f"{path}: cannot read audio ({e})") from None
+    # float WAVs can hold NaN/inf: one such sample gives int8 calibration an infinite
+    # scale (a TFLite crash) and NaN parity numbers. Training rejects them the same way.
+    bad = int((~np.isfinite(data)).sum())
+    if bad:
+        raise ExportError(f"audio file has {bad} NaN/inf sample(s): {path}")
     mono = data.mean(axis=1)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
@@ -112,6 +117,10 @@ def load_folder(
     ``seed``) as windows. Raises :class:`ExportError` if there is none."""
     if label_source not in LABEL_SOURCES:
         raise ExportError(f"label source must be one of {LABEL_SOURCES}, got {label_source!r}")
+    if sample_rate < 1:
+        raise ExportError(f"sample rate must be a positive number of Hz, got {sample_rate}")
+    if max_clips is not None and max_clips < 1:  # np.random.choice would fail on a negative count
+        raise ExportError(f"max_clips must be >= 1, got {max_clips}")
     files = audio_files(folder)
     if max_clips is not None and len(files) > max_clips:
         idx = np.sort(np.random.default_rng(seed).choice(len(files), max_clips, replace=False))

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from export.audio import LABEL_SOURCES, WindowSet, load_folder
-from export.config import ExportConfig, ExportError, artifact
+from export.config import ARTIFACT_KEYS, ExportConfig, ExportError, artifact, require_positive
 from export.files import sha256, write_atomic
 from export.parity import compare, judge, label_indices
 
@@ -23,14 +23,37 @@ PARITY_JSON = "parity.json"
 PARITY_MD = "parity.md"
 
 
+def read_json(path: Path) -> dict:
+    """A JSON object file; a corrupt or non-object file is an ExportError, not a traceback."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ExportError(f"{path}: unreadable ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files", {}), dict):
+        raise ExportError(f"{path}: unreadable (not the JSON object an export writes)")
+    return data
+
+
 def read_export(out_dir: Path) -> dict:
     path = Path(out_dir) / "metadata.json"
     if not path.is_file():
         raise ExportError(f"not an export folder (no metadata.json): {out_dir}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{path}: unreadable ({e})") from None
+    return read_json(path)
+
+
+def require_labels(test: WindowSet, classes, artifact_keys) -> None:
+    """Int8 artifacts are judged on the accuracy they lose, which needs labelled windows.
+    A label source that labels nothing (e.g. "parent" on a flat folder) would otherwise
+    report "all artifacts pass" with int8 "not judged", and replace a real parity report."""
+    if not any(artifact(k).precision == "int8" for k in artifact_keys if k in ARTIFACT_KEYS):
+        return
+    if (label_indices(test.labels, classes) >= 0).any():
+        return
+    found = sorted({v for v in test.labels if v is not None})
+    seen = f"labels found: {', '.join(found[:3])}{', ...' if len(found) > 3 else ''}" if found else "no labels"
+    raise ExportError(f"cannot judge the int8 artifacts: none of the {len(test)} parity windows is labelled with "
+                      f"one of the model's classes ({seen}); choose the --label-source that names the classes "
+                      f"(parent folder or file-name prefix)")
 
 
 def run_artifact(kind: str, path: Path, x):
@@ -57,6 +80,7 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
         raise ExportError("the parity set is empty")
     if test.x.shape[1] != doc["window_samples"]:
         raise ExportError(f"parity windows have {test.x.shape[1]} samples, the model wants {doc['window_samples']}")
+    require_labels(test, doc["labels"], doc["files"])  # before anything is written
     model = model if model is not None else load_keras(out_dir / REFERENCE_NAME)
     truth = label_indices(test.labels, doc["labels"])
     ref = keras_probs(model, test.x)
@@ -129,22 +153,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, help="folder of held-out audio (default: the one recorded at export)")
     p.add_argument("--label-source", choices=LABEL_SOURCES,
                    help="label of a clip: parent folder name, file-name prefix before '_', or none")
-    p.add_argument("--max-clips", type=int, default=None, help="use at most this many clips (random, fixed seed)")
+    p.add_argument("--max-clips", type=int, default=None,
+                   help="use at most this many clips, >= 1 (random, fixed seed; default: as at export)")
     return p
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
+        require_positive(("--max-clips", args.max_clips))  # 0 is not "no limit": leave the option out
         doc = read_export(args.export_dir)
-        data = doc.get("data", {})
+        data = doc.get("data") or {}
         folder = args.data or (Path(data["test_dir"]) if data.get("test_dir") else None)
         if folder is None:
             raise ExportError("no held-out audio: pass --data FOLDER")
         test = load_folder(folder, doc["sample_rate"], doc["window_samples"],
                            args.label_source or data.get("label_source", "parent"),
                            max_windows_per_clip=data.get("max_windows_per_clip", 4),
-                           max_clips=args.max_clips or data.get("max_test_clips"))
+                           max_clips=args.max_clips if args.max_clips is not None else data.get("max_test_clips"))
         report = check_export(args.export_dir, test)
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from export.audio import LABEL_SOURCES, load_folder
-from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ExportConfig, ExportError
+from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ExportConfig, ExportError, require_positive
 
 DESCRIPTION = """\
 Export a trained model to TFLite (float32, float16, dynamic-range int8,
@@ -56,9 +56,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args) -> dict:
+    from export.check import require_labels
     from export.exporter import export_model
     from export.loading import from_model_file, from_run
 
+    require_positive(("--sample-rate", args.sample_rate), ("--max-clips", args.max_clips),
+                     ("--max-rep", args.max_rep), ("--hop", args.hop))
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     config = ExportConfig(out_dir=args.out, formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
                           version=args.version, hop_samples=args.hop, max_representative=args.max_rep,
@@ -81,6 +84,8 @@ def run(args) -> dict:
         if test_dir is None:
             raise ExportError("no held-out audio for the parity check: pass --test-data FOLDER (or --no-check)")
         test = load_folder(test_dir, sr, window, label_source, config.max_windows_per_clip, args.max_clips)
+        # fail now, not after minutes of conversion, when the int8 artifacts cannot be judged
+        require_labels(test, source.labels, config.formats)
     data_info = {"representative_dir": str(rep_dir), "test_dir": str(test_dir) if test_dir else None,
                  "label_source": label_source, "max_test_clips": args.max_clips,
                  "max_windows_per_clip": config.max_windows_per_clip}

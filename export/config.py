@@ -13,6 +13,14 @@ class ExportError(Exception):
     """A bad input or a failed export step; ``str(e)`` is a one-line message."""
 
 
+def require_positive(*options: tuple[str, int | None]) -> None:
+    """Refuse a command-line count or rate below 1, naming the option
+    (argparse's ``type=int`` happily takes -8000, which fails deep inside later)."""
+    for option, value in options:
+        if value is not None and value < 1:
+            raise ExportError(f"{option} must be >= 1, got {value}")
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One exported file.

@@ -10,6 +10,7 @@ and ``labels``). Optional keys used when present: ``test_dir`` / ``train_dir``
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def load_keras(path: Path):
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"model file not found: {path}")
+    # A .keras file is a zip archive. Keras answers a corrupt one with "File not found",
+    # which misleads when the file is right there.
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ExportError(f"cannot load {path.name}: unreadable or corrupt (not a .keras zip archive): {path}")
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises TypeError/ValueError/... for unknown layers and bad files

@@ -221,3 +221,121 @@ def test_unwritable_output_folder(run_dir, tmp_path, capsys):
     blocker.write_text("x")
     assert export_main(["--run", str(run_dir), "--out", str(blocker / "sub"), "--no-check"]) == 1
     assert "cannot write to output folder" in one_line_error(capsys)
+
+
+# ------------------------------------------------------------------ bad input to the three CLIs (one shared export)
+
+
+@pytest.fixture(scope="module")
+def small_export(tmp_path_factory):
+    """An untrained lv42 export (float32 + full-int8 TFLite, classes a/b) standing in for a checked one,
+    and a folder of a/ b/ clips. Tests that might change the export copy it first."""
+    root = tmp_path_factory.mktemp("small_export")
+    config = ModelConfig(name="lv42", sample_rate=8000, num_classes=2)
+    source = Source(build(config), config, ("a", "b"), root / "lv42.keras")
+    out = root / "export"
+    export_model(source, WindowSet.from_array(tones(8, 8000, 8000)),
+                 ExportConfig(out_dir=out, formats=("tflite_float32", "tflite_int8"), check=False),
+                 log=lambda *_: None)
+    (out / "parity.json").write_text(json.dumps({"passed": True, "labelled_windows": 4}))
+    (out / "parity.md").write_text("# Parity: lv42\n\nResult: all artifacts pass.\n")
+    return out, write_clips(root / "clips", 4, 8000)
+
+
+def copy_export(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def snapshot(folder) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_numbers_below_one_are_refused(small_export, tmp_path, capsys):
+    from export.check import main as check_main
+
+    exp, clips = small_export
+    assert export_main(["--model", str(exp / "model.keras"), "--sample-rate", "-8000", "--rep-data", str(clips),
+                        "--out", str(tmp_path / "o")]) == 1
+    assert one_line_error(capsys) == "error: --sample-rate must be >= 1, got -8000"
+    for n in ("-1", "0"):  # 0 used to mean "no limit" silently
+        assert check_main([str(exp), "--data", str(clips), "--max-clips", n]) == 1
+        assert one_line_error(capsys) == f"error: --max-clips must be >= 1, got {n}"
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_non_finite_audio_is_refused(bad, small_export, tmp_path, capsys):
+    exp, _ = small_export
+    (tmp_path / "rep").mkdir()
+    x = tones(1, 8000, 8000)[0]
+    x[100:110] = bad
+    sf.write(tmp_path / "rep" / "bad.wav", x, 8000, subtype="FLOAT")
+    out = tmp_path / "o"
+    assert export_main(["--model", str(exp / "model.keras"), "--sample-rate", "8000", "--rep-data",
+                        str(tmp_path / "rep"), "--out", str(out), "--no-check"]) == 1
+    assert one_line_error(capsys).startswith("error: audio file has 10 NaN/inf sample(s): ")
+    assert not out.exists()
+
+
+def test_corrupt_keras_file_is_called_corrupt(small_export, tmp_path, capsys):
+    from export.check import main as check_main
+
+    exp, clips = small_export
+    (tmp_path / "rand.keras").write_bytes(np.random.default_rng(0).bytes(4096))
+    assert export_main(["--model", str(tmp_path / "rand.keras"), "--rep-data", str(clips),
+                        "--out", str(tmp_path / "o")]) == 1
+    err = one_line_error(capsys)
+    assert "cannot load rand.keras: unreadable or corrupt" in err and "not found" not in err
+    bad = copy_export(exp, tmp_path / "bad")
+    (bad / "model.keras").write_bytes(b"not a zip")
+    before = snapshot(bad)
+    assert check_main([str(bad), "--data", str(clips)]) == 1
+    assert "cannot load model.keras: unreadable or corrupt" in one_line_error(capsys)
+    assert snapshot(bad) == before
+
+
+def test_check_that_labels_nothing_keeps_the_parity_report(small_export, tmp_path, capsys):
+    """"prefix" on clips named 0.wav, 1.wav labels no window with a class (a, b): the int8
+    artifact cannot be judged, so the check must fail rather than pass and replace parity.json."""
+    from export.check import main as check_main
+
+    exp, clips = small_export
+    exp = copy_export(exp, tmp_path / "exp")
+    before = snapshot(exp)
+    assert check_main([str(exp), "--data", str(clips), "--label-source", "prefix"]) == 1
+    err = one_line_error(capsys)
+    assert "cannot judge the int8 artifacts" in err and "labels found: 0, 1, 2, ..." in err and "--label-source" in err
+    assert snapshot(exp) == before
+
+
+def test_android_refuses_bad_exports_and_writes_nothing(small_export, tmp_path, capsys):
+    from export.android import main as android_main
+
+    exp, _ = small_export
+    before = snapshot(exp)
+    assert android_main([str(exp), "--out", str(exp / ".")]) == 2  # out == export folder
+    assert "is the export folder itself" in one_line_error(capsys)
+    assert snapshot(exp) == before
+
+    def broken(name, file, data, fix_sha=False):
+        folder = copy_export(exp, tmp_path / name)
+        (folder / file).write_bytes(data)
+        if fix_sha:  # metadata agrees with the corrupt file: LiteRT is the one to notice
+            doc = json.loads((folder / "metadata.json").read_text())
+            doc["files"]["tflite_int8"]["sha256"] = sha256(folder / file)
+            (folder / "metadata.json").write_text(json.dumps(doc))
+        return folder
+
+    cases = [(broken("meta", "metadata.json", b'{"name": "x"\n'), "metadata.json: unreadable"),
+             (broken("parity", "parity.json", b"{passed"), "parity.json: unreadable"),
+             (broken("int8", "model_int8.tflite", b"\0" * 64), "does not match the SHA-256"),
+             (broken("int8b", "model_int8.tflite", b"\0" * 64, fix_sha=True), "not a loadable TFLite model")]
+    for folder, message in cases:
+        out = tmp_path / f"{folder.name}_out"
+        assert android_main([str(folder), "--out", str(out)]) == 2
+        assert message in one_line_error(capsys)
+        assert not out.exists()  # no half-written package
+    assert not list(tmp_path.glob(".*partial*"))
