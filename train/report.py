@@ -116,9 +116,9 @@ def recipe(config: dict) -> str:
         parts.append(f"mixup {config['mixup']:g}")
     if config.get("ema"):
         parts.append(f"weight EMA {config['ema']:g}")
-    if config.get("teacher"):
-        teachers = "+".join(Path(t).name for t in config["teacher"])
-        parts.append(f"distilled from {teachers} (weight {config['teacher_weight']:g}, T {config['teacher_temperature']:g})")
+    if config.get("teacher"):  # counted, not named: each seed needs teachers of its own seed, and its seeds share a table
+        n = len(config["teacher"])
+        parts.append(f"distilled from {n} run{'s' if n > 1 else ''} (weight {config['teacher_weight']:g}, T {config['teacher_temperature']:g})")
     if config.get("lr", TrainConfig.lr) != TrainConfig.lr:
         parts.append(f"lr {config['lr']:g}")
     if config.get("batch_size", TrainConfig.batch_size) != TrainConfig.batch_size:
