@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    from benchmarks.worker import bad_counts
     from runtime.errors import USER_ERRORS, one_line
 
     # Every peer times model_float32.tflite (and .onnx where present) of the folder: check that first.
@@ -155,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.folder} is not an export folder (no model_float32.tflite; make one with python -m export)",
               file=sys.stderr)
         return 2
-    if args.windows < 1 or args.warmup < 0 or args.threads < 1:
-        print("error: --windows and --threads must be >= 1, --warmup >= 0", file=sys.stderr)
+    bad = bad_counts(args.windows, args.warmup, args.threads)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
         return 2
     try:
         doc = measure_peers(args.folder, args.windows, args.warmup, args.threads)

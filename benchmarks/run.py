@@ -69,9 +69,10 @@ def discover(config: BenchConfig) -> list[Path]:
     """
     found = _all_exports(config.roots)
     if config.models:
-        missing = [m for m in config.models if m not in {f.name for f in found}]
+        names = {f.name for f in found}
+        missing = [m for m in config.models if m not in names]
         if missing:
-            have = ", ".join(sorted({f.name for f in found})) or "none"
+            have = ", ".join(sorted(names)) or "none"
             raise BenchmarkError(f"no export matches --models {' '.join(missing)} under "
                                  f"{', '.join(map(str, config.roots))} (exports found: {have})")
         found = [f for f in found if f.name in config.models]

@@ -64,6 +64,13 @@ def measure_file(path: Path, threads: int, windows: int, warmup: int) -> dict:
     }
 
 
+def bad_counts(windows: int, warmup: int, threads: int) -> str | None:
+    """The one-line error for timing options no run can use (no timed window: no percentile), else None."""
+    if windows < 1 or warmup < 0 or threads < 1:
+        return "--windows and --threads must be >= 1, --warmup >= 0"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=100, help="timed windows (default 100)")
     p.add_argument("--warmup", type=int, default=10, help="untimed windows first (default 10)")
     args = p.parse_args(argv)
-    if args.windows < 1 or args.warmup < 0 or args.threads < 1:  # no timed window: no percentile to report
-        print("error: --windows and --threads must be >= 1, --warmup >= 0", file=sys.stderr)
+    bad = bad_counts(args.windows, args.warmup, args.threads)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
         return 2
     if not args.model.is_file():
         print(f"error: model file not found: {args.model}", file=sys.stderr)

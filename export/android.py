@@ -110,7 +110,7 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
 
 def _build(export_dir: Path, doc: dict, out: Path) -> dict:
     """Write the package into the (empty) folder ``out``; returns its metadata.json dict."""
-    from runtime.errors import RuntimeFailure
+    from runtime.errors import RuntimeFailure, one_line
 
     files = {}
     for key in SHIPPED:
@@ -123,7 +123,7 @@ def _build(export_dir: Path, doc: dict, out: Path) -> dict:
     try:
         golden = golden_vectors(out, files)
     except RuntimeFailure as e:  # e.g. a model LiteRT cannot load: one line, not a traceback
-        raise ExportError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+        raise ExportError(one_line(e, 500)) from None
     write_atomic(out / "golden" / "expected.json", json.dumps(golden, indent=1) + "\n")
     shipped = {k: {**doc["files"][k], "sha256": sha256(out / files[k]), "bytes": (out / files[k]).stat().st_size}
                for k in SHIPPED}

@@ -56,19 +56,20 @@ class Budget:
             measured: values keyed like ``LIMIT_KEYS``; a missing or ``None``
                 value cannot be judged and is reported as such (not a pass).
         Returns:
-            ``{"pass": bool, "reasons": [str, ...], "unjudged": [key, ...]}``;
+            ``{"pass": bool, "reasons": [str, ...], "unjudged": [key, ...], "failed": [key, ...]}``;
             ``pass`` is True only when every judged limit holds and none is unjudged.
         """
-        reasons, unjudged, ok = [], [], True
+        reasons, unjudged, failed = [], [], []
         for key, limit in self.limits.items():
             value = measured.get(key)
             if value is None:
                 unjudged.append(key)
                 continue
             holds = value <= limit.value
-            ok &= holds
+            if not holds:
+                failed.append(key)
             reasons.append(f"{key} {value:.4g} {'<=' if holds else '>'} {limit.value:g}")
-        return {"pass": bool(ok and not unjudged), "reasons": reasons, "unjudged": unjudged}
+        return {"pass": not failed and not unjudged, "reasons": reasons, "unjudged": unjudged, "failed": failed}
 
 
 def load_budgets(path: Path = BUDGETS_FILE) -> dict[str, Budget]:
@@ -158,8 +159,7 @@ def _judge_runtime(budget: Budget, p95_ms: float | None, rss_mib: float) -> dict
     verdict = Budget(budget.name, budget.description, runtime_limits).judge(measured)
     # RSS is always measured; only latency can be missing, when no window ran.
     reasons = verdict["reasons"] + [f"{key} not judged: no windows were timed" for key in verdict["unjudged"]]
-    broken = any(measured[k] is not None and measured[k] > limit.value for k, limit in runtime_limits.items())
-    within = True if verdict["pass"] else False if broken else None
+    within = True if verdict["pass"] else False if verdict["failed"] else None
     return {"within": within, "reasons": reasons}
 
 

@@ -223,10 +223,9 @@ def plan(cfg: TrainConfig) -> RunPlan:
     labels = np.array([c.label for c in dataset.clips], dtype=np.int64)
     teachers = []
     if cfg.teacher:
-        from train.distill import load_teachers, soft_targets
+        from train.distill import check_settings, load_teachers
 
-        soft_targets(labels[:1], np.full((1, len(dataset.labels)), 1.0 / len(dataset.labels)),
-                     cfg.teacher_weight, cfg.teacher_temperature)  # a bad weight or temperature: its ValueError now
+        check_settings(cfg.teacher_weight, cfg.teacher_temperature)
         trained = folds if cfg.max_folds is None else folds[: cfg.max_folds]  # a teacher needs only the folds trained here
         teachers = load_teachers(cfg.teacher, dataset, cfg.protocol, folds, trained, final=cfg.final)
     return RunPlan(cfg, entry, rate, dataset, folds, model_config, fit, meta, labels, teachers)

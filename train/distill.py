@@ -38,13 +38,25 @@ def _read_json(path: Path, teacher: Path) -> dict:
         raise DataError(f"teacher {teacher}: cannot read {path.name} ({type(e).__name__})") from None
 
 
+def _check_temperature(temperature: float) -> None:
+    if not 0 < temperature < np.inf:
+        raise ValueError(f"temperature must be positive, not {temperature}")
+
+
+def check_settings(weight: float, temperature: float) -> None:
+    """Raise ValueError (one line) for a teacher weight outside [0, 1] or a temperature that is
+    not a positive finite number."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"teacher weight must be in [0, 1], not {weight}")
+    _check_temperature(temperature)
+
+
 def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
     """float (n, C) probabilities -> float32 (n, C), each row ``p ** (1 / T)`` renormalised.
 
     ``temperature`` > 1 flattens, 1 leaves them as they are; equal to a softmax of logits / T.
     """
-    if not 0 < temperature < np.inf:
-        raise ValueError(f"temperature must be positive, not {temperature}")
+    _check_temperature(temperature)
     logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, None)) / temperature
     logp -= logp.max(axis=1, keepdims=True)
     p = np.exp(logp)
@@ -56,8 +68,7 @@ def soft_targets(labels: np.ndarray, teacher_probs: np.ndarray, weight: float, t
 
     ``weight`` 0 gives the one-hot labels, 1 the softened teacher alone; each row sums to 1.
     """
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"teacher weight must be in [0, 1], not {weight}")
+    check_settings(weight, temperature)
     teacher_probs = np.asarray(teacher_probs)
     one_hot = np.eye(teacher_probs.shape[1], dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
     return ((1.0 - weight) * one_hot + weight * soften(teacher_probs, temperature)).astype(np.float32)
