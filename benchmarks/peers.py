@@ -55,7 +55,9 @@ def peer_runners(folder: Path, threads: int = 1) -> dict:
     ours = load_model(tfl, threads=threads)
     runners = {REFERENCE: ours.predict}
 
-    import tensorflow as tf
+    from train.quiet import quiet_import
+
+    tf = quiet_import("tensorflow")  # without its start-up banner on stderr
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)

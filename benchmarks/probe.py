@@ -89,7 +89,9 @@ def measure() -> dict:
 
 def build_probe_model(path: Path = PROBE_MODEL) -> int:
     """Write the probe convolution as a float32 .tflite (needs TensorFlow); returns its size."""
-    import tensorflow as tf
+    from train.quiet import quiet_import
+
+    tf = quiet_import("tensorflow")  # without its start-up banner on stderr
 
     rng = np.random.default_rng(0)
     kernel = tf.constant(rng.standard_normal((3, 3, 64, 64), dtype=np.float32) * 0.05)

@@ -55,7 +55,9 @@ def make_int8_model(path: str | Path, seed: int = 0) -> Path:
     Imports TensorFlow; :func:`build_model_subprocess` runs it in a child process.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
 
     from export.tflite import convert_full_int8, frozen_function
     from export.tflite_metadata import add_metadata

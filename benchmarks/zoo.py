@@ -19,7 +19,9 @@ from pathlib import Path
 
 
 def export_zoo(out: Path, names: list[str], sample_rate: int, calibration: int = 64, log=print) -> list[Path]:
-    import keras
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
 
     from export.audio import WindowSet
     from export.config import ExportConfig

@@ -50,7 +50,9 @@ def _read_json(path: Path) -> dict:
 
 def load_keras(path: Path):
     """Load a ``.keras`` file with ``safe_mode=True`` (zoo layers registered)."""
-    import keras
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
 
     import train.layers  # noqa: F401  (registers the zoo's custom layers)
 

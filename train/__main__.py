@@ -110,7 +110,9 @@ def trained_on() -> dict:
     """Where this process trains: {} for TensorFlow (tensorflow-cpu: the CPU), else the Keras backend
     and the accelerator it uses (None on the CPU): a GPU run's times are not a CPU run's. Stored in
     each fold's result.json."""
-    import keras
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
 
     backend = keras.backend.backend()
     if backend == "tensorflow":

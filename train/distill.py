@@ -121,7 +121,9 @@ def teacher_probs(teachers: Sequence[Path], part: str, clip_indices: Sequence[in
     ``audio_at(rate, clip_indices)`` returns those clips decoded at ``rate`` (a teacher may run at
     another rate than the student).
     """
-    import keras
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
 
     from train.fit import predict_clips
 

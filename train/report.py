@@ -434,7 +434,9 @@ def _size(r: dict) -> str:
 @functools.lru_cache(maxsize=None)
 def _size_of(model_config_json: str) -> dict:
     """num_classes, params and MACs per window of the model a stored ModelConfig builds."""
-    import keras
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
 
     from train.config import ModelConfig
     from train.models import describe

@@ -42,7 +42,9 @@ class Bands:
 
 def read_bands(run: Path) -> Bands:
     """Band edges of every finished fold of ``run`` and of a fresh layer with the same settings."""
-    import keras
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
 
     from train.layers import SincConv1D  # also registers the zoo's layers for loading
 

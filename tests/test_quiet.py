@@ -1,0 +1,65 @@
+"""TensorFlow's C++ start-up banner stays off stderr, and nothing else is hidden (train.quiet).
+
+Each case runs in a fresh interpreter: the banner is written to file descriptor 2
+on the first import only, and pytest's own capture replaces that descriptor.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env_path = f"{ROOT}:{cwd}"
+    return subprocess.run([sys.executable, *(["-c", code] if code else []), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+
+
+def test_banner_lines_dropped_other_lines_kept(tmp_path):
+    (tmp_path / "noisy.py").write_text(
+        "import os\nos.write(2, b'I0000 port.cc:153] oneDNN custom operations are on. You may see...\\n'"
+        " b'a real warning\\n')\nVALUE = 7\n")
+    r = run_python("from train.quiet import quiet_import; import sys\n"
+                   "m = quiet_import('noisy'); assert quiet_import('noisy') is m\n"
+                   "print(m.VALUE); sys.stderr.write('after\\n')", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "7\n"
+    assert r.stderr == "a real warning\nafter\n"
+
+
+def test_failed_import_replays_everything(tmp_path):
+    (tmp_path / "broken.py").write_text(
+        "import os\nos.write(2, b'oneDNN custom operations are on\\nwhy it broke\\n')\nraise ImportError('no luck')\n")
+    r = run_python("from train.quiet import quiet_import\nquiet_import('broken')", tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.startswith("oneDNN custom operations are on\nwhy it broke\n")
+    assert "ImportError: no luck" in r.stderr
+
+
+def test_keras_imports_without_banner(tmp_path):
+    r = run_python("from train.quiet import import_keras; import sys\n"
+                   "k = import_keras(); import tensorflow\nsys.stderr.write(k.backend.backend() + '\\n')", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "tensorflow\n"
+
+
+def test_export_error_after_tensorflow_loads_is_one_line(tmp_path):
+    # A zip that is no .keras file: the error comes from Keras, after TensorFlow has loaded.
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "bad.keras", "w") as z:
+        z.writestr("config.json", "{not json")
+    (tmp_path / "rep").mkdir()
+    t = np.arange(8000) / 8000
+    sf.write(tmp_path / "rep" / "tone.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 8000)
+    r = run_python("", tmp_path, "-m", "export", "--model", str(tmp_path / "bad.keras"), "--rep-data",
+                   str(tmp_path / "rep"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: cannot load bad.keras") and r.stderr.count("\n") == 1, r.stderr

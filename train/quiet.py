@@ -1,0 +1,74 @@
+"""Import Keras / TensorFlow without their C++ start-up banner on stderr.
+
+TensorFlow's shared libraries log through absl before anyone can configure it
+("WARNING: All log messages before absl::InitializeLog() ...", "oneDNN custom
+operations are on ..."), straight to file descriptor 2: ``TF_CPP_MIN_LOG_LEVEL``
+does not reach them. A CLI whose error should be one line would print three
+lines of banner before it. So the first import runs with descriptor 2 pointed
+at a temporary file; the known banner lines are dropped and anything else
+(a real warning, or the reason an import failed) is written back to stderr.
+
+Importing this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+
+# Start-up lines that say nothing about the user's run (substrings).
+BANNER = (
+    "All log messages before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "This TensorFlow binary is optimized to use available CPU instructions",
+    "To enable the following instructions",
+    "Unable to register cu",
+    "TF-TRT Warning",
+    "computation placer already registered",
+)
+
+
+def _is_banner(line: str) -> bool:
+    return any(text in line for text in BANNER)
+
+
+def quiet_import(name: str):
+    """``importlib.import_module(name)``, with TensorFlow's start-up banner kept off stderr.
+
+    A module already imported is returned as is (the banner only comes once).
+    If the import fails, everything it printed is replayed before the exception
+    propagates, so nothing that explains a failure is hidden.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capsys, a GUI): nothing to filter
+        return importlib.import_module(name)
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        failed = True
+        try:
+            module = importlib.import_module(name)
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace")
+            kept = text if failed else "".join(
+                line for line in text.splitlines(keepends=True) if not _is_banner(line))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
+    return module
+
+
+def import_keras():
+    """Keras, imported through :func:`quiet_import` (its backend, TensorFlow by default, with it)."""
+    return quiet_import("keras")
