@@ -26,6 +26,7 @@ from runtime.model import load_model
 from runtime.sources import (
     MAX_BLOCK_FRAMES,
     MAX_CHANNELS,
+    MAX_RATE,
     FileSource,
     MicConfig,
     MicSource,
@@ -90,6 +91,8 @@ class LiveConfig:
             raise ConfigError("--stdin needs --rate (raw PCM has no header)")
         if self.rate is not None and self.rate <= 0:
             raise ConfigError(f"--rate must be a positive number of Hz, got {self.rate}")
+        if self.rate is not None and self.rate > MAX_RATE:
+            raise ConfigError(f"--rate must be at most {MAX_RATE} Hz, got {self.rate}")
         # None means "the source's default"; 0 or less is a mistake, never a default.
         if self.channels is not None and not 1 <= self.channels <= MAX_CHANNELS:
             raise ConfigError(f"--channels must be between 1 and {MAX_CHANNELS}, got {self.channels}")

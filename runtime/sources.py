@@ -111,6 +111,9 @@ MAX_CHANNELS = 1024
 # Capture periods are a few thousand frames at most; 65536 is over a second at
 # 48 kHz and keeps one raw read (65536 x 1024 channels x 4 bytes) under 256 MiB.
 MAX_BLOCK_FRAMES = 65536
+# The highest rate audio interfaces offer. Far above it a typo (an extra zero or three)
+# resamples a whole stream into a handful of samples: "0 windows" with no reason given.
+MAX_RATE = 768_000
 
 
 class RawSource(Source):
@@ -133,6 +136,8 @@ class RawSource(Source):
     ) -> None:
         if rate <= 0:
             raise ConfigError(f"raw PCM needs a positive --rate, got {rate}")
+        if rate > MAX_RATE:
+            raise ConfigError(f"raw PCM --rate must be at most {MAX_RATE} Hz, got {rate}")
         if not 1 <= channels <= MAX_CHANNELS:
             raise ConfigError(f"raw PCM needs 1 to {MAX_CHANNELS} channels, got {channels}")
         if sample_format not in PCM_FORMATS:

@@ -16,10 +16,10 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_python(code: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env_path = f"{ROOT}:{cwd}"
+def run_python(code: str, cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *(["-c", code] if code else []), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+                          text=True, timeout=300,
+                          env={"PYTHONPATH": f"{ROOT}:{cwd}", "PATH": "/usr/bin:/bin", **(env or {})})
 
 
 def test_banner_lines_dropped_other_lines_kept(tmp_path):
@@ -32,6 +32,9 @@ def test_banner_lines_dropped_other_lines_kept(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout == "7\n"
     assert r.stderr == "a real warning\nafter\n"
+    debug = run_python("from train.quiet import quiet_import\nquiet_import('noisy')", tmp_path,
+                       env={"TINYAUDIO_NATIVE_STDERR": "1"})
+    assert debug.returncode == 0 and "oneDNN custom operations are on" in debug.stderr
 
 
 def test_failed_import_replays_everything(tmp_path):

@@ -169,6 +169,7 @@ def test_bad_settings(model, args, words):
         (["--block", "0"], ["--block", "got 0"]),
         (["--block", "100000000000"], ["--block", "65536"]),  # one raw read would not fit in memory
         (["--rate", "0"], ["--rate must be a positive", "got 0"]),  # a rate was given: not "needs --rate"
+        (["--rate", "1000000000000"], ["--rate", "768000", "1000000000000"]),  # used to give "0 windows"
     ],
 )
 def test_bad_numbers_exit_2_with_one_line(tmp_path, model, args, words):

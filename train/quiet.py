@@ -7,6 +7,8 @@ does not reach them. A CLI whose error should be one line would print three
 lines of banner before it. So the first import runs with descriptor 2 pointed
 at a temporary file; the known banner lines are dropped and anything else
 (a real warning, or the reason an import failed) is written back to stderr.
+``TINYAUDIO_NATIVE_STDERR=1`` turns this off, as it does the runtime's silencing
+of native stderr (``runtime.errors.quiet_native_stderr``).
 
 Importing this module imports nothing heavy.
 """
@@ -43,6 +45,8 @@ def quiet_import(name: str):
     """
     if name in sys.modules:
         return sys.modules[name]
+    if os.environ.get("TINYAUDIO_NATIVE_STDERR") == "1":
+        return importlib.import_module(name)
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capsys, a GUI): nothing to filter
