@@ -472,6 +472,10 @@ def test_report_gathers_runs(tmp_path):
         assert im.width > 500 and im.height > 300 and len(im.convert("RGB").getcolors(1 << 20)) > 20  # drawn, not blank
     assert abs(by["lv18"]["relative_performance"] - 1.4) < 1e-9 and abs(by["lv18"]["relative_training_time"] - 3.0) < 1e-9
     assert "Pooling vs striding" in text and "no summary.json" in text
+    # computed from the built models (train.macs.frame_receptive_field), beside each model's best run
+    assert ("Frame receptive field (urbansound8k · official · 22050 Hz): the 1D models classify the mean of frame "
+            "features (global average pooling, order discarded), each frame seeing lv81 23.2 ms (50.0 %), "
+            "lv18 46.4 ms (75.0 %)") in text
     assert "Random split inflation (urbansound8k, lv81 @ 22050 Hz, kept by val_loss)" in text and "+30.0 points over official" in text
     # a non-default recipe gets its own table, and a statement sets it beside the default recipe
     assert "## urbansound8k · official · 22050 Hz · augment, speed 0.9–1.1, cosine LR, mixup 0.2, weight EMA 0.999" in text

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from train.config import ModelConfig
+from train.config import TWO_D, ModelConfig
 from train.layers import CircularShifts, LogMelSpectrogram, SincConv1D
-from train.macs import count_macs
-from train.models import MODEL_NAMES, REGISTRY, build_model, depth, describe, layer_count, trainable_params
+from train.macs import count_macs, frame_receptive_field
+from train.models import MODEL_NAMES, REGISTRY, build, build_model, depth, describe, layer_count, trainable_params
 
 # shared/docs/model-spec.md and the papers' tables, 10 classes.
 SPEC_PARAMS = {
@@ -313,7 +313,7 @@ def test_config_round_trip():
 def test_describe_matches_build():
     row = describe(ModelConfig(name="lv42", sample_rate=8000))
     assert row == {"name": "lv42", "sample_rate": 8000, "input_samples": 8000, "params": 72_842,
-                   "macs": row["macs"], "layers": 13, "depth": 13}
+                   "macs": row["macs"], "layers": 13, "depth": 13, "frame_receptive_field": 148}
     assert row["macs"] > 0
 
 
@@ -323,7 +323,34 @@ def test_cli_json_lists_every_model_at_every_rate():
     rows = json.loads(out.stdout)
     assert [(r["name"], r["sample_rate"]) for r in rows] == _supported()
     for r in rows:
-        assert set(r) == {"name", "sample_rate", "input_samples", "params", "macs", "layers", "depth"}
+        assert set(r) == {"name", "sample_rate", "input_samples", "params", "macs", "layers", "depth",
+                          "frame_receptive_field"}
+        assert (r["frame_receptive_field"] is None) == (REGISTRY[r["name"]].family == TWO_D)
         assert r["params"] == SPEC_PARAMS[r["name"]]
         assert (r["layers"], r["depth"]) == SPEC_LAYERS[r["name"]]
     assert len(rows) == 19  # 12 at 22.05 kHz + 7 at 8 kHz (no LV-81, no 2D)
+
+
+@pytest.mark.parametrize("name", ["lv24", "latemix", "sincnet"])  # a chain, parallel branches, the sinc front end
+def test_frame_receptive_field_equals_gradient_support(name):
+    """The computed span equals the samples one averaged frame depends on: the union, over random
+    inputs (max pooling routes each gradient to one sample), of the nonzero gradient of the middle
+    frame of every branch before global pooling, taken after the whole-window RMS normalisation."""
+    model = build(ModelConfig(name=name, sample_rate=8000))
+    pooled = [layer.input for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling1D)]
+    frames = keras.Model(model.layers[1].output, pooled)
+    x = tf.Variable(np.random.default_rng(0).standard_normal((16, 8000, 1)).astype("float32"))
+    with tf.GradientTape() as tape:
+        outs = frames(x, training=False)
+        outs = outs if isinstance(outs, list) else [outs]
+        total = sum(tf.reduce_sum(o[:, o.shape[1] // 2, :]) for o in outs)
+    hit = np.flatnonzero(np.any(tape.gradient(total, x).numpy()[..., 0] != 0, axis=0))
+    assert frame_receptive_field(model) == hit.max() - hit.min() + 1
+
+
+def test_frame_receptive_field_of_2d_and_unknown_layers():
+    assert frame_receptive_field(build(ModelConfig(name="conv2d", sample_rate=22050))) is None  # Flatten: whole window
+    x = keras.Input((100, 1))
+    odd = keras.Model(x, keras.layers.GlobalAveragePooling1D()(keras.layers.LSTM(4, return_sequences=True)(x)))
+    with pytest.raises(ValueError, match="no rule for layer .*LSTM"):
+        frame_receptive_field(odd)

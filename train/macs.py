@@ -51,3 +51,61 @@ def count_macs(model: keras.Model) -> dict:
     per_layer = {layer.name: layer_macs(layer) for layer in model.layers}
     per_layer = {k: v for k, v in per_layer.items() if v}
     return {"total": int(sum(per_layer.values())), "layers": per_layer}
+
+
+# Layers that keep every time step where it is (element-wise, per-channel or whole-window scalars).
+# PerSampleNormalization divides by the window's RMS: one scalar, not a view of neighbouring samples.
+# CircularShifts (RollMix) stacks rotated copies as channels; each copy is read locally after that.
+_TIME_PRESERVING = ("InputLayer", "PerSampleNormalization", "CircularShifts", "Dropout", "Activation",
+                    "BatchNormalization", "ReLU")
+
+
+def _time_step(layer) -> tuple[int, int, int] | None:
+    """(kernel, stride, dilation) of a layer along time, or None if it leaves time alone."""
+    if isinstance(layer, (keras.layers.Conv1D, SincConv1D)):
+        k = layer.kernel_size[0] if isinstance(layer.kernel_size, tuple) else layer.kernel_size
+        s = layer.strides[0] if isinstance(layer.strides, tuple) else layer.strides
+        d = getattr(layer, "dilation_rate", 1)
+        return int(k), int(s), int(d[0] if isinstance(d, tuple) else d)
+    if isinstance(layer, keras.layers.MaxPooling1D | keras.layers.AveragePooling1D):
+        return int(layer.pool_size[0]), int(layer.strides[0]), 1
+    return None
+
+
+def frame_receptive_field(model: keras.Model) -> int | None:
+    """Input samples behind one time step of the features a 1D model's head averages.
+
+    The 1D zoo ends in GlobalAveragePooling1D: the classifier sees the mean of
+    frame features, each computed from this many consecutive samples, and not
+    their order. Returns that span (the largest over parallel branches), or None
+    when the head sees the whole window in order (the 2D models flatten their
+    feature map into a Dense layer); ValueError for a layer it has no rule for. Walks the functional graph: each conv or
+    pooling layer of kernel k, stride s, dilation d widens the span by
+    (k - 1) * d * jump and multiplies the jump (input samples per step) by s.
+    """
+    if any(isinstance(layer, keras.layers.Flatten) for layer in model.layers):
+        return None
+    span: dict[str, tuple[int, int]] = {}  # layer name -> (receptive field, jump), both in input samples
+    head = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            span[layer.name] = (1, 1)
+            continue
+        # A layer reused by another model (a sub-model built on this one) has nodes there too: keep ours.
+        parents = [p.operation.name for node in layer._inbound_nodes for p in node.parent_nodes
+                   if p.operation.name in span]
+        rf, jump = max(span[p] for p in parents)
+        step = _time_step(layer)
+        if step is not None:
+            k, s, d = step
+            span[layer.name] = (rf + (k - 1) * d * jump, jump * s)
+        elif isinstance(layer, keras.layers.GlobalAveragePooling1D | keras.layers.GlobalMaxPooling1D):
+            head.append(rf)
+            span[layer.name] = (rf, jump)
+        elif head and isinstance(layer, keras.layers.Dense):  # the head: on pooled features
+            span[layer.name] = (rf, jump)
+        elif type(layer).__name__ in _TIME_PRESERVING or isinstance(layer, keras.layers.Concatenate):
+            span[layer.name] = (rf, jump)
+        else:
+            raise ValueError(f"receptive field: no rule for layer {layer.name} ({type(layer).__name__})")
+    return max(head) if head else None

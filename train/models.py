@@ -25,7 +25,7 @@ from keras import layers
 
 from train.config import ONE_D, ONE_D_RATES, TWO_D, TWO_D_RATES, ModelConfig
 from train.layers import CircularShifts, LogMelSpectrogram, PerSampleNormalization, SincConv1D
-from train.macs import count_macs
+from train.macs import count_macs, frame_receptive_field
 
 # Layers that are preprocessing, not part of the papers' layer tables.
 PREPROCESSING_LAYERS = (keras.layers.InputLayer, PerSampleNormalization)
@@ -296,7 +296,9 @@ def depth(model: keras.Model) -> int:
 
 
 def describe(config: ModelConfig, model: keras.Model | None = None) -> dict:
-    """Facts about one model: name, sample_rate, input_samples, params, macs, layers, depth."""
+    """Facts about one model: name, sample_rate, input_samples, params, macs, layers, depth, and
+    frame_receptive_field (input samples behind each frame a 1D head averages; None: the head sees
+    the whole window in order, as the 2D models' Flatten does)."""
     model = model if model is not None else build(config)
     return {
         "name": config.name,
@@ -306,6 +308,7 @@ def describe(config: ModelConfig, model: keras.Model | None = None) -> dict:
         "macs": count_macs(model)["total"],
         "layers": layer_count(model),
         "depth": depth(model),
+        "frame_receptive_field": frame_receptive_field(model),
     }
 
 
@@ -319,13 +322,20 @@ def zoo_table(num_classes: int = 10) -> list[dict]:
     return rows
 
 
+def _rf_ms(row: dict) -> str:
+    """A describe() row's frame receptive field in ms, or "window" for a head that sees it all."""
+    rf = row["frame_receptive_field"]
+    return "window" if rf is None else f"{1000 * rf / row['sample_rate']:.1f} ms"
+
+
 def _format_table(rows: list[dict]) -> str:
-    head = f"{'model':<10}{'rate':>7}{'samples':>9}{'params':>9}{'MACs/window':>14}{'layers':>8}{'depth':>7}"
+    head = (f"{'model':<10}{'rate':>7}{'samples':>9}{'params':>9}{'MACs/window':>14}{'layers':>8}{'depth':>7}"
+            f"{'frame RF':>10}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r['name']:<10}{r['sample_rate']:>7}{r['input_samples']:>9}{r['params']:>9,}"
-            f"{r['macs'] / 1e6:>12.1f} M{r['layers']:>8}{r['depth']:>7}"
+            f"{r['macs'] / 1e6:>12.1f} M{r['layers']:>8}{r['depth']:>7}{_rf_ms(r):>10}"
         )
     return "\n".join(lines)
 
@@ -335,7 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m train.models",
         description="Print the model zoo: every architecture at every sample rate it supports, "
         "with trainable parameters, multiply-accumulates per window (computed from the layer "
-        "shapes), input samples, and layer count and depth as the papers count them.",
+        "shapes), input samples, layer count and depth as the papers count them, and each 1D "
+        "model's frame receptive field: the span of audio behind each frame its global average "
+        "pooling averages (2D models flatten the whole window: 'window').",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.add_argument("--classes", type=int, default=10, help="number of output classes (default: 10)")

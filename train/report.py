@@ -321,6 +321,7 @@ def _statements(groups: dict[str, list[dict]]) -> list[str]:
     seed_zero = {k: rows for k, rows in groups.items() if not _seed_table(k)}  # only seed-0 rows there
     out += _protocol_statements(seed_zero)
     out += _recipe_statements(seed_zero)
+    out += _receptive_statements(seed_zero)
     return out or ["Not enough models measured yet in one task to compare pooling vs striding or dilation."]
 
 
@@ -403,6 +404,49 @@ def _protocol_statements(groups: dict[str, list[dict]]) -> list[str]:
         out.append(f"Random split inflation ({dataset}, {model} @ {rate} Hz, kept by {monitor}): {parts} — "
                    f"the random split reads {gap}.")
     return out
+
+
+def _receptive_statements(groups: dict[str, list[dict]]) -> list[str]:
+    """Per task (dataset · protocol · rate): how much audio each frame a 1D model averages sees
+    (train.macs.frame_receptive_field), narrowest first, beside the model's best run there."""
+    best: dict[tuple, dict[str, dict]] = {}
+    for rows in groups.values():
+        for r in rows:
+            by = best.setdefault((r["dataset"], r["protocol"], r["sample_rate"]), {})
+            if r["model"] not in by or r["accuracy"] > by[r["model"]]["accuracy"]:
+                by[r["model"]] = r
+    out = []
+    for (dataset, protocol, rate), by in best.items():
+        spans = {m: _frame_rf(m, rate) for m in by}
+        one_d = sorted((m for m in by if spans[m] is not None), key=lambda m: (spans[m], m))
+        if len(one_d) < 2:
+            continue
+        parts = ", ".join(f"{m} {1000 * spans[m] / rate:.1f} ms ({100 * by[m]['accuracy']:.1f} %)" for m in one_d)
+        flat = sorted(m for m in by if spans[m] is None)
+        tail = (f"; the 2D models here ({', '.join(flat)}) flatten their whole window, in time order, into a dense layer"
+                if flat else "")
+        out.append(f"Frame receptive field ({dataset} · {protocol} · {rate} Hz): the 1D models classify the mean of "
+                   f"frame features (global average pooling, order discarded), each frame seeing {parts} "
+                   f"(span, then the model's best accuracy here, any recipe){tail}.")
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _frame_rf(model: str, rate: int) -> int | None:
+    """Input samples behind each averaged frame of a zoo model at ``rate``; None for the 2D family."""
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
+
+    from train.config import TWO_D, ModelConfig
+    from train.macs import frame_receptive_field
+    from train.models import REGISTRY, build
+
+    if REGISTRY[model].family == TWO_D:
+        return None
+    span = frame_receptive_field(build(ModelConfig(name=model, sample_rate=rate)))
+    keras.backend.clear_session()
+    return span
 
 
 def _recipe_statements(groups: dict[str, list[dict]]) -> list[str]:
