@@ -47,12 +47,13 @@ def quiet_import(name: str):
         return sys.modules[name]
     if os.environ.get("TINYAUDIO_NATIVE_STDERR") == "1":
         return importlib.import_module(name)
+    # Descriptor 2 itself, where the native libraries write, whatever object sys.stderr is now.
+    fd = 2
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # stderr replaced (pytest capsys, a GUI): nothing to filter
+        sys.stderr.flush()
+        saved = os.dup(fd)
+    except (AttributeError, OSError, ValueError):  # no descriptor 2 (embedded, closed): nothing to filter
         return importlib.import_module(name)
-    sys.stderr.flush()
-    saved = os.dup(fd)
     with tempfile.TemporaryFile() as tmp:
         os.dup2(tmp.fileno(), fd)
         failed = True
