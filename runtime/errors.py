@@ -58,27 +58,44 @@ def one_line(e: BaseException, limit: int = 200) -> str:
     return (text[0] if text else type(e).__name__)[:limit]
 
 
+def native_stderr_shown() -> bool:
+    """``TINYAUDIO_NATIVE_STDERR=1``: leave file descriptor 2 alone, for debugging."""
+    return os.environ.get("TINYAUDIO_NATIVE_STDERR") == "1"
+
+
+@contextlib.contextmanager
+def stderr_descriptor_to(fileno: int):
+    """File descriptor 2, where C libraries write, points at ``fileno`` while the block
+    runs (Python's ``sys.stderr`` is flushed on both sides). Where there is no real
+    descriptor 2 (embedded, some captures) it is left alone."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    os.dup2(fileno, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @contextlib.contextmanager
 def quiet_native_stderr():
     """Silence what C libraries print straight to file descriptor 2 (LiteRT's
     "Created XNNPACK delegate", ALSA's probing noise) while the block runs, so
     stderr carries only our one-line errors. ``TINYAUDIO_NATIVE_STDERR=1`` keeps it."""
-    if os.environ.get("TINYAUDIO_NATIVE_STDERR") == "1":
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (embedded, pytest capture): nothing to silence
+    if native_stderr_shown():
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
-        yield
+        with stderr_descriptor_to(devnull):
+            yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
         os.close(devnull)
 
 
@@ -89,7 +106,7 @@ def native_stderr_silenced():
     there at any moment), while Python's ``sys.stderr`` (our ``error:`` line,
     warnings, tracebacks of real bugs) keeps writing to the real stderr.
     ``TINYAUDIO_NATIVE_STDERR=1`` turns this off for debugging."""
-    if os.environ.get("TINYAUDIO_NATIVE_STDERR") == "1":
+    if native_stderr_shown():
         yield
         return
     try:

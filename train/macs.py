@@ -25,12 +25,16 @@ def _shape(t) -> tuple[int, ...]:
     return tuple(int(d) for d in t.shape[1:])
 
 
+def _first(value) -> int:
+    """A 1D layer's kernel size, stride or dilation: Keras keeps a 1-tuple, a custom layer an int."""
+    return int(value[0] if isinstance(value, (tuple, list)) else value)
+
+
 def layer_macs(layer) -> int:
     """MACs of one layer of a built functional model (0 for uncounted layers)."""
     if isinstance(layer, (keras.layers.Conv1D, SincConv1D)):
         (_, in_ch), (out_len, out_ch) = _shape(layer.input), _shape(layer.output)
-        kernel = layer.kernel_size[0] if isinstance(layer.kernel_size, tuple) else layer.kernel_size
-        return out_len * out_ch * kernel * in_ch
+        return out_len * out_ch * _first(layer.kernel_size) * in_ch
     if isinstance(layer, keras.layers.Conv2D):
         in_ch = _shape(layer.input)[-1]
         out_h, out_w, out_ch = _shape(layer.output)
@@ -63,12 +67,9 @@ _TIME_PRESERVING = ("InputLayer", "PerSampleNormalization", "CircularShifts", "D
 def _time_step(layer) -> tuple[int, int, int] | None:
     """(kernel, stride, dilation) of a layer along time, or None if it leaves time alone."""
     if isinstance(layer, (keras.layers.Conv1D, SincConv1D)):
-        k = layer.kernel_size[0] if isinstance(layer.kernel_size, tuple) else layer.kernel_size
-        s = layer.strides[0] if isinstance(layer.strides, tuple) else layer.strides
-        d = getattr(layer, "dilation_rate", 1)
-        return int(k), int(s), int(d[0] if isinstance(d, tuple) else d)
+        return _first(layer.kernel_size), _first(layer.strides), _first(getattr(layer, "dilation_rate", 1))
     if isinstance(layer, keras.layers.MaxPooling1D | keras.layers.AveragePooling1D):
-        return int(layer.pool_size[0]), int(layer.strides[0]), 1
+        return _first(layer.pool_size), _first(layer.strides), 1
     return None
 
 
@@ -79,9 +80,10 @@ def frame_receptive_field(model: keras.Model) -> int | None:
     frame features, each computed from this many consecutive samples, and not
     their order. Returns that span (the largest over parallel branches), or None
     when the head sees the whole window in order (the 2D models flatten their
-    feature map into a Dense layer); ValueError for a layer it has no rule for. Walks the functional graph: each conv or
-    pooling layer of kernel k, stride s, dilation d widens the span by
-    (k - 1) * d * jump and multiplies the jump (input samples per step) by s.
+    feature map into a Dense layer); ValueError for a layer it has no rule for.
+    Walks the functional graph: each conv or pooling layer of kernel k, stride s,
+    dilation d widens the span by (k - 1) * d * jump and multiplies the jump (input
+    samples per step) by s.
     """
     if any(isinstance(layer, keras.layers.Flatten) for layer in model.layers):
         return None

@@ -8,17 +8,18 @@ lines of banner before it. So the first import runs with descriptor 2 pointed
 at a temporary file; the known banner lines are dropped and anything else
 (a real warning, or the reason an import failed) is written back to stderr.
 ``TINYAUDIO_NATIVE_STDERR=1`` turns this off, as it does the runtime's silencing
-of native stderr (``runtime.errors.quiet_native_stderr``).
+of native stderr (both redirect descriptor 2 with ``runtime.errors.stderr_descriptor_to``).
 
-Importing this module imports nothing heavy.
+Importing this module imports neither Keras nor TensorFlow.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import tempfile
+
+from runtime.errors import native_stderr_shown, stderr_descriptor_to
 
 # Start-up lines that say nothing about the user's run (substrings).
 BANNER = (
@@ -45,25 +46,15 @@ def quiet_import(name: str):
     """
     if name in sys.modules:
         return sys.modules[name]
-    if os.environ.get("TINYAUDIO_NATIVE_STDERR") == "1":
-        return importlib.import_module(name)
-    # Descriptor 2 itself, where the native libraries write, whatever object sys.stderr is now.
-    fd = 2
-    try:
-        sys.stderr.flush()
-        saved = os.dup(fd)
-    except (AttributeError, OSError, ValueError):  # no descriptor 2 (embedded, closed): nothing to filter
+    if native_stderr_shown():
         return importlib.import_module(name)
     with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), fd)
         failed = True
         try:
-            module = importlib.import_module(name)
+            with stderr_descriptor_to(tmp.fileno()):
+                module = importlib.import_module(name)
             failed = False
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, fd)
-            os.close(saved)
             tmp.seek(0)
             text = tmp.read().decode("utf-8", errors="replace")
             kept = text if failed else "".join(
