@@ -66,3 +66,15 @@ def test_export_error_after_tensorflow_loads_is_one_line(tmp_path):
                    str(tmp_path / "rep"), "--out", str(tmp_path / "o"))
     assert r.returncode == 1
     assert r.stderr.startswith("error: cannot load bad.keras") and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_zoo_modules_import_keras_without_banner(tmp_path):
+    # train.layers / models / macs / fit import Keras at module level; whichever comes first
+    # (the train CLI reaches train.models before anything else) must go through train.quiet.
+    r = run_python("", tmp_path, "-m", "train.models", "--json")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert '"lv24"' in r.stdout
+    for module in ("train.fit", "train.macs", "train.layers"):
+        r = run_python(f"import sys, {module}; assert 'tensorflow' in sys.modules", tmp_path)
+        assert r.returncode == 0 and r.stderr == "", (module, r.stderr)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import keras
 import numpy as np
 
 from runtime.files import atomic_path
@@ -20,7 +19,10 @@ from train.augment import Augment
 from train.config import ModelConfig
 from train.metrics import confusion_matrix, scores
 from train.models import build, get_entry
+from train.quiet import import_keras
 from train.windows import clip_mean, cut, window_table
+
+keras = import_keras()
 
 
 @dataclass(frozen=True)

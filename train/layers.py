@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
-from keras import ops
+
+from train.quiet import import_keras
+
+keras = import_keras()  # the first Keras import of a run, without TensorFlow's start-up banner
+ops = keras.ops
 
 PACKAGE = "tinyaudio"
 

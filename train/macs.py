@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
 
 from train.layers import LogMelSpectrogram, SincConv1D
+from train.quiet import import_keras
+
+keras = import_keras()
 
 
 def _shape(t) -> tuple[int, ...]:

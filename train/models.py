@@ -19,13 +19,15 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-import keras
 import numpy as np
-from keras import layers
 
 from train.config import ONE_D, ONE_D_RATES, TWO_D, TWO_D_RATES, ModelConfig
 from train.layers import CircularShifts, LogMelSpectrogram, PerSampleNormalization, SincConv1D
 from train.macs import count_macs, frame_receptive_field
+from train.quiet import import_keras
+
+keras = import_keras()  # without TensorFlow's start-up banner (train.quiet)
+layers = keras.layers
 
 # Layers that are preprocessing, not part of the papers' layer tables.
 PREPROCESSING_LAYERS = (keras.layers.InputLayer, PerSampleNormalization)
