@@ -1,0 +1,71 @@
+"""train.order_probe: chunk shuffling keeps the sound and changes the order; the CLI scores a run's
+folds as its result.json does, then shuffled, and refuses bad folders with one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.train_faults import make_data
+from train.__main__ import main as train_main
+from train.order_probe import main, shuffle_chunks
+
+
+def test_shuffle_chunks_permutes_whole_chunks_and_never_keeps_the_order():
+    audio = np.arange(1050, dtype=np.float32)  # ten chunks of 100, then one of 50
+    out = shuffle_chunks(audio, 100, np.random.default_rng(0))
+    assert out.dtype == np.float32 and out.shape == audio.shape
+    assert not np.array_equal(out, audio)
+    np.testing.assert_array_equal(np.sort(out), audio)  # the same samples
+    # the output is whole input chunks, each in its own order: every jump lands on a chunk start
+    pieces = np.split(out, np.flatnonzero(np.diff(out) != 1) + 1)
+    assert len(pieces) > 1 and all(p[0] % 100 == 0 for p in pieces)
+    np.testing.assert_array_equal(out, shuffle_chunks(audio, 100, np.random.default_rng(0)))  # seeded
+
+    two = np.arange(20, dtype=np.float32)
+    for seed in range(20):  # two chunks: the only other order, every time
+        np.testing.assert_array_equal(shuffle_chunks(two, 10, np.random.default_rng(seed)), np.r_[10:20, 0:10])
+    short = np.ones(30, np.float32)
+    np.testing.assert_array_equal(shuffle_chunks(short, 100, np.random.default_rng(0)), short)  # one chunk
+    with pytest.raises(ValueError, match="at least 1 sample"):
+        shuffle_chunks(short, 0, np.random.default_rng(0))
+
+
+def test_cli_scores_each_fold_as_its_result_then_shuffled(tmp_path, capsys):
+    data = make_data(tmp_path / "gen", per_class=6)
+    run = tmp_path / "run"
+    assert train_main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold",
+                       "--k", "2", "--out", str(run), "--epochs", "2", "--quiet", "--sample-rate", "8000"]) == 0
+    out = tmp_path / "res" / "probe.md"
+    assert main([str(run), "--data", str(data), "--out", str(out), "--chunk", "0.05", "--shuffles", "2", "--quiet"]) == 0
+    probe = json.loads(out.with_suffix(".json").read_text())["runs"][0]
+    assert probe["model"] == "lv42" and probe["frame_rf_ms"] == pytest.approx(18.5)  # python -m train.models: lv42 at 8 kHz
+    assert len(probe["folds"]) == 2
+    for fold in probe["folds"]:
+        assert fold["accuracy"] == fold["result_accuracy"]  # the same evaluation as training's
+        assert len(fold["shuffled"]) == 2 and all(0 <= a <= 1 for a in fold["shuffled"])
+        assert 0 <= fold["same_prediction"] <= 1
+    text = out.read_text()
+    assert "| run | model |" in text and "| run | lv42 | 8000 Hz |" in text and "50 ms chunks" in text
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert "run: " in capsys.readouterr().out
+
+
+def test_cli_refuses_a_folder_that_is_no_run_or_a_broken_model(tmp_path, capsys):
+    data = make_data(tmp_path / "gen", per_class=4)
+    assert main([str(tmp_path), "--data", str(data), "--out", str(tmp_path / "p.md"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no run.json" in err and err.count("\n") == 1
+
+    run = tmp_path / "run"
+    assert train_main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold",
+                       "--k", "2", "--out", str(run), "--epochs", "1", "--max-folds", "1", "--quiet",
+                       "--sample-rate", "8000"]) == 0
+    capsys.readouterr()
+    (run / "fold_0" / "model.keras").write_bytes(b"not a zip")
+    assert main([str(run), "--data", str(data), "--out", str(tmp_path / "p.md"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load fold_0/model.keras" in err and err.count("\n") == 1
+    assert not (tmp_path / "p.md").exists()  # nothing half-written

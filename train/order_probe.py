@@ -1,0 +1,224 @@
+"""How much a trained model relies on the order of events in a clip.
+
+    python -m train.order_probe runs/fsdd_convdf_w1_e80 runs/fsdd_sincnet_e50_kd3 \\
+        --data ../shared/data/fsdd --out benchmarks/results/order_probe.md
+
+Every finished fold checkpoint of each run scores its own test clips twice: as they are (the
+accuracy its result.json holds), and with each clip cut into chunks of ``--chunk`` seconds whose
+order is shuffled (``--shuffles`` seeded orders per clip, never the original one; the mean is
+reported). The sound inside each chunk is untouched. The 1D zoo averages frame features over time
+(global average pooling after a receptive field of 18-54 ms, see ``train.macs.frame_receptive_field``),
+so with chunks longer than that field only the frames across a seam change and its prediction should
+barely move; the 2D zoo flattens its feature map in time order into a dense layer and may lean on
+the order. The gap between the two says whether order is what the 1D models miss.
+
+Writes a Markdown table, the same rows as JSON, and a bar chart beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtime.files import write_atomic
+from train.data import AudioCache, DataError, decode, load_dataset
+from train.protocols import make_folds
+
+
+def shuffle_chunks(audio: np.ndarray, chunk: int, rng: np.random.Generator) -> np.ndarray:
+    """float32 (n,) -> float32 (n,): ``audio`` cut into consecutive chunks of ``chunk`` samples (the
+    last one may be shorter), put back in a random order that is never the original one when there
+    are two chunks or more. A clip of one chunk comes back unchanged."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1 sample, got {chunk}")
+    pieces = [audio[i:i + chunk] for i in range(0, len(audio), chunk)]
+    if len(pieces) < 2:
+        return np.array(audio, dtype=np.float32, copy=True)
+    order = np.arange(len(pieces))
+    while (order == np.arange(len(pieces))).all():
+        order = rng.permutation(len(pieces))
+    return np.concatenate([pieces[i] for i in order]).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class FoldProbe:
+    """One fold: ``clips`` test clips; accuracy as is and per shuffle; share of clips whose
+    predicted class is the same after shuffling (mean over shuffles)."""
+
+    fold: str
+    clips: int
+    accuracy: float
+    result_accuracy: float  # the fold's result.json, for comparison: the same figure unless the data changed
+    shuffled: tuple[float, ...]
+    same_prediction: float
+
+
+@dataclass(frozen=True)
+class RunProbe:
+    run: str
+    model: str
+    dataset: str
+    sample_rate: int
+    chunk_s: float
+    frame_rf_ms: float | None  # None: the head reads the whole window in order (Flatten)
+    folds: tuple[FoldProbe, ...]
+
+    def mean(self, what: str) -> float:
+        if what == "shuffled":
+            return float(np.mean([np.mean(f.shuffled) for f in self.folds]))
+        return float(np.mean([getattr(f, what) for f in self.folds]))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {path} ({type(e).__name__})") from None
+
+
+def probe_run(run: Path, data: Path, chunk_s: float = 0.1, shuffles: int = 3, seed: int = 0,
+              cache_dir: Path | None = None, progress: bool = False) -> RunProbe:
+    """Score every finished fold of ``run`` (a ``python -m train`` folder) on its test clips from
+    ``data``, as they are and with their chunks shuffled. Raises DataError (one line) for a folder
+    that is no run, has no finished fold, or a model file that does not load."""
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
+
+    from train.fit import predict_clips
+    from train.macs import frame_receptive_field
+
+    if not chunk_s > 0 or shuffles < 1:
+        raise ValueError(f"--chunk must be positive and --shuffles at least 1, got {chunk_s} and {shuffles}")
+    if not (run / "run.json").is_file():
+        raise DataError(f"{run}: no run.json; give a run folder written by python -m train")
+    cfg = _read_json(run / "run.json")
+    dataset = load_dataset(cfg["dataset"], data)
+    folds = make_folds(dataset, cfg["protocol"], seed=cfg.get("seed", 0), k=cfg.get("k", 3),
+                       val_fraction=cfg.get("val_fraction", 0.1))
+    done = [f for f in folds if (run / f"fold_{f.index}" / "result.json").is_file()]
+    if not done:
+        raise DataError(f"{run}: no finished fold (fold_*/result.json)")
+    cache = AudioCache(cache_dir)
+    rows, rate, rf_ms = [], None, None
+    it = done
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(done, desc=f"{run.name}", unit="fold", leave=False)
+    for fold in it:
+        fold_dir = run / f"fold_{fold.index}"
+        meta, result = _read_json(fold_dir / "config.json"), _read_json(fold_dir / "result.json")
+        if meta.get("labels") != list(dataset.labels):
+            raise DataError(f"{run}: fold {fold.index} has labels {meta.get('labels')}, {data} has {list(dataset.labels)}")
+        try:
+            model = keras.models.load_model(str(fold_dir / "model.keras"), safe_mode=True)
+        except Exception as e:  # a truncated or foreign file: Keras raises several types
+            raise DataError(f"{run}: cannot load fold_{fold.index}/model.keras ({type(e).__name__})") from None
+        rate, window, hop = int(meta["sample_rate"]), int(meta["window_samples"]), int(meta["hop_samples"])
+        rf = frame_receptive_field(model)
+        rf_ms = None if rf is None else 1000.0 * rf / rate
+        clips = [dataset.clips[i] for i in fold.test]
+        labels = np.array([c.label for c in clips])
+        audio = decode(clips, rate, cache)
+        base = predict_clips(model, audio, window, hop).argmax(axis=1)
+        chunk = max(1, round(chunk_s * rate))
+        accs, same = [], []
+        for s in range(shuffles):
+            rng = np.random.default_rng([seed, fold.index, s])
+            pred = predict_clips(model, [shuffle_chunks(a, chunk, rng) for a in audio], window, hop).argmax(axis=1)
+            accs.append(float((pred == labels).mean()))
+            same.append(float((pred == base).mean()))
+        rows.append(FoldProbe(fold.name, len(clips), float((base == labels).mean()), float(result["accuracy"]),
+                              tuple(accs), float(np.mean(same))))
+    return RunProbe(str(run), cfg["model"], cfg["dataset"], rate, chunk_s, rf_ms, tuple(rows))
+
+
+def _rf(p: RunProbe) -> str:
+    return "whole window, in order" if p.frame_rf_ms is None else f"{p.frame_rf_ms:.1f} ms, order discarded"
+
+
+def markdown(probes: list[RunProbe], figure: str, command: str, host: dict) -> str:
+    chunk = probes[0].chunk_s
+    lines = ["# Does the model need the order? Accuracy with each clip's chunks shuffled", "",
+             f"Generated by `{command}`; do not edit by hand. Host: {host.get('cpu', '?')}, "
+             f"{host.get('platform', '?')}. Each fold's checkpoint scores its own test clips as they are, "
+             f"then with every clip cut into {chunk * 1000:.0f} ms chunks put back in a shuffled order "
+             "(mean over the shuffles). \"Frame\" is what the model's head sees: the 1D models average frame "
+             "features of the given span; the 2D models flatten their whole window in time order.", "",
+             f"![accuracy as is and shuffled]({figure})", "",
+             "| run | model | rate | frame | folds | accuracy as is | chunks shuffled | change, points | same prediction |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for p in probes:
+        a, s = 100 * p.mean("accuracy"), 100 * p.mean("shuffled")
+        lines.append(f"| {Path(p.run).name} | {p.model} | {p.sample_rate} Hz | {_rf(p)} | {len(p.folds)} | {a:.1f} % | "
+                     f"{s:.1f} % | {s - a:+.1f} | {100 * p.mean('same_prediction'):.1f} % |")
+    return "\n".join(lines) + "\n"
+
+
+def bars_png(probes: list[RunProbe], path: Path) -> None:
+    """Accuracy as is and with chunks shuffled, one pair of bars per run."""
+    from train.plots import _save, plt
+
+    x = np.arange(len(probes))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(probes) + 2), 4.2))
+    ax.bar(x - 0.2, [100 * p.mean("accuracy") for p in probes], 0.4, label="as is", color="C0")
+    ax.bar(x + 0.2, [100 * p.mean("shuffled") for p in probes], 0.4,
+           label=f"{probes[0].chunk_s * 1000:.0f} ms chunks shuffled", color="C3")
+    ax.set_xticks(x, [f"{Path(p.run).name}\n({p.model})" for p in probes], fontsize=7, rotation=20, ha="right")
+    ax.set_ylabel("test accuracy, % (mean over folds)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m train.order_probe",
+        description="Score trained runs on their own test clips as they are and with each clip's chunks "
+        "shuffled in time: how much each model relies on the order of events. Writes a Markdown table, "
+        "JSON and a bar chart.")
+    p.add_argument("runs", nargs="+", type=Path, help="run folders written by python -m train, all on one dataset")
+    p.add_argument("--data", type=Path, required=True, help="the dataset the runs were trained on, in its original layout")
+    p.add_argument("--out", type=Path, required=True, help="Markdown file to write; .json and .png go beside it")
+    p.add_argument("--chunk", type=float, default=0.1, metavar="SECONDS",
+                   help="chunk length; longer than the 1D models' frame receptive field (default: 0.1)")
+    p.add_argument("--shuffles", type=int, default=3, help="shuffled orders per clip, averaged (default: 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffles (default: 0)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="decoded-audio cache, as python -m train's")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    try:
+        probes = [probe_run(r, args.data, args.chunk, args.shuffles, args.seed, args.cache_dir, not args.quiet)
+                  for r in args.runs]
+        datasets = sorted({pr.dataset for pr in probes})
+        if len(datasets) > 1:
+            raise DataError(f"the runs are on several datasets ({', '.join(datasets)}); probe one dataset at a time")
+    except (DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from train.__main__ import machine
+
+    host = machine()
+    command = "python -m train.order_probe " + " ".join([*(str(r) for r in args.runs), "--data", "DATA",
+                                                          "--chunk", str(args.chunk), "--shuffles", str(args.shuffles)])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    png = args.out.with_suffix(".png")
+    bars_png(probes, png)
+    write_atomic(args.out.with_suffix(".json"),
+                 json.dumps({"command": command, "host": host, "runs": [asdict(pr) for pr in probes]}, indent=1) + "\n")
+    write_atomic(args.out, markdown(probes, png.name, command, host))
+    for pr in probes:
+        print(f"{Path(pr.run).name}: {100 * pr.mean('accuracy'):.1f} % as is, {100 * pr.mean('shuffled'):.1f} % shuffled")
+    print(f"wrote {args.out}, {args.out.with_suffix('.json').name} and {png.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
