@@ -39,18 +39,24 @@ def test_cli_scores_each_fold_as_its_result_then_shuffled(tmp_path, capsys):
     assert train_main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold",
                        "--k", "2", "--out", str(run), "--epochs", "2", "--quiet", "--sample-rate", "8000"]) == 0
     out = tmp_path / "res" / "probe.md"
-    assert main([str(run), "--data", str(data), "--out", str(out), "--chunk", "0.05", "--shuffles", "2", "--quiet"]) == 0
+    assert main([str(run), "--data", str(data), "--out", str(out), "--chunk", "0.05", "100", "--shuffles", "2",
+                 "--quiet"]) == 0
     probe = json.loads(out.with_suffix(".json").read_text())["runs"][0]
     assert probe["model"] == "lv42" and probe["frame_rf_ms"] == pytest.approx(18.5)  # python -m train.models: lv42 at 8 kHz
-    assert len(probe["folds"]) == 2
+    assert probe["chunks_s"] == [0.05, 100.0] and len(probe["folds"]) == 2
     for fold in probe["folds"]:
         assert fold["accuracy"] == fold["result_accuracy"]  # the same evaluation as training's
-        assert len(fold["shuffled"]) == 2 and all(0 <= a <= 1 for a in fold["shuffled"])
-        assert 0 <= fold["same_prediction"] <= 1
+        short, whole = fold["shuffled"]
+        assert len(short) == 2 and all(0 <= a <= 1 for a in short) and 0 <= fold["same_prediction"][0] <= 1
+        assert whole == [fold["accuracy"]] * 2 and fold["same_prediction"][1] == 1.0  # one chunk: nothing moves
     text = out.read_text()
-    assert "| run | model |" in text and "| run | lv42 | 8000 Hz |" in text and "50 ms chunks" in text
+    assert "| run | lv42 | 8000 Hz | 18.5 ms, order discarded | 2 |" in text
+    assert "| 50 ms |" in text and "| 100000 ms |" in text and "| +0.0 | 100.0 % |" in text
     assert out.with_suffix(".png").stat().st_size > 1000
     assert "run: " in capsys.readouterr().out
+
+    assert main([str(run), "--data", str(data), "--out", str(out), "--chunk", "0.1", "--quiet"]) == 0  # bars
+    assert json.loads(out.with_suffix(".json").read_text())["runs"][0]["chunks_s"] == [0.1]
 
 
 def test_cli_refuses_a_folder_that_is_no_run_or_a_broken_model(tmp_path, capsys):
@@ -58,6 +64,9 @@ def test_cli_refuses_a_folder_that_is_no_run_or_a_broken_model(tmp_path, capsys)
     assert main([str(tmp_path), "--data", str(data), "--out", str(tmp_path / "p.md"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no run.json" in err and err.count("\n") == 1
+    assert main([str(tmp_path), "--data", str(data), "--out", str(tmp_path / "p.md"), "--chunk", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--chunk must be positive" in err and err.count("\n") == 1
 
     run = tmp_path / "run"
     assert train_main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold",

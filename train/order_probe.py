@@ -3,16 +3,17 @@
     python -m train.order_probe runs/fsdd_convdf_w1_e80 runs/fsdd_sincnet_e50_kd3 \\
         --data ../shared/data/fsdd --out benchmarks/results/order_probe.md
 
-Every finished fold checkpoint of each run scores its own test clips twice: as they are (the
-accuracy its result.json holds), and with each clip cut into chunks of ``--chunk`` seconds whose
-order is shuffled (``--shuffles`` seeded orders per clip, never the original one; the mean is
-reported). The sound inside each chunk is untouched. The 1D zoo averages frame features over time
+Every finished fold checkpoint of each run scores its own test clips as they are (the accuracy
+its result.json holds), and with each clip cut into chunks of ``--chunk`` seconds whose order is
+shuffled (``--shuffles`` seeded orders per clip, never the original one; the mean is reported).
+Several ``--chunk`` lengths give a curve: the 1D models should hold until the chunks get shorter
+than their frames. The sound inside each chunk is untouched. The 1D zoo averages frame features over time
 (global average pooling after a receptive field of 18-54 ms, see ``train.macs.frame_receptive_field``),
 so with chunks longer than that field only the frames across a seam change and its prediction should
 barely move; the 2D zoo flattens its feature map in time order into a dense layer and may lean on
 the order. The gap between the two says whether order is what the 1D models miss.
 
-Writes a Markdown table, the same rows as JSON, and a bar chart beside them.
+Writes a Markdown table, the same rows as JSON, and a chart beside them.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ class FoldProbe:
     clips: int
     accuracy: float
     result_accuracy: float  # the fold's result.json, for comparison: the same figure unless the data changed
-    shuffled: tuple[float, ...]
-    same_prediction: float
+    shuffled: tuple[tuple[float, ...], ...]  # per chunk length, per shuffle
+    same_prediction: tuple[float, ...]  # per chunk length
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,20 @@ class RunProbe:
     model: str
     dataset: str
     sample_rate: int
-    chunk_s: float
+    chunks_s: tuple[float, ...]
     frame_rf_ms: float | None  # None: the head reads the whole window in order (Flatten)
     folds: tuple[FoldProbe, ...]
 
-    def mean(self, what: str) -> float:
-        if what == "shuffled":
-            return float(np.mean([np.mean(f.shuffled) for f in self.folds]))
-        return float(np.mean([getattr(f, what) for f in self.folds]))
+    def accuracy(self) -> float:
+        """Mean over folds of the accuracy as is."""
+        return float(np.mean([f.accuracy for f in self.folds]))
+
+    def shuffled(self, c: int) -> float:
+        """Mean over folds (and shuffles) of the accuracy with chunks ``chunks_s[c]`` shuffled."""
+        return float(np.mean([np.mean(f.shuffled[c]) for f in self.folds]))
+
+    def same_prediction(self, c: int) -> float:
+        return float(np.mean([f.same_prediction[c] for f in self.folds]))
 
 
 def _read_json(path: Path) -> dict:
@@ -81,7 +88,7 @@ def _read_json(path: Path) -> dict:
         raise DataError(f"cannot read {path} ({type(e).__name__})") from None
 
 
-def probe_run(run: Path, data: Path, chunk_s: float = 0.1, shuffles: int = 3, seed: int = 0,
+def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuffles: int = 3, seed: int = 0,
               cache_dir: Path | None = None, progress: bool = False) -> RunProbe:
     """Score every finished fold of ``run`` (a ``python -m train`` folder) on its test clips from
     ``data``, as they are and with their chunks shuffled. Raises DataError (one line) for a folder
@@ -93,8 +100,9 @@ def probe_run(run: Path, data: Path, chunk_s: float = 0.1, shuffles: int = 3, se
     from train.fit import predict_clips
     from train.macs import frame_receptive_field
 
-    if not chunk_s > 0 or shuffles < 1:
-        raise ValueError(f"--chunk must be positive and --shuffles at least 1, got {chunk_s} and {shuffles}")
+    chunks_s = tuple(float(c) for c in chunks_s)
+    if not chunks_s or not all(0 < c < np.inf for c in chunks_s) or shuffles < 1:
+        raise ValueError(f"--chunk must be positive seconds and --shuffles at least 1, got {chunks_s} and {shuffles}")
     if not (run / "run.json").is_file():
         raise DataError(f"{run}: no run.json; give a run folder written by python -m train")
     cfg = _read_json(run / "run.json")
@@ -127,54 +135,80 @@ def probe_run(run: Path, data: Path, chunk_s: float = 0.1, shuffles: int = 3, se
         labels = np.array([c.label for c in clips])
         audio = decode(clips, rate, cache)
         base = predict_clips(model, audio, window, hop).argmax(axis=1)
-        chunk = max(1, round(chunk_s * rate))
         accs, same = [], []
-        for s in range(shuffles):
-            rng = np.random.default_rng([seed, fold.index, s])
-            pred = predict_clips(model, [shuffle_chunks(a, chunk, rng) for a in audio], window, hop).argmax(axis=1)
-            accs.append(float((pred == labels).mean()))
-            same.append(float((pred == base).mean()))
+        for c, chunk_s in enumerate(chunks_s):
+            chunk, acc, agree = max(1, round(chunk_s * rate)), [], []
+            for s in range(shuffles):
+                rng = np.random.default_rng([seed, fold.index, c, s])
+                pred = predict_clips(model, [shuffle_chunks(a, chunk, rng) for a in audio], window, hop).argmax(axis=1)
+                acc.append(float((pred == labels).mean()))
+                agree.append(float((pred == base).mean()))
+            accs.append(tuple(acc))
+            same.append(float(np.mean(agree)))
         rows.append(FoldProbe(fold.name, len(clips), float((base == labels).mean()), float(result["accuracy"]),
-                              tuple(accs), float(np.mean(same))))
-    return RunProbe(str(run), cfg["model"], cfg["dataset"], rate, chunk_s, rf_ms, tuple(rows))
+                              tuple(accs), tuple(same)))
+    return RunProbe(str(run), cfg["model"], cfg["dataset"], rate, chunks_s, rf_ms, tuple(rows))
 
 
 def _rf(p: RunProbe) -> str:
     return "whole window, in order" if p.frame_rf_ms is None else f"{p.frame_rf_ms:.1f} ms, order discarded"
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:g} ms"
+
+
 def markdown(probes: list[RunProbe], figure: str, command: str, host: dict) -> str:
-    chunk = probes[0].chunk_s
     lines = ["# Does the model need the order? Accuracy with each clip's chunks shuffled", "",
              f"Generated by `{command}`; do not edit by hand. Host: {host.get('cpu', '?')}, "
              f"{host.get('platform', '?')}. Each fold's checkpoint scores its own test clips as they are, "
-             f"then with every clip cut into {chunk * 1000:.0f} ms chunks put back in a shuffled order "
-             "(mean over the shuffles). \"Frame\" is what the model's head sees: the 1D models average frame "
+             "then with every clip cut into chunks of the given length put back in a shuffled order (mean over "
+             "the shuffles and folds). \"Frame\" is what the model's head sees: the 1D models average frame "
              "features of the given span; the 2D models flatten their whole window in time order.", "",
              f"![accuracy as is and shuffled]({figure})", "",
-             "| run | model | rate | frame | folds | accuracy as is | chunks shuffled | change, points | same prediction |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| run | model | rate | frame | folds | accuracy as is | chunk | chunks shuffled | change, points | same prediction |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for p in probes:
-        a, s = 100 * p.mean("accuracy"), 100 * p.mean("shuffled")
-        lines.append(f"| {Path(p.run).name} | {p.model} | {p.sample_rate} Hz | {_rf(p)} | {len(p.folds)} | {a:.1f} % | "
-                     f"{s:.1f} % | {s - a:+.1f} | {100 * p.mean('same_prediction'):.1f} % |")
+        a = 100 * p.accuracy()
+        for c, chunk in enumerate(p.chunks_s):
+            s = 100 * p.shuffled(c)
+            lines.append(f"| {Path(p.run).name} | {p.model} | {p.sample_rate} Hz | {_rf(p)} | {len(p.folds)} | {a:.1f} % | "
+                         f"{_ms(chunk)} | {s:.1f} % | {s - a:+.1f} | {100 * p.same_prediction(c):.1f} % |")
     return "\n".join(lines) + "\n"
 
 
-def bars_png(probes: list[RunProbe], path: Path) -> None:
-    """Accuracy as is and with chunks shuffled, one pair of bars per run."""
+def probe_png(probes: list[RunProbe], path: Path) -> None:
+    """One chunk length: bars as is / shuffled per run. Several: accuracy against chunk length, one
+    line per run, its accuracy as is dashed and a 1D model's frame span marked on the axis."""
     from train.plots import _save, plt
 
-    x = np.arange(len(probes))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(probes) + 2), 4.2))
-    ax.bar(x - 0.2, [100 * p.mean("accuracy") for p in probes], 0.4, label="as is", color="C0")
-    ax.bar(x + 0.2, [100 * p.mean("shuffled") for p in probes], 0.4,
-           label=f"{probes[0].chunk_s * 1000:.0f} ms chunks shuffled", color="C3")
-    ax.set_xticks(x, [f"{Path(p.run).name}\n({p.model})" for p in probes], fontsize=7, rotation=20, ha="right")
+    chunks = probes[0].chunks_s
+    if len(chunks) == 1:
+        x = np.arange(len(probes))
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(probes) + 2), 4.2))
+        ax.bar(x - 0.2, [100 * p.accuracy() for p in probes], 0.4, label="as is", color="C0")
+        ax.bar(x + 0.2, [100 * p.shuffled(0) for p in probes], 0.4, label=f"{_ms(chunks[0])} chunks shuffled", color="C3")
+        ax.set_xticks(x, [f"{Path(p.run).name}\n({p.model})" for p in probes], fontsize=7, rotation=20, ha="right")
+    else:
+        fig, ax = plt.subplots(figsize=(7.5, 4.6))
+        ms = 1000 * np.asarray(chunks)
+        for i, p in enumerate(probes):
+            color = f"C{i % 10}"
+            ax.plot(ms, [100 * p.shuffled(c) for c in range(len(chunks))], "o-", color=color,
+                    label=f"{Path(p.run).name} ({p.model})")
+            ax.axhline(100 * p.accuracy(), color=color, ls="--", lw=0.8)
+            if p.frame_rf_ms is not None:
+                ax.plot([p.frame_rf_ms], [2], "^", color=color, ms=8)
+        ax.set_xscale("log")
+        ax.minorticks_off()  # the log axis's own minor labels would overprint the chunk lengths
+        ax.set_xticks(ms, [f"{m:g}" for m in ms])
+        ax.set_xlabel("shuffled chunk length, ms (dashed: as is; ▲: a 1D model's frame span)")
+        ax.legend(fontsize=7)
     ax.set_ylabel("test accuracy, % (mean over folds)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    if len(chunks) == 1:
+        ax.legend(fontsize=8)
     _save(fig, path)
 
 
@@ -183,19 +217,20 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m train.order_probe",
         description="Score trained runs on their own test clips as they are and with each clip's chunks "
         "shuffled in time: how much each model relies on the order of events. Writes a Markdown table, "
-        "JSON and a bar chart.")
+        "JSON and a chart (bars for one --chunk, a curve over several).")
     p.add_argument("runs", nargs="+", type=Path, help="run folders written by python -m train, all on one dataset")
     p.add_argument("--data", type=Path, required=True, help="the dataset the runs were trained on, in its original layout")
     p.add_argument("--out", type=Path, required=True, help="Markdown file to write; .json and .png go beside it")
-    p.add_argument("--chunk", type=float, default=0.1, metavar="SECONDS",
-                   help="chunk length; longer than the 1D models' frame receptive field (default: 0.1)")
+    p.add_argument("--chunk", type=float, nargs="+", default=[0.1], metavar="SECONDS",
+                   help="chunk length(s); one row and point per length (default: 0.1, longer than any 1D "
+                   "model's frame)")
     p.add_argument("--shuffles", type=int, default=3, help="shuffled orders per clip, averaged (default: 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shuffles (default: 0)")
     p.add_argument("--cache-dir", type=Path, default=None, help="decoded-audio cache, as python -m train's")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     try:
-        probes = [probe_run(r, args.data, args.chunk, args.shuffles, args.seed, args.cache_dir, not args.quiet)
+        probes = [probe_run(r, args.data, tuple(args.chunk), args.shuffles, args.seed, args.cache_dir, not args.quiet)
                   for r in args.runs]
         datasets = sorted({pr.dataset for pr in probes})
         if len(datasets) > 1:
@@ -207,15 +242,17 @@ def main(argv: list[str] | None = None) -> int:
 
     host = machine()
     command = "python -m train.order_probe " + " ".join([*(str(r) for r in args.runs), "--data", "DATA",
-                                                          "--chunk", str(args.chunk), "--shuffles", str(args.shuffles)])
+                                                          "--chunk", *(f"{c:g}" for c in args.chunk),
+                                                          "--shuffles", str(args.shuffles)])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     png = args.out.with_suffix(".png")
-    bars_png(probes, png)
+    probe_png(probes, png)
     write_atomic(args.out.with_suffix(".json"),
                  json.dumps({"command": command, "host": host, "runs": [asdict(pr) for pr in probes]}, indent=1) + "\n")
     write_atomic(args.out, markdown(probes, png.name, command, host))
     for pr in probes:
-        print(f"{Path(pr.run).name}: {100 * pr.mean('accuracy'):.1f} % as is, {100 * pr.mean('shuffled'):.1f} % shuffled")
+        shuffled = ", ".join(f"{100 * pr.shuffled(c):.1f} % ({_ms(t)})" for c, t in enumerate(pr.chunks_s))
+        print(f"{Path(pr.run).name}: {100 * pr.accuracy():.1f} % as is; shuffled: {shuffled}")
     print(f"wrote {args.out}, {args.out.with_suffix('.json').name} and {png.name}")
     return 0
 
