@@ -55,8 +55,17 @@ def test_cli_scores_each_fold_as_its_result_then_shuffled(tmp_path, capsys):
     assert out.with_suffix(".png").stat().st_size > 1000
     assert "run: " in capsys.readouterr().out
 
-    assert main([str(run), "--data", str(data), "--out", str(out), "--chunk", "0.1", "--quiet"]) == 0  # bars
-    assert json.loads(out.with_suffix(".json").read_text())["runs"][0]["chunks_s"] == [0.1]
+    sweep = probe["folds"]
+    assert main([str(run), "--data", str(data), "--out", str(out), "--chunk", "0.05", "--shuffles", "2", "--quiet"]) == 0
+    alone = json.loads(out.with_suffix(".json").read_text())["runs"][0]  # one length: bars
+    assert alone["chunks_s"] == [0.05]
+    assert [f["shuffled"][0] for f in alone["folds"]] == [f["shuffled"][0] for f in sweep]  # the same shuffles
+
+    result = run / "fold_1" / "result.json"  # a run scored on other data than it trained on is named
+    result.write_text(json.dumps({**json.loads(result.read_text()), "accuracy": 2.0}))
+    capsys.readouterr()
+    assert main([str(run), "--data", str(data), "--out", str(out), "--quiet"]) == 0
+    assert "warning: run fold 1 scores" in capsys.readouterr().err
 
 
 def test_cli_refuses_a_folder_that_is_no_run_or_a_broken_model(tmp_path, capsys):
@@ -67,6 +76,11 @@ def test_cli_refuses_a_folder_that_is_no_run_or_a_broken_model(tmp_path, capsys)
     assert main([str(tmp_path), "--data", str(data), "--out", str(tmp_path / "p.md"), "--chunk", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "--chunk must be positive" in err and err.count("\n") == 1
+    (tmp_path / "run.json").write_text("{}")
+    assert main([str(tmp_path), "--data", str(data), "--out", str(tmp_path / "p.md"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "run.json lacks model, dataset, protocol" in err and err.count("\n") == 1
+    (tmp_path / "run.json").unlink()
 
     run = tmp_path / "run"
     assert train_main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold",

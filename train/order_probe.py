@@ -106,6 +106,9 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
     if not (run / "run.json").is_file():
         raise DataError(f"{run}: no run.json; give a run folder written by python -m train")
     cfg = _read_json(run / "run.json")
+    missing = [key for key in ("model", "dataset", "protocol") if key not in cfg]
+    if missing:
+        raise DataError(f"{run}: run.json lacks {', '.join(missing)}; give a run folder written by python -m train")
     dataset = load_dataset(cfg["dataset"], data)
     folds = make_folds(dataset, cfg["protocol"], seed=cfg.get("seed", 0), k=cfg.get("k", 3),
                        val_fraction=cfg.get("val_fraction", 0.1))
@@ -139,14 +142,18 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
         for c, chunk_s in enumerate(chunks_s):
             chunk, acc, agree = max(1, round(chunk_s * rate)), [], []
             for s in range(shuffles):
-                rng = np.random.default_rng([seed, fold.index, c, s])
+                rng = np.random.default_rng([seed, fold.index, chunk, s])  # a length shuffles alike in any sweep
                 pred = predict_clips(model, [shuffle_chunks(a, chunk, rng) for a in audio], window, hop).argmax(axis=1)
                 acc.append(float((pred == labels).mean()))
                 agree.append(float((pred == base).mean()))
             accs.append(tuple(acc))
             same.append(float(np.mean(agree)))
-        rows.append(FoldProbe(fold.name, len(clips), float((base == labels).mean()), float(result["accuracy"]),
-                              tuple(accs), tuple(same)))
+        row = FoldProbe(fold.name, len(clips), float((base == labels).mean()), float(result["accuracy"]),
+                        tuple(accs), tuple(same))
+        if abs(row.accuracy - row.result_accuracy) > 0.5 / len(clips):
+            print(f"warning: {run.name} fold {fold.index} scores {row.accuracy:.3f} here, {row.result_accuracy:.3f} "
+                  f"in its result.json: is {data} the data it was trained on?", file=sys.stderr)
+        rows.append(row)
     return RunProbe(str(run), cfg["model"], cfg["dataset"], rate, chunks_s, rf_ms, tuple(rows))
 
 
