@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,15 @@ from runtime.files import atomic_path
 
 class DataError(ValueError):
     """A dataset is missing, malformed or unreadable; the message is one line and names the files."""
+
+
+def read_json(path: Path, owner: str) -> dict:
+    """A run folder's JSON file; :class:`DataError` (one line, naming ``owner`` and the file) if it
+    cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{owner}: cannot read {Path(path).name} ({type(e).__name__})") from None
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,13 @@ redraws the speaker groups) or protocol fails that check with a one-line error b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from train.data import DataError, Dataset
+from train.data import DataError, Dataset, read_json
 from train.protocols import Fold, make_folds
-
-
-def _read_json(path: Path, teacher: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"teacher {teacher}: cannot read {path.name} ({type(e).__name__})") from None
 
 
 def _check_temperature(temperature: float) -> None:
@@ -88,7 +80,7 @@ def load_teachers(paths: Sequence[str], dataset: Dataset, protocol: str, folds: 
         run_file = path / "run.json"
         if not run_file.is_file():
             raise DataError(f"teacher {path}: no run.json; give a run folder written by python -m train")
-        run = _read_json(run_file, path)
+        run = read_json(run_file, f"teacher {path}")
         t_folds = make_folds(dataset, run["protocol"], seed=run.get("seed", 0), k=run.get("k", 3),
                              val_fraction=run.get("val_fraction", 0.1))
         if len(t_folds) != len(folds):
@@ -98,7 +90,7 @@ def load_teachers(paths: Sequence[str], dataset: Dataset, protocol: str, folds: 
             config_file, done = path / f"fold_{fold.index}" / "config.json", path / f"fold_{fold.index}" / "result.json"
             if not (config_file.is_file() and done.is_file()):
                 raise DataError(f"teacher {path} has not finished fold {fold.index} ({fold.name})")
-            meta = _read_json(config_file, path)
+            meta = read_json(config_file, f"teacher {path}")
             if meta.get("dataset") != dataset.name:
                 raise DataError(f"teacher {path} was trained on {meta.get('dataset')}, not {dataset.name}")
             labels = meta.get("labels")
@@ -129,7 +121,7 @@ def teacher_probs(teachers: Sequence[Path], part: str, clip_indices: Sequence[in
 
     probs = []
     for path in teachers:
-        meta = _read_json(path / part / "config.json", path)
+        meta = read_json(path / part / "config.json", f"teacher {path}")
         try:
             model = keras.models.load_model(str(path / part / "model.keras"), safe_mode=True)
         except Exception as e:  # a truncated or foreign file: Keras raises several types

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.files import write_atomic
-from train.data import AudioCache, DataError, decode, load_dataset
+from train.data import AudioCache, DataError, decode, load_dataset, read_json
 from train.protocols import make_folds
 
 
@@ -81,11 +81,24 @@ class RunProbe:
         return float(np.mean([f.same_prediction[c] for f in self.folds]))
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {path} ({type(e).__name__})") from None
+def check_settings(chunks_s, shuffles: int) -> tuple[float, ...]:
+    """The chunk lengths as a tuple of floats; ValueError (one line) unless each is a positive number
+    of seconds and ``shuffles`` is at least 1."""
+    chunks_s = tuple(float(c) for c in chunks_s)
+    if not chunks_s or not all(0 < c < np.inf for c in chunks_s) or shuffles < 1:
+        raise ValueError(f"--chunk must be positive seconds and --shuffles at least 1, got {chunks_s} and {shuffles}")
+    return chunks_s
+
+
+def read_run(run: Path) -> dict:
+    """``run``'s run.json; DataError (one line) for a folder that is no ``python -m train`` run."""
+    if not (run / "run.json").is_file():
+        raise DataError(f"{run}: no run.json; give a run folder written by python -m train")
+    cfg = read_json(run / "run.json", str(run))
+    missing = [key for key in ("model", "dataset", "protocol") if key not in cfg]
+    if missing:
+        raise DataError(f"{run}: run.json lacks {', '.join(missing)}; give a run folder written by python -m train")
+    return cfg
 
 
 def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuffles: int = 3, seed: int = 0,
@@ -100,15 +113,8 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
     from train.fit import predict_clips
     from train.macs import frame_receptive_field
 
-    chunks_s = tuple(float(c) for c in chunks_s)
-    if not chunks_s or not all(0 < c < np.inf for c in chunks_s) or shuffles < 1:
-        raise ValueError(f"--chunk must be positive seconds and --shuffles at least 1, got {chunks_s} and {shuffles}")
-    if not (run / "run.json").is_file():
-        raise DataError(f"{run}: no run.json; give a run folder written by python -m train")
-    cfg = _read_json(run / "run.json")
-    missing = [key for key in ("model", "dataset", "protocol") if key not in cfg]
-    if missing:
-        raise DataError(f"{run}: run.json lacks {', '.join(missing)}; give a run folder written by python -m train")
+    chunks_s = check_settings(chunks_s, shuffles)
+    cfg = read_run(run)
     dataset = load_dataset(cfg["dataset"], data)
     folds = make_folds(dataset, cfg["protocol"], seed=cfg.get("seed", 0), k=cfg.get("k", 3),
                        val_fraction=cfg.get("val_fraction", 0.1))
@@ -124,7 +130,7 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
         it = tqdm(done, desc=f"{run.name}", unit="fold", leave=False)
     for fold in it:
         fold_dir = run / f"fold_{fold.index}"
-        meta, result = _read_json(fold_dir / "config.json"), _read_json(fold_dir / "result.json")
+        meta, result = (read_json(fold_dir / name, str(run)) for name in ("config.json", "result.json"))
         if meta.get("labels") != list(dataset.labels):
             raise DataError(f"{run}: fold {fold.index} has labels {meta.get('labels')}, {data} has {list(dataset.labels)}")
         try:
@@ -237,11 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     try:
-        probes = [probe_run(r, args.data, tuple(args.chunk), args.shuffles, args.seed, args.cache_dir, not args.quiet)
-                  for r in args.runs]
-        datasets = sorted({pr.dataset for pr in probes})
+        check_settings(args.chunk, args.shuffles)
+        datasets = sorted({read_run(r)["dataset"] for r in args.runs})  # before any model is scored
         if len(datasets) > 1:
             raise DataError(f"the runs are on several datasets ({', '.join(datasets)}); probe one dataset at a time")
+        probes = [probe_run(r, args.data, tuple(args.chunk), args.shuffles, args.seed, args.cache_dir, not args.quiet)
+                  for r in args.runs]
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
