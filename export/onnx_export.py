@@ -57,17 +57,17 @@ def front_end_nodes(proto) -> list[str]:
     return [n.name for n in proto.graph.node if FRONT_END_PATTERN.search("/" + n.name)]
 
 
-def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end: bool = True) -> bytes:
-    """Static int8 quantization (QDQ, per-channel weights, percentile calibration).
+CALIBRATIONS = ("percentile", "minmax")
 
-    Percentile (99.999 %) rather than MinMax calibration: measured on the
-    shipped FSDD lv24 model (400 clips), MinMax lost 8.75 accuracy points
-    against float (0.9300 -> 0.8425; Entropy the same), Percentile 0.75 (0.9225):
-    a few extreme activations otherwise stretch the int8 range.
 
-    ``float_front_end``: leave the preprocessing nodes in float (measured on
-    FSDD with lv24: quantizing the RMS normalisation too cost 5.7 accuracy
-    points on held-out speakers; kept float it passes the 1-point threshold).
+def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end: bool = True,
+                 calibration: str = "percentile") -> bytes:
+    """Static int8 quantization (QDQ, per-channel weights, percentile calibration by default).
+
+    Percentile (99.999 %) rather than MinMax calibration, because a few extreme activations
+    otherwise stretch the int8 range; ``float_front_end``: leave the preprocessing nodes
+    (RMS normalisation, log-mel) in float. Both choices are measured against their
+    alternatives by ``python -m export.quant_probe`` (benchmarks/results/quant_probe_*.md).
     """
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
@@ -75,6 +75,9 @@ def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end
 
     if len(representative) == 0:
         raise ExportError("the representative set is empty: ONNX static quantization needs calibration audio")
+    if calibration not in CALIBRATIONS:
+        raise ExportError(f"unknown calibration {calibration!r}; choose from: {', '.join(CALIBRATIONS)}")
+    method = {"percentile": CalibrationMethod.Percentile, "minmax": CalibrationMethod.MinMax}[calibration]
     reader = type("Reader", (_Reader, CalibrationDataReader), {})(representative)
     exclude = front_end_nodes(onnx.load_from_string(float_bytes)) if float_front_end else []
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +90,7 @@ def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end
             weight_type=QuantType.QInt8,
             per_channel=True,
             nodes_to_exclude=exclude,
-            calibrate_method=CalibrationMethod.Percentile,
+            calibrate_method=method,
         )
         proto = onnx.load(str(dst))
     onnx.checker.check_model(proto)

@@ -65,21 +65,24 @@ def convert_float16(cf) -> bytes:
     return bytes(c.convert())
 
 
-def convert_dynamic_int8(cf, float32: bytes | None = None) -> bytes:
+def convert_dynamic_int8(cf, float32: bytes | None = None, float_front_end: bool = True) -> bytes:
     """Dynamic-range int8: int8 weights, float activations — except the front end, kept float.
 
     The converter would turn the log-mel projection into a hybrid FULLY_CONNECTED, which
     quantizes its *input* (the power spectrum, spanning ~10 orders of magnitude) to int8 per
-    call: every quiet bin becomes 0 and its log is garbage. Measured on a trained Conv2D
-    (UrbanSound8K fold 1): −8.3 accuracy points, 86 % top-1 agreement. The front end's weights
-    are therefore put back to their float32 values (``float_front_end_weights``), taken from
+    call: every quiet bin becomes 0 and its log is garbage (measured by ``python -m
+    export.quant_probe``, benchmarks/results/quant_probe_*.md). The front end's weights are
+    therefore put back to their float32 values (``float_front_end_weights``), taken from
     ``float32`` (the float32 conversion of ``cf``, converted here when not given).
+    ``float_front_end=False`` returns the converter's own file, for that measurement.
     """
     import tensorflow as tf
 
     c = _converter(cf)
     c.optimizations = [tf.lite.Optimize.DEFAULT]
     drq = bytes(c.convert())
+    if not float_front_end:
+        return drq
     names = _quantized_front_end_weights(drq)
     return float_front_end_weights(drq, float32 or convert_float32(cf), names) if names else drq
 

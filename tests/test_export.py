@@ -22,7 +22,8 @@ from export.exporter import export_model
 from export.files import sha256
 from export.loading import Source
 from export.parity import judge
-from export.tflite import _quantized_front_end_weights, run_tflite
+from export.onnx_export import convert_int8
+from export.tflite import _quantized_front_end_weights, convert_dynamic_int8, frozen_function, run_tflite
 from export.tflite_metadata import read_model_metadata
 from runtime.metadata import JSON_NAME, LABELS_NAME, ONNX_KEY, read_metadata, tflite_associated_files
 from train.config import ModelConfig
@@ -93,6 +94,19 @@ def test_fast_subset_exports_every_format(name, sr, tmp_path):
         assert "logmel" in doc["preprocessing"] or "log-mel" in doc["preprocessing"]
         assert doc["files"]["tflite_float32"]["front_end_constant_bytes"] > 513 * 120 * 4
     assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob(".*"))
+
+
+def test_dynamic_range_converter_alone_quantizes_the_mel_front_end():
+    """Why export keeps the front end float: left alone, the converter makes the mel projection
+    a hybrid op with int8 weights (``float_front_end=False`` is how quant_probe measures it)."""
+    model = build(ModelConfig(name="conv2d", sample_rate=22050))
+    cf = frozen_function(model, int(model.inputs[0].shape[1]))
+    assert _quantized_front_end_weights(convert_dynamic_int8(cf, float_front_end=False))
+
+
+def test_unknown_onnx_calibration_is_refused():
+    with pytest.raises(ExportError, match="unknown calibration 'entropy'"):
+        convert_int8(b"", np.zeros((1, 8), np.float32), calibration="entropy")
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from export.cli import main as export_main
+from export.quant_probe import main as quant_probe_main
 from export.run_data import run_windows
 from test_training import _generate
 from train.__main__ import main as train_main
@@ -59,3 +60,38 @@ def test_missing_data_root_is_one_line(tiny_run, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and err[0].startswith("error: cannot rebuild the run's data")
     assert not (tmp_path / "x" / "metadata.json").exists()
+
+
+def test_quant_probe_scores_every_choice_on_the_fold(tiny_run, tmp_path):
+    """python -m export.quant_probe: every variant built and scored against Keras on held-out windows."""
+    out, data = tiny_run
+    report = tmp_path / "probe" / "q.md"
+    code = quant_probe_main(["--run", str(out), "--fold", "fold_0", "--data", str(data), "--out", str(report),
+                             "--max-clips", "6", "--max-rep", "8", "--quiet"])
+    assert code == 0
+    doc = json.loads(report.with_suffix(".json").read_text())
+    rows = {(r["format"], r["choice"]): r for r in doc["rows"]}
+    assert len(rows) == 9 and not any("error" in r for r in rows.values())
+    assert all(r["finite"] for r in rows.values())
+    for fmt in ("tflite float32", "onnx float32"):  # the float files are the model
+        assert rows[(fmt, "reference")]["top1_agreement"] >= 0.995
+        assert rows[(fmt, "reference")]["accuracy_change"] == pytest.approx(0, abs=0.02)
+    # a 1D model has no front-end weights: the converter's dynamic-range file is the shipped one
+    own = rows[("tflite dynamic-range int8", "converter's own (front-end weights int8)")]
+    assert own["same_file_as"] == "front-end weights float"
+    assert doc["data"]["fold"].startswith("group") and "never seen" in doc["data"]["parity_audio"]
+    assert doc["representative_windows"] <= 8 and 0 <= doc["keras_accuracy"] <= 1
+    text = report.read_text()
+    assert "| onnx int8 | front end float, min-max calibration | no |" in text and "quant_probe" in text
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--fold", "final"], "is a --final checkpoint"),
+    (["--fold", "fold_0", "--max-rep", "0"], "--max-rep"),
+])
+def test_quant_probe_refuses_in_one_line(tiny_run, tmp_path, capsys, extra, message):
+    out, data = tiny_run
+    code = quant_probe_main(["--run", str(out), "--data", str(data), "--out", str(tmp_path / "q.md"), "--quiet", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "q.md").exists()
