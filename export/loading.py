@@ -96,7 +96,9 @@ def infer_config(model, info: dict, sample_rate: int | None):
             raise ExportError(f"cannot tell {model.name}'s sample rate from a {window}-sample input; pass --sample-rate")
     classes = int(model.outputs[0].shape[-1])
     units = {"sinc_hz_per_unit": layer.hz_per_unit for layer in model.layers if hasattr(layer, "hz_per_unit")}
-    return ModelConfig(name=name, num_classes=classes, sample_rate=sample_rate, input_samples=window, **units)
+    # --head-segments: its pooling layer (train.models._pool_time) keeps one step per segment
+    segments = {"head_segments": int(layer.output.shape[1]) for layer in model.layers if layer.name.endswith("segments")}
+    return ModelConfig(name=name, num_classes=classes, sample_rate=sample_rate, input_samples=window, **units, **segments)
 
 
 def from_model_file(path: Path, labels=None, sample_rate: int | None = None) -> Source:

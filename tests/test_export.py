@@ -41,8 +41,8 @@ def tones(n: int, window: int, sr: int, seed: int = 0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal((n, window))).astype(np.float32)
 
 
-def export_untrained(name: str, sr: int, out, **cfg) -> tuple[dict, Source]:
-    config = ModelConfig(name=name, sample_rate=sr)
+def export_untrained(name: str, sr: int, out, head_segments: int = 1, **cfg) -> tuple[dict, Source]:
+    config = ModelConfig(name=name, sample_rate=sr, head_segments=head_segments)
     model = build(config)
     window = int(model.inputs[0].shape[1])
     labels = tuple(f"c{i}" for i in range(config.num_classes))
@@ -94,6 +94,14 @@ def test_fast_subset_exports_every_format(name, sr, tmp_path):
         assert "logmel" in doc["preprocessing"] or "log-mel" in doc["preprocessing"]
         assert doc["files"]["tflite_float32"]["front_end_constant_bytes"] > 513 * 120 * 4
     assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob(".*"))
+
+
+def test_order_aware_head_exports_every_format(tmp_path):
+    """--head-segments adds crop, average-pool and flatten layers: every converter takes them, and the
+    config inside the files says how the model was built."""
+    doc, source = export_untrained("latemix", 8000, tmp_path, head_segments=4)
+    assert_export_complete(doc, source, tmp_path)
+    assert read_metadata(tmp_path / "model_float32.tflite").config["head_segments"] == 4
 
 
 def test_dynamic_range_converter_alone_quantizes_the_mel_front_end():

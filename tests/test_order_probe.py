@@ -65,7 +65,14 @@ def test_cli_scores_each_fold_as_its_result_then_shuffled(tmp_path, capsys):
     result.write_text(json.dumps({**json.loads(result.read_text()), "accuracy": 2.0}))
     capsys.readouterr()
     assert main([str(run), "--data", str(data), "--out", str(out), "--quiet"]) == 0
-    assert "warning: run fold 1 scores" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "warning: run fold 1 scores" in err and "the data it was trained on?" in err
+    # a checkpoint trained on a GPU with JAX and scored here: the backends, not the data, are named
+    result.write_text(json.dumps({**json.loads(result.read_text()),
+                                  "trained_on": {"keras_backend": "jax", "accelerator": "NVIDIA H100 80GB HBM3"}}))
+    assert main([str(run), "--data", str(data), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "trained on jax (NVIDIA H100 80GB HBM3) and is scored here on tensorflow (CPU)" in err
 
 
 def test_cli_refuses_a_folder_that_is_no_run_or_a_broken_model(tmp_path, capsys):

@@ -231,6 +231,41 @@ def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):
     assert bands_main([str(tmp_path / "gen"), "--out", str(tmp_path / "x.md")]) == 2  # no checkpoints: one-line error
 
 
+def test_cli_head_segments_reach_run_summary_report_export_and_order_probe(tmp_path, capsys):
+    """--head-segments (ours, 1D only): recorded in run.json and the summary's model_config, built into
+    the checkpoint, named in the report's recipe and the order probe's table, read back by export; a
+    run without it keeps run.json as before the option, and the two never resume each other."""
+    import keras
+
+    from export.loading import from_run
+    from train.order_probe import main as probe_main
+    from train.report import recipe
+
+    data = _generate(tmp_path / "gen", per_class=6)
+    out = tmp_path / "seg"
+    argv = ["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "kfold", "--k", "2",
+            "--out", str(out), "--epochs", "1", "--max-folds", "1", "--quiet", "--sample-rate", "8000"]
+    assert main(argv + ["--head-segments", "4"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads((out / "run.json").read_text())["head_segments"] == 4
+    assert summary["model_config"]["head_segments"] == 4
+    model = keras.models.load_model(str(out / "fold_0" / "model.keras"), safe_mode=True)
+    assert model.get_layer("segments").output.shape[1] == 4
+    assert recipe(summary["config"]) == "augment, head: 4 time segments in order"
+    assert from_run(out).model_config.head_segments == 4
+    capsys.readouterr()
+    assert main(argv) == 2 and "head_segments" in capsys.readouterr().err  # not the same run
+    probe = tmp_path / "probe.md"
+    assert probe_main([str(out), "--data", str(data), "--out", str(probe), "--chunk", "0.1", "--quiet"]) == 0
+    assert "| seg | lv42 | 8000 Hz | 4 time segments, in order | 1 |" in probe.read_text()
+
+    plain = tmp_path / "plain"
+    argv[argv.index(str(out))] = str(plain)
+    assert main(argv) == 0
+    assert "head_segments" not in json.loads((plain / "run.json").read_text())
+    assert main(argv + ["--head-segments", "2"]) == 2
+
+
 @pytest.mark.parametrize("bad, message", [
     (["--model", "nope"], "unknown model"),
     (["--model", "lv81", "--sample-rate", "8000"], "not 8000"),
@@ -238,6 +273,9 @@ def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):
     (["--schedule", "cosine", "--speed", "1.2", "0.8"], "speed range"),
     (["--label-smoothing", "1.5"], "label smoothing"),
     (["--sinc-units", "hz"], "sincnet only"),
+    (["--head-segments", "0"], "--head-segments must be at least 1"),
+    (["--model", "convdf", "--head-segments", "2"], "1D models only, not convdf"),
+    (["--window", "0.05", "--head-segments", "8"], "needs at least 8 feature frames"),
     (["--window", "0.005"], "too short for its convolutions"),
     (["--window", "-1"], "positive number of seconds"),
     (["--window", "inf"], "positive number of seconds"),

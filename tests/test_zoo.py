@@ -118,6 +118,9 @@ def test_lv81_at_8khz_is_a_clear_error():
     # a window shorter than the layers need: Keras' shape error, said in terms of the window
     ({"name": "convdb", "input_samples": 22050}, r"convdb: a 22050-sample window \(1 s at 22050 Hz\) is too short"),
     ({"name": "lv24", "sample_rate": 8000, "input_samples": 100}, "100-sample window .* too short"),
+    ({"name": "convdf", "head_segments": 4}, "head_segments is for the 1D models"),
+    ({"name": "lv24", "sample_rate": 8000, "head_segments": 0}, "head_segments must be >= 1"),
+    ({"name": "lv24", "sample_rate": 8000, "head_segments": 200}, "head_segments=200 needs at least 200 feature frames"),
 ])
 def test_bad_configs(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -354,3 +357,61 @@ def test_frame_receptive_field_of_2d_and_unknown_layers():
     odd = keras.Model(x, keras.layers.GlobalAveragePooling1D()(keras.layers.LSTM(4, return_sequences=True)(x)))
     with pytest.raises(ValueError, match="no rule for layer .*LSTM"):
         frame_receptive_field(odd)
+
+
+ONE_D_MODELS = [n for n, e in REGISTRY.items() if e.family != TWO_D]
+
+
+@pytest.mark.parametrize("name", ONE_D_MODELS)
+def test_head_segments_widen_only_the_first_dense_layer(name):
+    """--head-segments S feeds S x 96 features (every 1D model ends in 96 channels, LateMix as 3 x 32)
+    to the 64-unit dense layer instead of 96: (S - 1) x 96 x 64 more weights, no more convolution."""
+    rate = 22050 if name == "lv81" else 8000
+    base = describe(ModelConfig(name=name, sample_rate=rate))
+    four = describe(ModelConfig(name=name, sample_rate=rate, head_segments=4))
+    assert four["params"] - base["params"] == 3 * 96 * 64
+    assert four["macs"] - base["macs"] == 3 * 96 * 64  # the dense layer's MACs; the convolutions are unchanged
+    assert base["frame_receptive_field"] is not None and four["frame_receptive_field"] is None  # reads the order
+
+
+@pytest.mark.parametrize("name", ["lv24", "sincnet"])
+def test_head_segments_keep_the_order_the_papers_head_discards(name):
+    """The head alone, on a feature map: global average pooling gives the same output whatever the
+    order of frames; four segments give the same output when frames move inside a segment and another
+    one when the segments swap places."""
+    outs = {}
+    for segments in (1, 4):
+        model = build(ModelConfig(name=name, sample_rate=8000, head_segments=segments))
+        features = model.get_layer("block3_drop").output  # (batch, 123 frames, 96) at 8 kHz
+        head = keras.Model(features, model.output)
+        frames = features.shape[1]
+        f = np.random.default_rng(0).standard_normal((1, frames, 96)).astype("float32")
+        width = frames // 4
+        inside = f.copy()
+        for k in range(4):  # reverse the frames inside each segment
+            inside[:, k * width:(k + 1) * width] = f[:, k * width:(k + 1) * width][:, ::-1]
+        swapped = f.copy()
+        swapped[:, :4 * width] = np.concatenate([f[:, k * width:(k + 1) * width] for k in (3, 2, 1, 0)], axis=1)
+        outs[segments] = [np.asarray(head(x, training=False)) for x in (f, inside, swapped)]
+    as_is, inside, swapped = outs[1]
+    np.testing.assert_allclose(inside, as_is, atol=1e-6)
+    np.testing.assert_allclose(swapped, as_is, atol=1e-6)
+    as_is, inside, swapped = outs[4]
+    np.testing.assert_allclose(inside, as_is, atol=1e-6)
+    assert np.abs(swapped - as_is).max() > 1e-3
+
+
+def test_head_segments_survive_save_load_and_are_read_back_without_config(tmp_path):
+    from export.loading import infer_config, load_keras
+
+    config = ModelConfig(name="latemix", sample_rate=8000, head_segments=3)
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    assert ModelConfig.from_dict({"name": "lv24"}).head_segments == 1  # configs from before the field
+    model = build(config)
+    path = tmp_path / "latemix.keras"
+    model.save(path)
+    loaded = load_keras(path)
+    x = np.random.default_rng(0).standard_normal((2, 8000)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
+    assert infer_config(loaded, {}, None) == config.replace(input_samples=8000)
+    assert infer_config(build(ModelConfig(name="lv24", sample_rate=8000)), {}, None).head_segments == 1

@@ -66,6 +66,7 @@ class TrainConfig:
     eq_db: float = 0.0
     masks: int = 0
     sinc_units: str = "sample-rate"  # sincnet only (kept out of other models' run.json)
+    head_segments: int = 1  # 1D only; 1 = the papers' global average pooling (kept out of run.json)
     teacher: tuple[str, ...] = ()  # run folders distilled from (train.distill); the two below only with one
     teacher_weight: float = 0.5
     teacher_temperature: float = 2.0
@@ -140,6 +141,8 @@ def _identity(cfg: TrainConfig) -> dict:
         identity.pop(name)
     if cfg.model != "sincnet":  # means nothing for other models
         identity.pop("sinc_units")
+    if cfg.head_segments == 1:  # the papers' head: run folders from before --head-segments still resume
+        identity.pop("head_segments")
     if not cfg.teacher:  # kept out of plain runs' run.json, which then still match those from before --teacher
         for name in ("teacher", "teacher_weight", "teacher_temperature"):
             identity.pop(name)
@@ -211,8 +214,9 @@ def plan(cfg: TrainConfig) -> RunPlan:
         raise ValueError(f"sinc_units must be one of {', '.join(SINC_UNITS)}, got {cfg.sinc_units!r}")
     model_config = ModelConfig(name=entry.name, num_classes=len(dataset.labels), sample_rate=rate,
                                input_samples=None if cfg.window is None else int(round(cfg.window * rate)),
-                               sinc_hz_per_unit=float(rate) if cfg.sinc_units == "sample-rate" else 1.0)
-    if cfg.window is not None:
+                               sinc_hz_per_unit=float(rate) if cfg.sinc_units == "sample-rate" else 1.0,
+                               head_segments=cfg.head_segments)
+    if cfg.window is not None or cfg.head_segments != 1:
         build(model_config)  # a window too short for the model: its one-line ValueError now, before any training
     window = model_config.window_samples(entry.family)
     fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
@@ -375,7 +379,8 @@ def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> No
 # TrainConfig fields set by add_training_arguments (each option's dest is its field's name): what a
 # grid shares between its runs; the other fields name the run (model, dataset, seed, ...) or its I/O.
 TRAINING_FIELDS = ("sample_rate", "window", "epochs", "batch_size", "lr", "augment", "k", "val_fraction", "patience", "monitor",
-                   "schedule", "label_smoothing", "mixup", "ema", "speed", "eq_db", "masks", "sinc_units")
+                   "schedule", "label_smoothing", "mixup", "ema", "speed", "eq_db", "masks", "sinc_units",
+                   "head_segments")
 assert set(TRAINING_FIELDS) <= {f.name for f in dataclasses.fields(TrainConfig)}, TRAINING_FIELDS
 
 
@@ -422,6 +427,12 @@ def add_training_arguments(p) -> None:
                    "of it, as SincNet's first code): an Adam step moves an edge by about lr x rate Hz and the filters "
                    "adapt to the data; hz (SincNet's current reference code; runs before this option): Adam at lr 1e-3 "
                    "moves them under 2 Hz in a run, so the mel-spaced start stays in practice a fixed filter bank")
+    p.add_argument("--head-segments", type=int, default=1, metavar="S",
+                   help="1D models only: 1 (default) is the papers' head, global average pooling over time, which "
+                   "sees the mean of frame features and not their order. S > 1 (ours, not in the papers) averages "
+                   "the last feature map into S equal time segments, kept in order, and flattens them into the "
+                   "head: the classifier can use the order of events (python -m train.order_probe measures how "
+                   "much a model does); adds (S - 1) x channels x 64 weights, about 18k at S = 4")
 
 
 def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
@@ -436,6 +447,16 @@ def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
         raise ValueError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
     if args.sinc_units is not None and "sincnet" not in models:
         raise ValueError(f"--sinc-units applies to sincnet only, not {' '.join(models)}")
+    if args.head_segments < 1:
+        raise ValueError(f"--head-segments must be at least 1, got {args.head_segments}")
+    if args.head_segments != 1:
+        from train.config import TWO_D
+        from train.models import get_entry  # imports Keras: only when the option is used
+
+        two_d = [m for m in models if get_entry(m).family == TWO_D]
+        if two_d:
+            raise ValueError(f"--head-segments applies to the 1D models only, not {' '.join(two_d)} "
+                             "(the 2D models flatten their whole feature map in time order)")
     return {**{name: getattr(args, name) for name in TRAINING_FIELDS},
             "speed": tuple(args.speed), "sinc_units": args.sinc_units or TrainConfig.sinc_units}
 

@@ -51,6 +51,13 @@ class ModelConfig:
             FFT size is a choice: 1024 keeps the exported constants small
             (see ``train.layers.LogMelSpectrogram``).
         mel_log_floor: added to mel energies before the log.
+        head_segments: 1D family only. 1 = the papers' head, global average
+            pooling over time (the classifier sees the mean of frame features,
+            not their order). S > 1 (ours, not in the papers): the last feature
+            map is averaged into S equal time segments, kept in order and
+            flattened into the head, so the classifier can tell "a then b"
+            from "b then a" (``python -m train.order_probe`` shows the papers'
+            head cannot).
     """
 
     name: str
@@ -72,6 +79,7 @@ class ModelConfig:
     fmin: float = 0.0
     fmax: float | None = None
     mel_log_floor: float = 1e-6
+    head_segments: int = 1
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +89,8 @@ class ModelConfig:
             raise ValueError(f"input_samples must be positive, got {self.input_samples}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.head_segments < 1:
+            raise ValueError(f"head_segments must be >= 1, got {self.head_segments}")
         if self.sinc_length % 2 == 0:
             raise ValueError(f"sinc_length must be odd, got {self.sinc_length}")
 

@@ -87,9 +87,27 @@ def _input_1d(config: ModelConfig):
     return inputs, PerSampleNormalization(config.rms_floor, name="normalize")(inputs)
 
 
+def _pool_time(x, config: ModelConfig, prefix: str = ""):
+    """(batch, frames, channels) -> (batch, features): the papers' global average pooling, or with
+    ``config.head_segments`` = S > 1 the mean of each of S equal runs of frames, in order, flattened
+    to S * channels features (trailing frames that do not fill a segment are cropped)."""
+    s = config.head_segments
+    if s == 1:
+        return layers.GlobalAveragePooling1D(name=f"{prefix}gap")(x)
+    frames = x.shape[1]
+    if frames < s:
+        raise ValueError(f"{config.name}: head_segments={s} needs at least {s} feature frames, the window "
+                         f"leaves {frames}; use fewer segments or a longer window")
+    width = frames // s
+    if frames % s:
+        x = layers.Cropping1D((0, frames - s * width), name=f"{prefix}segments_crop")(x)
+    x = layers.AveragePooling1D(width, name=f"{prefix}segments")(x)
+    return layers.Flatten(name=f"{prefix}segments_flat")(x)
+
+
 def _head(x, config: ModelConfig, pool_first: bool = True):
     if pool_first:
-        x = layers.GlobalAveragePooling1D(name="gap")(x)
+        x = _pool_time(x, config)
     x = layers.Dense(64, activation="relu", name="fc")(x)
     x = layers.Dropout(config.dropout, name="fc_drop")(x)
     return layers.Dense(config.num_classes, activation="softmax", name="probs")(x)
@@ -146,7 +164,7 @@ def _late_mix(config: ModelConfig) -> keras.Model:
         b = x
         for i, f in enumerate((24, 48, 32)):
             b = _cpd(b, f, s, p, config.dropout, f"branch{s}_block{i + 1}")
-        branches.append(layers.GlobalAveragePooling1D(name=f"branch{s}_gap")(b))
+        branches.append(_pool_time(b, config, f"branch{s}_"))
     x = layers.Concatenate(name="concat")(branches)
     return keras.Model(inputs, _head(x, config, pool_first=False), name=config.name)
 
@@ -243,6 +261,9 @@ def build(config: ModelConfig) -> keras.Model:
     entry = get_entry(config.name)
     if config.name != entry.name:
         config = config.replace(name=entry.name)
+    if entry.family == TWO_D and config.head_segments != 1:
+        raise ValueError(f"{config.name}: head_segments is for the 1D models; the 2D models already flatten "
+                         "their whole feature map in time order")
     try:
         return entry.builder(config)
     except ValueError as e:

@@ -68,6 +68,7 @@ class RunProbe:
     chunks_s: tuple[float, ...]
     frame_rf_ms: float | None  # None: the head reads the whole window in order (Flatten)
     folds: tuple[FoldProbe, ...]
+    head_segments: int = 1  # a 1D model trained with --head-segments S: its head reads S segments in order
 
     def accuracy(self) -> float:
         """Mean over folds of the accuracy as is."""
@@ -157,13 +158,23 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
         row = FoldProbe(fold.name, len(clips), float((base == labels).mean()), float(result["accuracy"]),
                         tuple(accs), tuple(same))
         if abs(row.accuracy - row.result_accuracy) > 0.5 / len(clips):
+            where = result.get("trained_on") or {}  # train.__main__.trained_on: {} is TensorFlow on the CPU
+            backend = where.get("keras_backend", "tensorflow")
+            if backend != keras.backend.backend() or where.get("accelerator"):
+                why = (f"it trained on {backend} ({where.get('accelerator') or 'CPU'}) and is scored here on "
+                       f"{keras.backend.backend()} (CPU): a clip near a decision boundary can flip")
+            else:
+                why = f"is {data} the data it was trained on?"
             print(f"warning: {run.name} fold {fold.index} scores {row.accuracy:.3f} here, {row.result_accuracy:.3f} "
-                  f"in its result.json: is {data} the data it was trained on?", file=sys.stderr)
+                  f"in its result.json: {why}", file=sys.stderr)
         rows.append(row)
-    return RunProbe(str(run), cfg["model"], cfg["dataset"], rate, chunks_s, rf_ms, tuple(rows))
+    return RunProbe(str(run), cfg["model"], cfg["dataset"], rate, chunks_s, rf_ms, tuple(rows),
+                    int(cfg.get("head_segments", 1)))
 
 
 def _rf(p: RunProbe) -> str:
+    if p.head_segments > 1:
+        return f"{p.head_segments} time segments, in order"
     return "whole window, in order" if p.frame_rf_ms is None else f"{p.frame_rf_ms:.1f} ms, order discarded"
 
 
@@ -177,7 +188,8 @@ def markdown(probes: list[RunProbe], figure: str, command: str, host: dict) -> s
              f"{host.get('platform', '?')}. Each fold's checkpoint scores its own test clips as they are, "
              "then with every clip cut into chunks of the given length put back in a shuffled order (mean over "
              "the shuffles and folds). \"Frame\" is what the model's head sees: the 1D models average frame "
-             "features of the given span; the 2D models flatten their whole window in time order.", "",
+             "features of the given span (or, trained with `--head-segments S`, S time segments in order); the 2D models "
+             "flatten their whole window in time order.", "",
              f"![accuracy as is and shuffled]({figure})", "",
              "| run | model | rate | frame | folds | accuracy as is | chunk | chunks shuffled | change, points | same prediction |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -123,6 +123,8 @@ def recipe(config: dict) -> str:
         parts.append(f"lr {config['lr']:g}")
     if config.get("batch_size", TrainConfig.batch_size) != TrainConfig.batch_size:
         parts.append(f"batch {config['batch_size']}")
+    if config.get("head_segments", 1) != 1:
+        parts.append(f"head: {config['head_segments']} time segments in order")
     if config.get("model") == "sincnet" and config.get("sinc_units", LEGACY_SETTINGS["sinc_units"]) != TrainConfig.sinc_units:
         parts.append("SincNet band edges in Hz")
     return ", ".join(parts)
@@ -142,7 +144,8 @@ def run_row(s: dict) -> dict:
         "fold_accuracy": {f.get("name", str(f.get("fold"))): f["accuracy"] for f in s.get("folds", [])},
         "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
         "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
-        "augment": s["config"].get("augment"), "recipe": recipe(s["config"]), "max_epochs": s["config"].get("epochs"),
+        "augment": s["config"].get("augment"), "recipe": recipe(s["config"]),
+        "head_segments": s["config"].get("head_segments", 1), "max_epochs": s["config"].get("epochs"),
         "monitor": s["config"].get("monitor", "val_loss"),
         "best_epoch": s["mean"].get("best_epoch"),
         **_paper_fields(s["model"], s["dataset"]),
@@ -412,6 +415,8 @@ def _receptive_statements(groups: dict[str, list[dict]]) -> list[str]:
     best: dict[tuple, dict[str, dict]] = {}
     for rows in groups.values():
         for r in rows:
+            if r.get("head_segments", 1) != 1:  # --head-segments: its head reads the order (not these frames' mean)
+                continue
             by = best.setdefault((r["dataset"], r["protocol"], r["sample_rate"]), {})
             if r["model"] not in by or r["accuracy"] > by[r["model"]]["accuracy"]:
                 by[r["model"]] = r
@@ -427,7 +432,7 @@ def _receptive_statements(groups: dict[str, list[dict]]) -> list[str]:
                 if flat else "")
         out.append(f"Frame receptive field ({dataset} · {protocol} · {rate} Hz): the 1D models classify the mean of "
                    f"frame features (global average pooling, order discarded), each frame seeing {parts} "
-                   f"(span, then the model's best accuracy here, any recipe){tail}.")
+                   f"(span, then the model's best accuracy here with that head, any recipe){tail}.")
     return out
 
 
