@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.run import FORMATS, BenchConfig, BenchmarkError, run_benchmarks
+from runtime.cli import ArgumentParser
 
 DESCRIPTION = """\
 Benchmark every exported model (default: every export folder under android_demo_assets/ and
@@ -26,7 +27,7 @@ for exports that carry a parity report)."""
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION,
+    p = ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("roots", nargs="*", type=Path, help="folders to search for exports "
                    "(default: android_demo_assets exports)")

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
+
 REFERENCE = "tinyaudio_runtime"
 
 
@@ -143,7 +145,7 @@ def measure_peers(folder: Path, n_windows: int = 30, warmup: int = 5, threads: i
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    p = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__,
+    p = ArgumentParser(prog="python -m benchmarks.peers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", type=Path, help="an export folder (python -m export layout)")
     p.add_argument("--windows", type=int, default=30, help="timed windows per peer (default 30)")

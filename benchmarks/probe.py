@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 
 PROBE_MODEL = Path(__file__).with_name("probe_conv.tflite")
@@ -106,7 +107,7 @@ def build_probe_model(path: Path = PROBE_MODEL) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.probe", description=__doc__,
+    parser = ArgumentParser(prog="python -m benchmarks.probe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", action="store_true", help="(re)generate probe_conv.tflite (needs TensorFlow)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -40,6 +40,7 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
+from runtime.cli import ArgumentParser
 from runtime.errors import USER_ERRORS, one_line
 from runtime.files import write_atomic
 
@@ -379,7 +380,7 @@ def other_faults(results_dir: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="markdown table to write")
     p.add_argument("--model", type=Path, help="model file (default: build the soak's untrained int8 lv24 @ 8 kHz)")
     p.add_argument("--quick", action="store_true", help="leave out the slow inputs (the 10-minute clip)")

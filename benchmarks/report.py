@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from benchmarks.machine import machine_line
+from runtime.cli import ArgumentParser
 from runtime.files import atomic_path
 
 SHORT = {"tflite_float32": "tfl-f32", "tflite_float16": "tfl-f16", "tflite_dynamic_int8": "tfl-dyn",
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__.split("\n")[0])
+    p = ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__.split("\n")[0])
     p.add_argument("json", type=Path, help="results JSON written by python -m benchmarks")
     args = p.parse_args(argv)
     try:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
+
 ASSETS = Path(__file__).resolve().parents[1] / "android_demo_assets"
 # folder -> (dataset, glob under the dataset root, recording rate fed to the runtime)
 RECORDINGS = {
@@ -85,7 +87,7 @@ def render(rows: list[dict], machine: dict, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.runtime_live", description=__doc__,
+    p = ArgumentParser(prog="python -m benchmarks.runtime_live", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="folder holding fsdd/ and urbansound8k/ (original layouts)")
     p.add_argument("--seconds", type=float, default=60.0, help="length of each recording (default 60)")

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
 from runtime.errors import USER_ERRORS, ConfigError, one_line
 from runtime.files import atomic_path, write_atomic
 
@@ -348,7 +349,7 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--hours", type=float, default=10.0, help="hours of audio (default 10)")
     p.add_argument("--rate", type=int, default=16000, help="source rate in Hz (default 16000; the model runs at 8000)")
     p.add_argument("--block", type=int, default=1024, help="frames per block (default 1024)")

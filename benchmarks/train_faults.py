@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from runtime.cli import ArgumentParser
 from runtime.files import PARTIAL, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,7 +206,7 @@ def markdown(trials: list[Trial], baseline_s: float, command_line: str, machine:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.train_faults", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m benchmarks.train_faults", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="markdown report to write (a .json beside it)")
     p.add_argument("--trials", type=int, default=8, help="kills to inject, alternating SIGINT and SIGKILL (default: 8)")
     p.add_argument("--seed", type=int, default=0, help="seed for the kill moments (default: 0)")

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
+
 
 def _rss_mb() -> float:
     # ru_maxrss is KiB on Linux.
@@ -72,7 +74,7 @@ def bad_counts(windows: int, warmup: int, threads: int) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.worker", description=__doc__,
+    p = ArgumentParser(prog="python -m benchmarks.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help=".tflite or .onnx file")
     p.add_argument("--threads", type=int, default=1)

@@ -17,6 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from runtime.cli import ArgumentParser
+
 
 def export_zoo(out: Path, names: list[str], sample_rate: int, calibration: int = 64, log=print) -> list[Path]:
     from train.quiet import import_keras
@@ -53,7 +55,7 @@ def export_zoo(out: Path, names: list[str], sample_rate: int, calibration: int =
 def main(argv: list[str] | None = None) -> int:
     from train.models import MODEL_NAMES
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.zoo", description=__doc__,
+    p = ArgumentParser(prog="python -m benchmarks.zoo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("exports/zoo"), help="output root (default exports/zoo)")
     p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES, metavar="NAME",

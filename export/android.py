@@ -29,6 +29,7 @@ import numpy as np
 
 from export.config import ExportError
 from export.files import ensure_writable, sha256, write_atomic
+from runtime.cli import ArgumentParser
 
 SHIPPED = ("tflite_float32", "tflite_int8")
 # Different CPUs and delegates (XNNPACK on x86 vs ARM NEON) round differently;
@@ -149,7 +150,7 @@ def _move_into(staging: Path, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m export.android", description=__doc__,
+    p = ArgumentParser(prog="python -m export.android", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("export_dir", type=Path, help="a folder written by python -m export (with parity.json)")
     p.add_argument("--out", type=Path, required=True, help="destination, e.g. android_demo_assets/spoken_digit")

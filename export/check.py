@@ -18,6 +18,7 @@ from export.audio import LABEL_SOURCES, WindowSet, load_folder
 from export.config import ARTIFACT_KEYS, ExportConfig, ExportError, artifact, require_positive
 from export.files import sha256, write_atomic
 from export.parity import compare, judge, label_indices
+from runtime.cli import ArgumentParser
 
 PARITY_JSON = "parity.json"
 PARITY_MD = "parity.md"
@@ -147,7 +148,7 @@ def render_markdown(report: dict) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m export.check", description=__doc__,
+    p = ArgumentParser(prog="python -m export.check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("export_dir", type=Path, help="an export folder written by python -m export")
     p.add_argument("--data", type=Path, help="folder of held-out audio (default: the one recorded at export)")

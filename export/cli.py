@@ -9,6 +9,7 @@ from pathlib import Path
 
 from export.audio import LABEL_SOURCES, load_folder
 from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ExportConfig, ExportError, require_positive
+from runtime.cli import ArgumentParser
 
 DESCRIPTION = """\
 Export a trained model to TFLite (float32, float16, dynamic-range int8,
@@ -25,7 +26,7 @@ examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m export", description=DESCRIPTION,
+    p = ArgumentParser(prog="python -m export", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", type=Path, help="training run folder (runs/NAME)")

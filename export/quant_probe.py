@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from export.config import ExportError, require_positive
+from runtime.cli import ArgumentParser
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def probe(run: Path, data: Path, fold: str | None, max_clips: int | None, max_re
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m export.quant_probe", description=__doc__,
+    p = ArgumentParser(prog="python -m export.quant_probe", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="training run folder (runs/NAME)")
     p.add_argument("--data", type=Path, required=True, help="the dataset folder the run was trained on")

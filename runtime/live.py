@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from runtime.budgets import RunStats, get_budget, load_budgets
+from runtime.cli import ArgumentParser
 from runtime.engine import EngineConfig, StreamingEngine, WindowResult
 from runtime.errors import USER_ERRORS, AudioSourceError, ConfigError, ModelLoadError, native_stderr_silenced, one_line
 from runtime.model import load_model
@@ -220,7 +221,7 @@ def _json_line(out: TextIO, obj: dict) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m runtime.live", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m runtime.live", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model file (default: {DEFAULT_MODEL.relative_to(ROOT)})")
     src = p.add_argument_group("input (default: the microphone)")
     src.add_argument("--file", type=Path, help="classify this audio file")

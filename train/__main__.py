@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
 from runtime.files import remove_partials, write_atomic
 from train.augment import Augment
 from train.data import LOADERS, AudioCache, DataError, decode, load_dataset
@@ -462,7 +463,7 @@ def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m train",
         description=textwrap.fill(  # filled here: the raw formatter keeps the examples' lines as written
             "Train a zoo model on a dataset under an evaluation protocol: every fold, with a progress "

@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
+from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.config import DEFAULT_WINDOW_SECONDS
 from train.data import LOADERS, DataError, Dataset, _names, data_pair, load_dataset
@@ -154,7 +155,7 @@ def histogram_png(stats: Sequence[dict], path: Path) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m train.describe",
         description="Describe datasets in their original layouts before training: clips, classes, speakers,\n"
         "official folds, source recordings, sample rates, channels, formats and clip durations against the\n"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from runtime.cli import ArgumentParser
 from train.__main__ import (TRAINING_FIELDS, RunPlan, TrainConfig, add_training_arguments, claim, plan, training_fields,
                             write_summary)
 from train.data import LOADERS, DataError, data_pair
@@ -263,7 +264,7 @@ def report(cfg: GridConfig, summaries: dict) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m train.grid",
         description="Run an experiment grid: one task per (model, dataset, fold, seed), in this process one "
         "after another (default), in N local worker processes (--jobs N) or on Ray. Results land as OUT/<model>_<dataset>[_seed<N>]/ in the layout of "

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
 from train.config import ONE_D, ONE_D_RATES, TWO_D, TWO_D_RATES, ModelConfig
 from train.layers import CircularShifts, LogMelSpectrogram, PerSampleNormalization, SincConv1D
 from train.macs import count_macs, frame_receptive_field
@@ -364,7 +365,7 @@ def _format_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m train.models",
         description="Print the model zoo: every architecture at every sample rate it supports, "
         "with trainable parameters, multiply-accumulates per window (computed from the layer "

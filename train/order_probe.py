@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.data import AudioCache, DataError, decode, load_dataset, read_json
 from train.protocols import make_folds
@@ -238,7 +239,7 @@ def probe_png(probes: list[RunProbe], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m train.order_probe",
         description="Score trained runs on their own test clips as they are and with each clip's chunks "
         "shuffled in time: how much each model relies on the order of events. Writes a Markdown table, "

@@ -20,6 +20,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.__main__ import LEGACY_SETTINGS, TrainConfig
 from train.plots import accuracy_png
@@ -580,7 +581,7 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.report", description="Gather run folders (each with summary.json) "
+    p = ArgumentParser(prog="python -m train.report", description="Gather run folders (each with summary.json) "
                                 "into a Markdown accuracy report, with a JSON file of the same rows and a PNG chart "
                                 "(ours beside the papers' numbers) beside it.")
     p.add_argument("runs", nargs="*", help="run folders, e.g. runs/*")

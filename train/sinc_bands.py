@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 
 
@@ -103,7 +104,7 @@ def markdown(runs: list[Bands], figure: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.sinc_bands",
+    p = ArgumentParser(prog="python -m train.sinc_bands",
                                 description="Plot and tabulate how far SincNet's band edges moved from their "
                                 "mel-spaced start in trained runs (every fold checkpoint of each run).")
     p.add_argument("runs", nargs="+", type=Path, help="sincnet run folders written by python -m train")

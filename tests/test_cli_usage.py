@@ -1,0 +1,95 @@
+"""Every ``python -m ...`` command answers a bad argument with one line and exit status 2.
+
+argparse's own answer is its usage block (a screenful for ``python -m train``) with the message
+last; the project's rule for bad input is one ``error: ...`` line (runtime/cli.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("train", "export", "runtime", "benchmarks")
+
+# Module whose main(argv) parses the command line -> the ``prog`` it names in --help.
+COMMANDS = {
+    "train.__main__": "python -m train",
+    "train.report": "python -m train.report",
+    "train.grid": "python -m train.grid",
+    "train.order_probe": "python -m train.order_probe",
+    "train.describe": "python -m train.describe",
+    "train.sinc_bands": "python -m train.sinc_bands",
+    "train.models": "python -m train.models",
+    "export.cli": "python -m export",
+    "export.check": "python -m export.check",
+    "export.quant_probe": "python -m export.quant_probe",
+    "export.android": "python -m export.android",
+    "runtime.live": "python -m runtime.live",
+    "benchmarks.__main__": "python -m benchmarks",
+    "benchmarks.report": "python -m benchmarks.report",
+    "benchmarks.worker": "python -m benchmarks.worker",
+    "benchmarks.zoo": "python -m benchmarks.zoo",
+    "benchmarks.peers": "python -m benchmarks.peers",
+    "benchmarks.reliability": "python -m benchmarks.reliability",
+    "benchmarks.soak": "python -m benchmarks.soak",
+    "benchmarks.train_faults": "python -m benchmarks.train_faults",
+    "benchmarks.probe": "python -m benchmarks.probe",
+    "benchmarks.runtime_live": "python -m benchmarks.runtime_live",
+}
+
+
+def _sources_with_parsers() -> set[str]:
+    """Modules that build an argument parser (runtime/cli.py defines it)."""
+    found = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if path != ROOT / "runtime" / "cli.py" and "ArgumentParser(" in path.read_text():
+                found.add(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    return found
+
+
+def test_every_command_is_listed_and_uses_the_project_parser():
+    """A new CLI cannot slip in with argparse's multi-line errors, nor be missed by the test below."""
+    assert _sources_with_parsers() == set(COMMANDS)
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            assert "argparse.ArgumentParser(" not in path.read_text(), f"{path}: use runtime.cli.ArgumentParser"
+
+
+@pytest.mark.parametrize("module", sorted(COMMANDS))
+@pytest.mark.parametrize("argv,words", [(["--no-such-option"], ["unrecognized arguments: --no-such-option"])],
+                         ids=["unknown-option"])
+def test_usage_error_is_one_line(module, argv, words, capsys):
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and lines[0].endswith(f"(see {COMMANDS[module]} --help)")
+    # required arguments are reported first where a command has them; either way the line is argparse's message
+    assert "the following arguments are required" in lines[0] or all(w in lines[0] for w in words)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["-m", "runtime.live", "--smooth", "abc"],
+     "error: argument --smooth: invalid int value: 'abc' (see python -m runtime.live --help)"),
+    (["-m", "train", "--model", "lv24", "--dataset", "fsdd", "--data", ".", "--protocol", "loso", "--out", "x",
+      "--epochs", "ten"],
+     "error: argument --epochs: invalid int value: 'ten' (see python -m train --help)"),
+    (["-m", "export", "--out", "x"],
+     "error: one of the arguments --run --model is required (see python -m export --help)"),
+], ids=["runtime-live-type", "train-type", "export-group"])
+def test_bad_value_from_the_shell(args, expected):
+    """The same through the real entry points: exactly one stderr line, nothing on stdout, status 2."""
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == expected + "\n"
