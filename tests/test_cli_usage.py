@@ -38,6 +38,7 @@ COMMANDS = {
     "benchmarks.reliability": "python -m benchmarks.reliability",
     "benchmarks.soak": "python -m benchmarks.soak",
     "benchmarks.train_faults": "python -m benchmarks.train_faults",
+    "benchmarks.train_malloc": "python -m benchmarks.train_malloc",
     "benchmarks.probe": "python -m benchmarks.probe",
     "benchmarks.runtime_live": "python -m benchmarks.runtime_live",
 }

@@ -67,6 +67,9 @@ def test_cli_resume_and_artifacts(tmp_path, capsys):
     assert summary["folds_done"] == 1 and summary["folds_total"] == 2 and not summary["complete"]
     for key in ("accuracy", "precision", "recall", "f1", "epochs", "train_seconds"):
         assert key in summary["folds"][0] and key in summary["mean"] and key in summary["std"]
+    from train.malloc import tune_malloc
+
+    assert json.loads(result.read_text())["malloc_tuned"] is tune_malloc()  # its train_seconds depend on it
     config = json.loads((out / "fold_0" / "config.json").read_text())
     assert config["labels"] == sorted(CLASSES) and ModelConfig.from_dict(config["model_config"]).sample_rate == 8000
 

@@ -279,7 +279,7 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
     ev = evaluate(ckpt, p.model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
     result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
               "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
-              "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
+              "malloc_tuned": r["malloc_tuned"], "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
               "confusion": ev["confusion"], "history": r["history"], "trained_on": trained_on()}
     confusion_png(np.array(ev["confusion"]), dataset.labels, fold_dir / "confusion.png",
                   f"{entry.name} {dataset.name} {fold.name}: accuracy {ev['accuracy']:.3f}")

@@ -17,6 +17,7 @@ import numpy as np
 from runtime.files import atomic_path
 from train.augment import Augment
 from train.config import ModelConfig
+from train.malloc import tune_malloc
 from train.metrics import confusion_matrix, scores
 from train.models import build, get_entry
 from train.quiet import import_keras
@@ -268,8 +269,10 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     Without validation data the model of the last epoch is saved (used for ``--final``).
     ``train_targets`` (float (n_train, C)) replaces the one-hot training labels, e.g. by a
     teacher's soft labels (``train.distill``); validation always scores the true labels.
-    Returns ``{"history": {metric: [per epoch]}, "epochs": int, "best_epoch": int, "seconds": float}``.
+    Returns ``{"history": {metric: [per epoch]}, "epochs": int, "best_epoch": int, "seconds": float,
+    "malloc_tuned": bool}`` (whether ``train.malloc.tune_malloc`` applied, which changes ``seconds``).
     """
+    tuned = tune_malloc()  # done when train was imported (train/__init__.py); this reports whether it applied
     keras.utils.set_random_seed(fit.seed)
     entry = get_entry(model_config.name)
     window = model_config.window_samples(entry.family)
@@ -299,7 +302,7 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
         save_model_atomic(model, checkpoint)
     hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     best = best_epoch(hist, fit.monitor) if fit.monitor in hist else len(hist["loss"])
-    return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": seconds}
+    return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": seconds, "malloc_tuned": tuned}
 
 
 def predict_clips(model: keras.Model, audios: Sequence[np.ndarray], window: int, hop: int, batch_size: int = 128) -> np.ndarray:
