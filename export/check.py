@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from export.audio import LABEL_SOURCES, WindowSet, load_folder
-from export.config import ARTIFACT_KEYS, ExportConfig, ExportError, artifact, require_positive
+from export.config import ARTIFACT_KEYS, ONNX_CALIBRATIONS, ExportConfig, ExportError, artifact, require_positive
 from export.files import sha256, write_atomic
 from export.parity import compare, judge, label_indices
 from runtime.cli import ArgumentParser
@@ -118,7 +118,12 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
     write_atomic(out_dir / PARITY_JSON, json.dumps(report, indent=2) + "\n")
     write_atomic(out_dir / PARITY_MD, render_markdown(report))
     if failures:
-        raise ExportError(f"parity check failed for {doc['name']}: " + "; ".join(failures))
+        hint = ""
+        if any(f.startswith(artifact("onnx_int8").filename) for f in failures):
+            used = (doc["files"].get("onnx_int8", {}).get("calibration") or {}).get("chosen", "percentile")
+            others = " or ".join(m for m in ONNX_CALIBRATIONS if m != used)
+            hint = f" (int8 ONNX was calibrated by {used}: re-export with --onnx-calibration {others})"
+        raise ExportError(f"parity check failed for {doc['name']}: " + "; ".join(failures) + hint)
     return report
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from export.audio import LABEL_SOURCES, load_folder
-from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ExportConfig, ExportError, require_positive
+from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ONNX_CALIBRATIONS, ExportConfig, ExportError, require_positive
 from runtime.cli import ArgumentParser
 
 DESCRIPTION = """\
@@ -48,6 +48,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--front-end", choices=FRONT_END_MODES, default="auto",
                    help="full-int8 TFLite: quantize the preprocessing/mel front end (int8), keep it float, "
                         "or measure both and keep the better (auto, default)")
+    p.add_argument("--onnx-calibration", choices=ONNX_CALIBRATIONS, default="percentile",
+                   help="int8 ONNX activation ranges: 99.999th percentile (default), min-max, or build both and keep "
+                        "the one closer to Keras on the calibration windows (auto). Neither wins on every model: "
+                        "when model_int8.onnx fails the parity check, try the others")
     p.add_argument("--hop", type=int, help="suggested streaming hop in samples (default: half a window)")
     p.add_argument("--version", default="1", help="model version written into the files")
     p.add_argument("--max-rep", type=int, default=200, help="most calibration windows (default 200)")
@@ -66,7 +70,8 @@ def run(args) -> dict:
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     config = ExportConfig(out_dir=args.out, formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
                           version=args.version, hop_samples=args.hop, max_representative=args.max_rep,
-                          front_end=args.front_end, check=not args.no_check)
+                          front_end=args.front_end, onnx_calibration=args.onnx_calibration,
+                          check=not args.no_check)
     source = from_run(args.run, args.fold, labels) if args.run else from_model_file(args.model, labels, args.sample_rate)
     if args.run and args.data:
         from export.run_data import run_windows

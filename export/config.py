@@ -53,6 +53,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
 )
 ARTIFACT_KEYS: tuple[str, ...] = tuple(a.key for a in ARTIFACTS)
 FRONT_END_MODES = ("auto", "int8", "float")
+ONNX_CALIBRATIONS = ("auto", "percentile", "minmax")  # onnx_export.CALIBRATIONS + auto
 
 
 def artifact(key: str) -> Artifact:
@@ -77,6 +78,10 @@ class ExportConfig:
             log-mel front end too, ``"float"`` keeps it (and the normalisation)
             in float, ``"auto"`` builds both and keeps the one that agrees
             better with Keras on the calibration windows (both measured).
+        onnx_calibration: int8 ONNX activation ranges: ``"percentile"`` (99.999th,
+            default), ``"minmax"``, or ``"auto"``: both built, the one that agrees
+            better with Keras on the calibration windows kept. Neither wins on every
+            model (``python -m export.quant_probe``).
         opset: ONNX opset.
         float_min_agreement: float artifacts must agree (top-1) with Keras on at
             least this fraction of parity windows.
@@ -92,6 +97,7 @@ class ExportConfig:
     max_representative: int = 200
     max_windows_per_clip: int = 4
     front_end: str = "auto"
+    onnx_calibration: str = "percentile"
     opset: int = 17
     float_min_agreement: float = 0.995
     int8_max_accuracy_drop: float = 0.01
@@ -106,6 +112,8 @@ class ExportConfig:
             raise ExportError("no export formats selected")
         if self.front_end not in FRONT_END_MODES:
             raise ExportError(f"front_end must be one of {FRONT_END_MODES}, got {self.front_end!r}")
+        if self.onnx_calibration not in ONNX_CALIBRATIONS:
+            raise ExportError(f"onnx_calibration must be one of {ONNX_CALIBRATIONS}, got {self.onnx_calibration!r}")
         if self.max_representative < 1 or self.max_windows_per_clip < 1:
             raise ExportError("max_representative and max_windows_per_clip must be >= 1")
         if self.hop_samples is not None and self.hop_samples < 1:

@@ -66,33 +66,55 @@ def keras_probs(model, x: np.ndarray, batch: int = 16) -> np.ndarray:
     return np.concatenate([np.asarray(model(x[i:i + batch], training=False)) for i in range(0, len(x), batch)])
 
 
+def _pick(source: Source, probe: np.ndarray, candidates: dict, run, what: str, log) -> tuple[dict, str, dict]:
+    """Build each candidate ({name: () -> bytes}), run it on ``probe`` windows with ``run(bytes, x)``
+    and keep the one that agrees best with Keras (top-1, then mean probability difference).
+    Returns ({name: bytes} of those built, chosen name, {name: measurements or error})."""
+    ref = keras_probs(source.model, probe)
+    none = np.full(len(probe), -1)
+    built, report = {}, {}
+    for name, build in candidates.items():
+        try:
+            data = build()
+        except ExportError:
+            raise
+        except Exception as e:  # converter errors: record, try the other candidate
+            report[name] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+            continue
+        stats = compare(ref, run(data, probe), none)
+        report[name] = {"bytes": len(data), "top1_agreement": stats["top1_agreement"],
+                        "max_prob_diff": stats["max_prob_diff"], "mean_prob_diff": stats["mean_prob_diff"]}
+        built[name] = data
+        if len(candidates) > 1:
+            log(f"  {what}, {name}: agreement {stats['top1_agreement']:.1%}, max diff {stats['max_prob_diff']:.3f}")
+    if not built:
+        raise ExportError(f"{what} conversion failed: {report}")
+    chosen = min(built, key=lambda m: (-report[m]["top1_agreement"], report[m]["mean_prob_diff"]))
+    return built, chosen, report
+
+
 def _full_int8(cf, source: Source, rep: np.ndarray, mode: str, log) -> tuple[bytes, dict]:
     """Full-integer TFLite; in ``auto`` mode both front-end choices are built
     and measured against Keras on the calibration windows."""
     modes = ("int8", "float") if mode == "auto" else (mode,)
     probe = rep[: min(len(rep), 32)]
-    ref = keras_probs(source.model, probe)
-    none = np.full(len(probe), -1)
-    built, report = {}, {}
-    for m in modes:
-        try:
-            data = tflite.convert_full_int8(cf, rep, float_front_end=(m == "float"))
-        except ExportError:
-            raise
-        except Exception as e:  # converter errors: record, try the other mode
-            report[m] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
-            continue
-        stats = compare(ref, tflite.run_tflite(data, probe), none)
-        report[m] = {"bytes": len(data), "top1_agreement": stats["top1_agreement"],
-                     "max_prob_diff": stats["max_prob_diff"], "mean_prob_diff": stats["mean_prob_diff"],
-                     "float_ops": sorted(set(tflite.float_ops(data)))}
-        built[m] = data
-        log(f"  full-int8, front end {m}: agreement {stats['top1_agreement']:.1%}, max diff {stats['max_prob_diff']:.3f}")
-    if not built:
-        raise ExportError(f"full-integer TFLite conversion failed: {report}")
-    chosen = min(built, key=lambda m: (-report[m]["top1_agreement"], report[m]["mean_prob_diff"]))
+    candidates = {m: (lambda m=m: tflite.convert_full_int8(cf, rep, float_front_end=(m == "float"))) for m in modes}
+    built, chosen, report = _pick(source, probe, candidates, tflite.run_tflite, "full-int8 front end", log)
+    for m, data in built.items():
+        report[m]["float_ops"] = sorted(set(tflite.float_ops(data)))
     return built[chosen], {"mode": mode, "chosen": chosen, "measured_on": f"{len(probe)} calibration windows",
-                           "candidates": report}
+                              "candidates": report}
+
+
+def _onnx_int8(onnx_float: bytes, source: Source, rep: np.ndarray, mode: str, log) -> tuple[bytes, dict]:
+    """Static int8 ONNX; in ``auto`` mode percentile and min-max calibration are both built and
+    measured against Keras on all calibration windows (onnxruntime is quick; TFLite's probe uses 32).
+    Neither calibration wins on every model (benchmarks/results/quant_probe_*.md), hence both."""
+    methods = onnx_export.CALIBRATIONS if mode == "auto" else (mode,)
+    candidates = {m: (lambda m=m: onnx_export.convert_int8(onnx_float, rep, calibration=m)) for m in methods}
+    built, chosen, report = _pick(source, rep, candidates, onnx_export.run_onnx, "int8 ONNX calibration", log)
+    return built[chosen], {"mode": mode, "chosen": chosen, "measured_on": f"{len(rep)} calibration windows",
+                              "candidates": report}
 
 
 def convert_all(source: Source, meta: ModelMetadata, rep: np.ndarray, config: ExportConfig, log=print):
@@ -115,7 +137,10 @@ def convert_all(source: Source, meta: ModelMetadata, rep: np.ndarray, config: Ex
             note["float_ops"] = sorted(set(tflite.float_ops(data)))
         elif a.key in ("onnx_float32", "onnx_int8"):
             onnx_float = onnx_float or onnx_export.convert_float32(source.model, window, config.opset)
-            data = onnx_float if a.key == "onnx_float32" else onnx_export.convert_int8(onnx_float, rep)
+            if a.key == "onnx_float32":
+                data = onnx_float
+            else:
+                data, note["calibration"] = _onnx_int8(onnx_float, source, rep, config.onnx_calibration, log)
         else:  # pragma: no cover - ExportConfig validates keys
             raise ExportError(f"unknown artifact {a.key}")
         if a.kind == "tflite":

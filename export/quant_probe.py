@@ -9,7 +9,8 @@ on their own (docs/export.md, "Quantization choices"):
 * dynamic-range TFLite: the front end's weights (the mel matrix) are put back to float, because
   the converter's hybrid kernel quantizes that op's *input*, the power spectrum;
 * ONNX int8: the preprocessing nodes (RMS normalisation, log-mel) stay float;
-* ONNX int8: calibration by the 99.999th percentile, not the min-max range.
+* ONNX int8: calibration by the 99.999th percentile, not the min-max range, by default
+  (``--onnx-calibration minmax`` or ``auto`` choose otherwise: neither wins on every model).
 
 Full-integer TFLite measures its two front-end choices at every export (``--front-end auto``);
 they are built here too, on more windows. Each file is built in memory from one fold

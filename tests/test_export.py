@@ -112,6 +112,35 @@ def test_dynamic_range_converter_alone_quantizes_the_mel_front_end():
     assert _quantized_front_end_weights(convert_dynamic_int8(cf, float_front_end=False))
 
 
+@pytest.mark.parametrize("mode", ["auto", "minmax"])
+def test_onnx_calibration_choice_is_built_measured_and_recorded(mode, tmp_path):
+    """--onnx-calibration: one method as asked, or (auto) both built and the one closer to Keras on the
+    calibration windows kept; metadata.json says which and what each measured."""
+    doc, source = export_untrained("lv18", 8000, tmp_path, formats=("onnx_float32", "onnx_int8"),
+                                   onnx_calibration=mode)
+    note = doc["files"]["onnx_int8"]["calibration"]
+    assert note["mode"] == mode and note["measured_on"] == "8 calibration windows"
+    assert set(note["candidates"]) == ({"percentile", "minmax"} if mode == "auto" else {"minmax"})
+    best = max(note["candidates"].values(), key=lambda c: (c["top1_agreement"], -c["mean_prob_diff"]))
+    assert note["candidates"][note["chosen"]] == best
+    assert doc["files"]["onnx_int8"]["sha256"] == sha256(tmp_path / "model_int8.onnx")
+    with pytest.raises(ExportError, match="onnx_calibration must be one of"):
+        ExportConfig(out_dir=tmp_path, onnx_calibration="entropy")
+
+
+def test_failing_int8_onnx_names_the_other_calibrations(tmp_path):
+    """An int8 ONNX file that loses accuracy: the one-line error says how it was calibrated and what to try."""
+    doc, source = export_untrained("lv42", 8000, tmp_path, formats=("onnx_int8",))
+    other = build(ModelConfig(name="lv42", sample_rate=8000))
+    weights = source.model.get_weights()  # classes rotated by one, as above: the file now loses accuracy
+    other.set_weights(weights[:-2] + [np.roll(weights[-2], 1, axis=-1), np.roll(weights[-1], 1)])
+    x = tones(20, 8000, 8000, seed=3)
+    labels = [source.labels[i] for i in np.argmax(np.asarray(other(x, training=False)), axis=1)]
+    with pytest.raises(ExportError, match=r"model_int8.onnx \(accuracy drop .*\) \(int8 ONNX was calibrated by "
+                                          r"percentile: re-export with --onnx-calibration auto or minmax\)$"):
+        check_export(tmp_path, WindowSet.from_array(x, labels), ExportConfig(out_dir=tmp_path), model=other)
+
+
 def test_unknown_onnx_calibration_is_refused():
     with pytest.raises(ExportError, match="unknown calibration 'entropy'"):
         convert_int8(b"", np.zeros((1, 8), np.float32), calibration="entropy")
