@@ -42,16 +42,17 @@ def measure(cmd: list[str], malloc: str, core: int | None) -> dict:
     env = {**os.environ, "TINYAUDIO_MALLOC": malloc} if malloc else {
         k: v for k, v in os.environ.items() if k != "TINYAUDIO_MALLOC"}
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=(lambda: os.sched_setaffinity(0, {core})) if core is not None else None)
-    _, status, usage = os.wait4(proc.pid, 0)
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    proc.stdout.close()
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        tail = (stderr.strip().splitlines() or stdout.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"training exited with {proc.returncode}: {tail}")
+    # output to a file, not a pipe: nothing reads a pipe while wait4 waits, so a chatty child could block on it
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, {core})) if core is not None else None)
+        _, status, usage = os.wait4(proc.pid, 0)
+        returncode = os.waitstatus_to_exitcode(status)
+        proc.returncode = returncode  # reaped by wait4: keep Popen from waiting again
+        log.seek(0)
+        tail = (log.read().strip().splitlines() or ["no output"])[-1]
+    if returncode != 0:
+        raise RuntimeError(f"training exited with {returncode}: {tail}")
     out = Path(cmd[cmd.index("--out") + 1])
     fold = json.loads((out / "fold_0" / "result.json").read_text())
     return {"wall_s": time.perf_counter() - start, "train_s": fold["train_seconds"], "user_s": usage.ru_utime,

@@ -120,7 +120,7 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
     if failures:
         hint = ""
         if any(f.startswith(artifact("onnx_int8").filename) for f in failures):
-            used = (doc["files"].get("onnx_int8", {}).get("calibration") or {}).get("chosen", "percentile")
+            used = (doc["files"].get("onnx_int8", {}).get("calibration") or {}).get("chosen", ExportConfig.onnx_calibration)
             others = " or ".join(m for m in ONNX_CALIBRATIONS if m != used)
             hint = f" (int8 ONNX was calibrated by {used}: re-export with --onnx-calibration {others})"
         raise ExportError(f"parity check failed for {doc['name']}: " + "; ".join(failures) + hint)

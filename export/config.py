@@ -53,7 +53,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
 )
 ARTIFACT_KEYS: tuple[str, ...] = tuple(a.key for a in ARTIFACTS)
 FRONT_END_MODES = ("auto", "int8", "float")
-ONNX_CALIBRATIONS = ("auto", "percentile", "minmax")  # onnx_export.CALIBRATIONS + auto
+ONNX_CALIBRATIONS = ("auto", "percentile", "minmax")  # auto: build the others, keep the closer to Keras
 
 
 def artifact(key: str) -> Artifact:

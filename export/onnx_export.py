@@ -15,7 +15,7 @@ import numpy as np
 
 from runtime.metadata import ONNX_KEY, ModelMetadata
 
-from export.config import ExportError
+from export.config import ONNX_CALIBRATIONS, ExportError
 
 INPUT_NAME = "pcm"
 OUTPUT_NAME = "probs"
@@ -57,7 +57,7 @@ def front_end_nodes(proto) -> list[str]:
     return [n.name for n in proto.graph.node if FRONT_END_PATTERN.search("/" + n.name)]
 
 
-CALIBRATIONS = ("percentile", "minmax")
+CALIBRATIONS = tuple(m for m in ONNX_CALIBRATIONS if m != "auto")  # what convert_int8 itself builds
 
 
 def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end: bool = True,
