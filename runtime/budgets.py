@@ -107,10 +107,12 @@ class RunStats:
         self.invoke_total_s = 0.0
         self.processing_s = 0.0  # wall time inside the engine (everything from block to result)
         self.audio_s = 0.0  # seconds of input audio consumed
+        self.silent_windows = 0  # under the engine's silence gate (timed like any other)
 
-    def add_window(self, latency_s: float, invoke_s: float) -> None:
+    def add_window(self, latency_s: float, invoke_s: float, silent: bool = False) -> None:
         self.latencies_s.append(latency_s)
         self.invoke_total_s += invoke_s
+        self.silent_windows += bool(silent)
 
     def summary(self, budget: Budget, dropped: int = 0, overflows: int = 0) -> dict:
         lat = np.asarray(self.latencies_s, dtype=np.float64) * 1e3
@@ -119,6 +121,7 @@ class RunStats:
         p95 = float(np.percentile(lat, 95)) if lat.size else None
         return {
             "windows": int(lat.size),
+            "silent_windows": self.silent_windows,
             "audio_s": round(self.audio_s, 3),
             "latency_ms": {
                 "p50": _r(np.percentile(lat, 50)) if lat.size else None,

@@ -11,6 +11,7 @@ wires the two together.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -19,6 +20,11 @@ import numpy as np
 from runtime.dsp import RingBuffer, Smoother, StreamResampler, rms, to_mono, top_k
 from runtime.errors import ConfigError
 from runtime.model import Model
+
+# Well under quiet speech into a phone mic (about -45 to -30 dBFS over a 1 s window) and
+# above digital silence and a typical mic noise floor, which the in-graph RMS normalisation
+# would otherwise turn into confident labels.
+DEFAULT_SILENCE_DB = -60.0
 
 
 @dataclass(frozen=True)
@@ -31,12 +37,19 @@ class EngineConfig:
         smooth: average the probabilities of the last ``smooth`` windows (1 = off).
         threshold: a smoothed top score must reach this to raise an event.
         top_k: how many labels each result lists.
+        silence_db: a window whose RMS is below this level (dBFS, full scale = 1.0) is
+            silence: it raises no event, restarts the smoothing and ends the last event,
+            so the same word said twice gives two events. ``None``: classify every window.
+            Why a gate at all: the models normalise each window to unit RMS inside the
+            graph, so digital silence or a mic's noise floor is blown up to full scale
+            and read as some class with confidence (an all-zero file scored 0.97 "6").
     """
 
     hop_samples: int | None = None
     smooth: int = 3
     threshold: float = 0.5
     top_k: int = 3
+    silence_db: float | None = DEFAULT_SILENCE_DB
 
     def __post_init__(self) -> None:
         if self.hop_samples is not None and self.hop_samples < 1:
@@ -47,6 +60,8 @@ class EngineConfig:
             raise ConfigError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.top_k < 1:
             raise ConfigError(f"top-k must be at least 1, got {self.top_k}")
+        if self.silence_db is not None and not (math.isfinite(self.silence_db) and self.silence_db <= 0):
+            raise ConfigError(f"silence level must be a finite dBFS value at most 0, got {self.silence_db}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class WindowResult:
         event: the new label if the smoothed top label changed and reached the
             threshold on this window, else ``None``.
         rms: the window's RMS (to tell sound from silence).
+        silent: ``rms`` is under ``EngineConfig.silence_db``: no event, smoothing restarted,
+            ``smoothed`` is this window's own output.
         latency_s: wall time of ``Model.predict`` (quantize + invoke + dequantize).
         invoke_s: the backend's invoke alone.
     """
@@ -78,6 +95,7 @@ class WindowResult:
     rms: float
     latency_s: float
     invoke_s: float
+    silent: bool = False
 
     @property
     def time_s(self) -> float:
@@ -91,6 +109,7 @@ class WindowResult:
             "top": [{"label": label, "score": round(score, 5)} for label, score in self.top],
             "event": self.event,
             "rms": round(self.rms, 6),
+            "silent": self.silent,
             "latency_ms": round(self.latency_s * 1e3, 4),
         }
 
@@ -191,12 +210,18 @@ class StreamingEngine:
         t0 = time.perf_counter()
         probs = self.model.predict(window)
         latency = time.perf_counter() - t0
-        smoothed = self._smoother.update(probs)
+        level = rms(window)
+        gate = self.config.silence_db
+        silent = gate is not None and level < 10.0 ** (gate / 20.0)
+        if silent:  # the model still ran (latency stays per window); its answer is shown, not acted on
+            self._smoother.reset()
+            self._last_event = None
+        smoothed = probs if silent else self._smoother.update(probs)
         labels = self.model.labels
         top = tuple((labels[i], score) for i, score in top_k(smoothed, self.config.top_k))
         event = None
         best, score = top[0]
-        if best != self._last_event and score >= self.config.threshold:
+        if not silent and best != self._last_event and score >= self.config.threshold:
             event = self._last_event = best
         result = WindowResult(
             index=self._index,
@@ -207,9 +232,10 @@ class StreamingEngine:
             smoothed=smoothed,
             top=top,
             event=event,
-            rms=rms(window),
+            rms=level,
             latency_s=latency,
             invoke_s=self.model.last_invoke_s,
+            silent=silent,
         )
         self._index += 1
         return result

@@ -1,4 +1,4 @@
-"""Atomic file writes, shared by every stage (no dependencies beyond the standard library).
+"""Atomic file writes and input-path checks, shared by every stage (standard library only).
 
 A crash, SIGKILL or full disk in the middle of a write must never leave a truncated file
 under the final name that a later resume, export or app would take for complete. Every
@@ -72,3 +72,15 @@ def remove_partials(folder: Path | str) -> int:
             leftover.unlink(missing_ok=True)
             n += 1
     return n
+
+
+def not_a_file(path: Path, what: str) -> str | None:
+    """Why ``path`` cannot be opened as a ``what`` (e.g. "audio file"), or ``None`` when it is a
+    regular file. Tells a missing path from a folder or a device, which "not found" would hide."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return f"{what} {path} is a folder, not a file"
+    if path.exists():
+        return f"{what} {path} is not a regular file"
+    return f"{what} not found: {path}"

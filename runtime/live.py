@@ -21,20 +21,11 @@ from typing import Callable, TextIO
 
 from runtime.budgets import RunStats, get_budget, load_budgets
 from runtime.cli import ArgumentParser
-from runtime.engine import EngineConfig, StreamingEngine, WindowResult
+from runtime.engine import DEFAULT_SILENCE_DB, EngineConfig, StreamingEngine, WindowResult
 from runtime.errors import USER_ERRORS, AudioSourceError, ConfigError, ModelLoadError, native_stderr_silenced, one_line
 from runtime.model import load_model
-from runtime.sources import (
-    MAX_BLOCK_FRAMES,
-    MAX_CHANNELS,
-    MAX_RATE,
-    FileSource,
-    MicConfig,
-    MicSource,
-    RawSource,
-    Source,
-    list_input_devices,
-)
+from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SECONDS
+from runtime.sources import FileSource, MicConfig, MicSource, RawSource, Source, list_input_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "android_demo_assets" / "spoken_digit" / "model_int8.tflite"
@@ -54,7 +45,7 @@ class LiveConfig:
         block_frames: frames per block from the source (``None``: 1024 for files and
             stdin, the driver's choice for mics).
         hop_s: seconds between windows; ``None``: the model's own hop.
-        smooth / threshold / top_k: see :class:`runtime.engine.EngineConfig`.
+        smooth / threshold / top_k / silence_db: see :class:`runtime.engine.EngineConfig`.
         threads: backend threads (``None``: its default).
         duration_s: stop after this many seconds of audio (``None``: until the end / Ctrl-C).
         json: one JSON object per window and a final ``{"summary": ...}``.
@@ -68,12 +59,13 @@ class LiveConfig:
     device: str | None = None
     rate: int | None = None
     channels: int | None = None
-    sample_format: str = "s16le"
+    sample_format: str | None = None  # None: s16le (stdin only)
     block_frames: int | None = None
     hop_s: float | None = None
     smooth: int = 3
     threshold: float = 0.5
     top_k: int = 3
+    silence_db: float | None = DEFAULT_SILENCE_DB
     threads: int | None = None
     duration_s: float | None = None
     json: bool = False
@@ -82,12 +74,22 @@ class LiveConfig:
     def __post_init__(self) -> None:
         if self.file is not None and self.stdin:
             raise ConfigError("choose one input: --file or --stdin (or neither for the microphone)")
+        # An option the chosen input would ignore is a misunderstanding worth one line, not silence.
+        file, mic = self.file is not None, self.file is None and not self.stdin
+        for flag, given, applies, where in (
+            ("--rate", self.rate is not None, not file, "the microphone and --stdin (a file's header gives its rate)"),
+            ("--channels", self.channels is not None, not file, "the microphone and --stdin (a file's header gives its channels)"),
+            ("--device", self.device is not None, mic, "the microphone"),
+            ("--format", self.sample_format is not None, self.stdin, "--stdin"),
+            ("--realtime", self.realtime, file, "--file (stdin and microphones deliver at their own pace)"),
+        ):
+            if given and not applies:
+                raise ConfigError(f"{flag} applies only to {where}")
         # Seconds become sample counts with round(): NaN and infinity have none (and
-        # NaN slips through a plain "<= 0" test), so only finite positive values pass.
-        if self.hop_s is not None and not (math.isfinite(self.hop_s) and self.hop_s > 0):
-            raise ConfigError(f"--hop must be a positive, finite number of seconds, got {self.hop_s}")
-        if self.duration_s is not None and not (math.isfinite(self.duration_s) and self.duration_s > 0):
-            raise ConfigError(f"--duration must be a positive, finite number of seconds, got {self.duration_s}")
+        # NaN slips through a plain "<= 0" test), a huge finite value overflows there.
+        for flag, value in (("--hop", self.hop_s), ("--duration", self.duration_s)):
+            if value is not None and not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+                raise ConfigError(f"{flag} must be a finite number of seconds above 0 and up to {MAX_SECONDS} (a year), got {value}")
         if self.stdin and self.rate is None:
             raise ConfigError("--stdin needs --rate (raw PCM has no header)")
         if self.rate is not None and self.rate <= 0:
@@ -108,15 +110,17 @@ def open_source(config: LiveConfig) -> Source:
         return FileSource(config.file, block_frames=block, realtime=config.realtime)
     if config.stdin:
         channels = 1 if config.channels is None else config.channels
-        return RawSource(config.rate, channels, config.sample_format, block)
+        return RawSource(config.rate, channels, config.sample_format or "s16le", block)
     mic_block = 0 if config.block_frames is None else config.block_frames  # 0: PortAudio chooses
     return MicSource(MicConfig(device=config.device, sample_rate=config.rate, channels=config.channels, block_frames=mic_block))
 
 
-def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r: None) -> dict:
+def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r: None,
+        warn: Callable[[str], None] = lambda message: None) -> dict:
     """Classify the configured input until it ends, ``duration_s`` passes or Ctrl-C.
 
-    Calls ``on_window`` for every window; returns the run summary (see
+    Calls ``on_window`` for every window and ``warn`` with a one-line warning about input
+    that is used but suspect (also in the summary's ``source``); returns the run summary (see
     :meth:`runtime.budgets.RunStats.summary`). If the input stops mid-run
     (device gone, unreadable further on) raises :class:`InputLostError`, which
     carries the summary so far (with an ``error`` key).
@@ -128,10 +132,15 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
             "export one there or pass --model PATH"
         )
     model = load_model(config.model, threads=config.threads)
-    hop = None if config.hop_s is None else max(1, round(config.hop_s * model.sample_rate))
-    engine_config = EngineConfig(hop_samples=hop, smooth=config.smooth, threshold=config.threshold, top_k=config.top_k)
+    hop = None if config.hop_s is None else round(config.hop_s * model.sample_rate)
+    if hop is not None and hop < 1:  # rounding it up to one sample would run a window per sample
+        raise ConfigError(f"--hop {config.hop_s} s is under one sample at the model's {model.sample_rate} Hz")
+    engine_config = EngineConfig(hop_samples=hop, smooth=config.smooth, threshold=config.threshold, top_k=config.top_k,
+                                 silence_db=config.silence_db)
     stats = RunStats()
     with open_source(config) as source:
+        if source.warning:
+            warn(source.warning)
         engine = StreamingEngine(model, engine_config, input_rate=source.sample_rate)
         limit = None if config.duration_s is None else round(config.duration_s * source.sample_rate)
         frames = 0
@@ -152,7 +161,7 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
         stats.audio_s = frames / source.sample_rate
         summary = stats.summary(budget, dropped=source.dropped, overflows=source.overflows)
         summary["nonfinite_samples"] = engine.nonfinite_samples
-        summary["source"] = {"name": source.name, "sample_rate": source.sample_rate, "channels": source.channels}
+        summary["source"] = {"name": source.name, "sample_rate": source.sample_rate, "channels": source.channels, "warning": source.warning}
         summary["model"] = {"path": str(config.model), "backend": model.backend, "sample_rate": model.sample_rate, "window_samples": model.window_samples, "hop_samples": engine.hop, "threads": model.threads}
         if lost is not None:
             summary["error"] = one_line(lost, 500)
@@ -174,7 +183,7 @@ def _process(engine: StreamingEngine, stats: RunStats, on_window, block) -> None
     results = engine.push(block) if block is not None else engine.flush()
     stats.processing_s += time.perf_counter() - t0
     for r in results:
-        stats.add_window(r.latency_s, r.invoke_s)
+        stats.add_window(r.latency_s, r.invoke_s, r.silent)
         on_window(r)
 
 
@@ -190,7 +199,7 @@ class ConsoleView:
         self.tty = out.isatty()
 
     def __call__(self, r: WindowResult) -> None:
-        tops = "  ".join(f"{label} {score:.2f}" for label, score in r.top)
+        tops = "(silence)" if r.silent else "  ".join(f"{label} {score:.2f}" for label, score in r.top)
         line = f"[{r.time_s:8.2f}s] {tops}   {r.latency_s * 1e3:6.2f} ms"
         if self.tty:
             self.out.write("\r\033[K" + line)
@@ -204,9 +213,12 @@ class ConsoleView:
         lat, b = s["latency_ms"], s["budget"]
         fmt = lambda x, spec: "n/a" if x is None else format(x, spec)  # noqa: E731
         verdict = {True: "inside", False: "OUTSIDE", None: "not judged"}[b["within"]]
+        src = s["source"]
+        mix = f", {src['channels']} channels averaged to mono" if src["channels"] > 1 else ", mono"
         self.out.write(
             ("\n" if self.tty else "")
-            + f"windows {s['windows']}  audio {s['audio_s']:.2f} s\n"
+            + f"source {src['name']} ({src['sample_rate']} Hz{mix})\n"
+            + f"windows {s['windows']} ({s['silent_windows']} silent)  audio {s['audio_s']:.2f} s\n"
             + f"latency per window: p50 {fmt(lat['p50'], '.2f')} ms  p95 {fmt(lat['p95'], '.2f')} ms  max {fmt(lat['max'], '.2f')} ms\n"
             + f"real-time factor {fmt(s['real_time_factor'], '.4f')}  runtime overhead {fmt(s['overhead_fraction'], '.1%')} of invoke time\n"
             + f"peak RSS {s['peak_rss_mib']:.1f} MiB  dropped blocks {s['dropped_blocks']}  overflows {s['overflows']}"
@@ -227,17 +239,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     src.add_argument("--file", type=Path, help="classify this audio file")
     src.add_argument("--realtime", action="store_true", help="with --file: pace it at its own rate")
     src.add_argument("--stdin", action="store_true", help="raw interleaved PCM on stdin (needs --rate)")
-    src.add_argument("--format", dest="sample_format", default="s16le", help="--stdin sample format: s16le, s32le, f32le")
+    src.add_argument("--format", dest="sample_format", help="--stdin sample format: s16le (default), s32le, f32le")
     src.add_argument("--device", help="microphone: index or name (see --list-devices)")
     src.add_argument("--list-devices", action="store_true", help="list input devices and exit")
-    src.add_argument("--rate", type=int, help="microphone rate (default: the device's own) or --stdin rate")
-    src.add_argument("--channels", type=int, help="microphone / --stdin channels (downmixed to mono)")
+    src.add_argument("--rate", type=int, help="microphone rate (default: the device's own) or --stdin rate; not with --file")
+    src.add_argument("--channels", type=int, help="microphone / --stdin channels (averaged to mono); not with --file")
     src.add_argument("--block", dest="block_frames", type=int, help="frames per block from the source")
     eng = p.add_argument_group("engine")
     eng.add_argument("--hop", dest="hop_s", type=float, help="seconds between windows (default: the model's)")
-    eng.add_argument("--smooth", type=int, default=3, help="average the last K windows (default 3; 1 = off)")
+    eng.add_argument("--smooth", type=int, default=3, metavar="K", help="average the last K windows (default 3; 1 = off)")
     eng.add_argument("--threshold", type=float, default=0.5, help="smoothed score that raises an event (default 0.5)")
-    eng.add_argument("--top-k", type=int, default=3, help="labels shown per window (default 3)")
+    eng.add_argument("--top-k", type=int, default=3, metavar="K", help="labels shown per window (default 3)")
+    eng.add_argument("--silence-db", type=_db_or_off, default=DEFAULT_SILENCE_DB, metavar="DB",
+                     help=f"windows quieter than DB dBFS RMS are silence: no labels, no event, smoothing restarts "
+                          f"(default {DEFAULT_SILENCE_DB:g}; 'off' classifies every window)")
     eng.add_argument("--threads", type=int, help="model threads (default: the backend's)")
     out = p.add_argument_group("output")
     out.add_argument("--duration", dest="duration_s", type=float, help="stop after this many seconds of audio")
@@ -246,10 +261,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _db_or_off(text: str) -> float | None:
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a dBFS level such as -60, or 'off', got {text!r}") from None
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = parse_args(argv)
+    out = out or sys.stdout
+    if out is None:  # started with stdout closed (`>&-`): Python sets sys.stdout to None
+        sys.stderr.write("error: stdout is closed; nothing to write the results to\n")
+        return 2
     with native_stderr_silenced():
-        return _main(args, out or sys.stdout)
+        return _main(args, out)
 
 
 def _main(args: argparse.Namespace, out: TextIO) -> int:
@@ -267,7 +295,8 @@ def _main(args: argparse.Namespace, out: TextIO) -> int:
         view = ConsoleView(out)
         show = (lambda s: _json_line(out, {"summary": s})) if config.json else view.summary
         try:
-            summary = run(config, on_window=(lambda r: _json_line(out, r.to_dict())) if config.json else view)
+            summary = run(config, on_window=(lambda r: _json_line(out, r.to_dict())) if config.json else view,
+                          warn=lambda message: sys.stderr.write(f"warning: {message}\n"))
         except InputLostError as e:
             show(e.summary)  # what was classified before the input died, then the error line
             raise

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.limits import MAX_RATE, MAX_WINDOW_SECONDS
+
 FORMAT = "tinyaudio-model/1"
 JSON_NAME = "tinyaudio.json"
 LABELS_NAME = "labels.txt"
@@ -61,14 +63,32 @@ class ModelMetadata:
     format: str = FORMAT
 
     def __post_init__(self) -> None:
-        if self.sample_rate <= 0 or self.window_samples <= 0 or self.hop_samples <= 0:
+        # Read from a file anyone can edit: a float hop, a NaN or absurd rate, or labels
+        # given as one string would otherwise surface as a traceback, a hang or a
+        # silently wrong label list far from here.
+        if not isinstance(self.name, str) or not self.name:
+            raise MetadataError(f"metadata name must be a non-empty string, got {self.name!r}")
+        for key in ("sample_rate", "window_samples", "hop_samples"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise MetadataError(f"metadata {key} must be a positive whole number, got {value!r}")
+        if self.sample_rate > MAX_RATE:
+            raise MetadataError(f"metadata sample_rate must be at most {MAX_RATE} Hz, got {self.sample_rate}")
+        longest = MAX_WINDOW_SECONDS * self.sample_rate
+        if self.window_samples > longest or self.hop_samples > longest:
             raise MetadataError(
-                f"sample_rate, window_samples and hop_samples must be positive, got "
-                f"{self.sample_rate}, {self.window_samples}, {self.hop_samples}"
+                f"metadata window_samples and hop_samples must be at most {MAX_WINDOW_SECONDS} s "
+                f"({longest} samples at {self.sample_rate} Hz), got {self.window_samples} and {self.hop_samples}"
             )
+        if isinstance(self.labels, (str, bytes)) or not isinstance(self.labels, (list, tuple)):
+            raise MetadataError(f"metadata labels must be a list of class names, got {type(self.labels).__name__}")
         if not self.labels:
             raise MetadataError("metadata has no labels")
-        object.__setattr__(self, "labels", tuple(str(label) for label in self.labels))
+        if not all(isinstance(label, str) and label for label in self.labels):
+            raise MetadataError("metadata labels must be non-empty strings")
+        if len(set(self.labels)) != len(self.labels):
+            raise MetadataError("metadata labels must be distinct (each names one output)")
+        object.__setattr__(self, "labels", tuple(self.labels))
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.errors import InferenceError, InputTypeError, ModelLoadError, one_line, quiet_native_stderr
+from runtime.files import not_a_file
 from runtime.metadata import ONNX_KEY, MetadataError, ModelMetadata, read_metadata
 
 
@@ -204,8 +205,11 @@ def load_model(path: str | Path, threads: int | None = None) -> Model:
     path = Path(path)
     if threads is not None and not 1 <= threads <= max_threads():
         raise ModelLoadError(f"threads must be between 1 and {max_threads()} on this machine, got {threads}")
-    if not path.is_file():
-        raise ModelLoadError(f"model file not found: {path}")
+    problem = not_a_file(path, "model file")
+    if problem:
+        raise ModelLoadError(problem)
+    if path.stat().st_size == 0:  # LiteRT would answer "model_path or model_content must be specified"
+        raise ModelLoadError(f"{path.name} is empty (0 bytes)")
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         data = path.read_bytes()

@@ -9,6 +9,7 @@ instead of blocking: the audio thread must never wait for the model.
 from __future__ import annotations
 
 import queue
+import re
 import sys
 import threading
 import time
@@ -21,16 +22,20 @@ import soundfile as sf
 
 from runtime.dsp import pcm_to_float32
 from runtime.errors import AudioSourceError, ConfigError, one_line, quiet_native_stderr
+from runtime.files import not_a_file
+from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE
 
 
 class Source:
-    """Base: ``sample_rate``, ``channels``, ``dropped``, ``overflows``; iterate for blocks."""
+    """Base: ``sample_rate``, ``channels``, ``dropped``, ``overflows``; iterate for blocks.
+    ``warning``: one line about input that is used but suspect (e.g. a truncated file), or ``None``."""
 
     sample_rate: int
     channels: int
     dropped: int = 0
     overflows: int = 0
     name: str = "source"
+    warning: str | None = None
 
     def __enter__(self) -> "Source":
         return self
@@ -65,8 +70,9 @@ class FileSource(Source):
         self.name = self.path.name
         self.block_frames = int(block_frames)
         self.realtime = realtime
-        if not self.path.is_file():
-            raise AudioSourceError(f"audio file not found: {self.path}")
+        problem = not_a_file(self.path, "audio file")
+        if problem:
+            raise AudioSourceError(problem)
         try:
             self._file = sf.SoundFile(str(self.path))
         except Exception as e:  # soundfile.LibsndfileError, RuntimeError on older versions
@@ -77,6 +83,7 @@ class FileSource(Source):
         self.sample_rate = int(self._file.samplerate)
         self.channels = int(self._file.channels)
         self.frames = int(self._file.frames)
+        self.warning = truncation_warning(self.name, getattr(self._file, "extra_info", ""))
 
     def close(self) -> None:
         self._file.close()
@@ -100,20 +107,28 @@ class FileSource(Source):
             yield block
 
 
+# libsndfile's header log notes a WAV data chunk that claims more bytes than the file holds
+# as "data : 96000 (should be 32000)". Streaming writers (arecord to a pipe) leave the size
+# at 0 or at the 2^31/2^32 placeholders, which is no truncation.
+_CHUNK_SIZE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+_PLACEHOLDER_SIZES = (0x7FFFFFFF, 0xFFFFFFFF, 0x7FFFF000, 0xFFFFF000)
+
+
+def truncation_warning(name: str, header_log: str) -> str | None:
+    """A one-line warning when libsndfile's ``header_log`` says the data chunk is shorter
+    than the header declares (a copy or download cut short); the frames present still play."""
+    m = _CHUNK_SIZE.search(header_log or "")
+    if m is None:
+        return None
+    declared, present = int(m.group(1)), int(m.group(2))
+    if declared <= present or declared in _PLACEHOLDER_SIZES:
+        return None
+    return f"{name} looks truncated: its header declares {declared} bytes of audio, the file holds {present}; classifying what is there"
+
+
 # ---------------------------------------------------------------- stdin
 
 PCM_FORMATS = {"s16le": np.dtype("<i2"), "s32le": np.dtype("<i4"), "f32le": np.dtype("<f4")}
-
-# Upper bounds that catch typos before they waste memory or every byte of input.
-# libsndfile refuses files with more than 1024 channels (SF_MAX_CHANNELS); raw PCM
-# gets the same bound, since a frame wider than the whole stream reads as "no audio".
-MAX_CHANNELS = 1024
-# Capture periods are a few thousand frames at most; 65536 is over a second at
-# 48 kHz and keeps one raw read (65536 x 1024 channels x 4 bytes) under 256 MiB.
-MAX_BLOCK_FRAMES = 65536
-# The highest rate audio interfaces offer. Far above it a typo (an extra zero or three)
-# resamples a whole stream into a handful of samples: "0 windows" with no reason given.
-MAX_RATE = 768_000
 
 
 class RawSource(Source):
@@ -247,8 +262,10 @@ class MicSource(Source):
             with quiet_native_stderr():
                 info = sd.query_devices(device, "input")
         except Exception as e:
-            what = "no default input device" if device is None else f"no input device matching {device!r}"
-            raise AudioSourceError(f"{what} ({one_line(e)}); see --list-devices") from None
+            if device is None:  # PortAudio's own words here are "Error querying device -1"
+                raise AudioSourceError("no microphone found (no default input device); "
+                                       "pass --file or --stdin, or pick a device from --list-devices") from None
+            raise AudioSourceError(f"no input device matching {device!r} ({one_line(e)}); see --list-devices") from None
         self.name = info["name"]
         self.device_index = int(info["index"])
         self.sample_rate = int(config.sample_rate or round(info["default_samplerate"]))

@@ -67,7 +67,10 @@ def test_file_mode_any_rate_and_channels(tmp_path, model, rate, channels):
     assert Counter(labels) == Counter({"low": labels.count("low"), "high": labels.count("high")})
     assert labels.count("high") >= 8 and labels.count("low") >= 12
     w = windows[10]  # ends at 1.5 s: all silence
-    assert w["rms"] < 1e-3 and set(w) == {"index", "time", "top", "event", "rms", "latency_ms"}
+    assert w["rms"] < 1e-3 and set(w) == {"index", "time", "top", "event", "rms", "silent", "latency_ms"}
+    assert w["silent"] and w["event"] is None  # under the default -60 dBFS gate
+    assert summary["silent_windows"] == sum(x["silent"] for x in windows) >= 1
+    assert not any(x["silent"] for x in windows if x["rms"] > 0.01)
     assert summary["latency_ms"]["p95"] > 0 and summary["peak_rss_mib"] > 10
     assert summary["budget"]["name"] == "low-end-phone"
 
@@ -170,6 +173,12 @@ def test_bad_settings(model, args, words):
         (["--block", "100000000000"], ["--block", "65536"]),  # one raw read would not fit in memory
         (["--rate", "0"], ["--rate must be a positive", "got 0"]),  # a rate was given: not "needs --rate"
         (["--rate", "1000000000000"], ["--rate", "768000", "1000000000000"]),  # used to give "0 windows"
+        (["--hop", "1e308"], ["--hop", "a year", "1e+308"]),  # finite, but round(seconds x rate) overflowed
+        (["--duration", "1e308"], ["--duration", "a year", "1e+308"]),
+        (["--hop", "0.00001"], ["--hop", "under one sample"]),  # used to become 1 sample: a window per sample
+        (["--silence-db", "3"], ["silence level", "at most 0"]),
+        (["--silence-db", "nan"], ["silence level", "nan"]),
+        (["--silence-db", "loud"], ["--silence-db", "'off'"]),
     ],
 )
 def test_bad_numbers_exit_2_with_one_line(tmp_path, model, args, words):
@@ -232,3 +241,88 @@ def test_file_at_real_time_pace(tmp_path, model):
     t0 = time.monotonic()
     _, summary = json_windows(run_cli("--model", model, "--file", str(wav), "--json", "--realtime", "--block", "800"))
     assert time.monotonic() - t0 >= 1.0 and summary["windows"] == 7
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--file", "{wav}", "--rate", "16000"], ["--rate applies only to", "header"]),
+        (["--file", "{wav}", "--channels", "2"], ["--channels applies only to", "header"]),
+        (["--file", "{wav}", "--device", "1"], ["--device applies only to the microphone"]),
+        (["--file", "{wav}", "--format", "f32le"], ["--format applies only to --stdin"]),
+        (["--stdin", "--rate", "8000", "--realtime"], ["--realtime applies only to --file"]),
+        (["--stdin", "--rate", "8000", "--device", "1"], ["--device applies only to the microphone"]),
+    ],
+)
+def test_options_the_input_would_ignore_are_refused(tmp_path, model, args, words):
+    """An option that would silently do nothing (a rate for a file that has one) is refused."""
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE), TONE_RATE)
+    assert_one_line_error(run_cli("--model", model, *[a.format(wav=wav) for a in args], stdin=b""), *words)
+
+
+def test_silence_and_cancelling_channels_raise_no_event(tmp_path, model):
+    """The models normalise every window to unit RMS, so digital silence would be read as a class
+    with confidence; the gate says "silence" instead. Two channels in anti-phase average to silence."""
+    silent = tmp_path / "zeros.wav"
+    sf.write(silent, np.zeros(2 * TONE_RATE, np.float32), TONE_RATE)
+    windows, summary = json_windows(run_cli("--model", model, "--file", str(silent), "--json"))
+    assert windows and all(w["silent"] and w["event"] is None for w in windows)
+    assert summary["silent_windows"] == summary["windows"] == len(windows)
+    ungated, _ = json_windows(run_cli("--model", model, "--file", str(silent), "--json", "--silence-db", "off"))
+    assert not any(w["silent"] for w in ungated) and any(w["event"] for w in ungated)  # what the gate prevents
+
+    x = tone_signal([("low", 1.0)], TONE_RATE)
+    anti = tmp_path / "anti.wav"
+    sf.write(anti, np.stack([x, -x], axis=1), TONE_RATE)
+    proc = run_cli("--model", model, "--file", str(anti))
+    out = proc.stdout.decode()
+    assert proc.returncode == 0 and ">>>" not in out, out
+    assert "2 channels averaged to mono" in out and "windows 7 (7 silent)" in out
+
+
+def test_a_word_after_silence_is_a_new_event(tmp_path, model):
+    """Silence ends the last event: low, pause, low gives two events, not one."""
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 1.0), (None, 1.0), ("low", 1.0)], TONE_RATE), TONE_RATE)
+    windows, _ = json_windows(run_cli("--model", model, "--file", str(wav), "--json"))
+    assert [w["event"] for w in windows if w["event"]] == ["low", "low"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "device", "empty-model", "folder-model"])
+def test_paths_that_are_not_regular_files(tmp_path, model, kind):
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE), TONE_RATE)
+    empty = tmp_path / "empty.tflite"
+    empty.write_bytes(b"")
+    args, words = {
+        "folder": (["--model", model, "--file", str(tmp_path)], ["is a folder"]),
+        "device": (["--model", model, "--file", "/dev/null"], ["not a regular file"]),
+        "empty-model": (["--model", str(empty), "--file", str(wav)], ["empty.tflite is empty (0 bytes)"]),
+        "folder-model": (["--model", str(tmp_path), "--file", str(wav)], ["model file", "is a folder"]),
+    }[kind]
+    assert_one_line_error(run_cli(*args), *words)
+
+
+def test_truncated_wav_is_classified_with_a_warning(tmp_path, model):
+    """A WAV cut short (its header declares more data than follows) still plays what is
+    there, and says so on stderr and in the summary."""
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, tone_signal([("low", 3.0)], TONE_RATE), TONE_RATE, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: 44 + 2 * TONE_RATE])  # header + 1 s of 16-bit mono
+    proc = run_cli("--model", model, "--file", str(cut), "--json")
+    windows, summary = json_windows(proc)
+    warning = proc.stderr.decode().strip()
+    assert warning.startswith("warning: cut.wav looks truncated") and len(warning.splitlines()) == 1, warning
+    assert summary["audio_s"] == pytest.approx(1.0) and summary["source"]["warning"] in warning
+    _, clean = json_windows(run_cli("--model", model, "--file", str(whole), "--json"))
+    assert clean["source"]["warning"] is None
+
+
+def test_closed_stdout_is_a_one_line_error(tmp_path, model):
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE), TONE_RATE)
+    proc = subprocess.run(["bash", "-c", f'"{sys.executable}" -m runtime.live --model "{model}" --file "{wav}" >&-'],
+                          cwd=ROOT, capture_output=True, timeout=60)
+    assert_one_line_error(proc, "stdout is closed")

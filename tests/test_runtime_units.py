@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 from runtime.budgets import BUDGETS_FILE, get_budget, load_budgets
 from runtime.dsp import RingBuffer, Smoother, StreamResampler, pcm_to_float32, to_mono, top_k
 from runtime.engine import EngineConfig
-from runtime.errors import ConfigError, InputTypeError
+from runtime.errors import ConfigError, InputTypeError, MetadataError
+from runtime.metadata import ModelMetadata
 from runtime.model import Quantization
+from runtime.sources import truncation_warning
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +118,7 @@ def test_quantization_round_trip_uses_given_scale():
     assert not Quantization(np.dtype(np.float32)).quantized
 
 
-@pytest.mark.parametrize("kwargs", [{"hop_samples": 0}, {"smooth": 0}, {"threshold": 1.5}, {"top_k": 0}])
+@pytest.mark.parametrize("kwargs", [{"hop_samples": 0}, {"smooth": 0}, {"threshold": 1.5}, {"top_k": 0}, {"silence_db": 1.0}, {"silence_db": float("nan")}])
 def test_engine_config_rejects_bad_values(kwargs):
     with pytest.raises(ConfigError):
         EngineConfig(**kwargs)
@@ -189,3 +191,50 @@ def test_mic_callback_never_blocks_and_counts_drops():
     queued = mic._queue.get_nowait()
     block[:] = 0
     assert queued.all()  # a copy: PortAudio reuses its buffer after the callback
+
+
+# ---------------------------------------------------------------- metadata and headers
+
+GOOD_METADATA = {"name": "m", "labels": ["a", "b"], "sample_rate": 8000, "window_samples": 8000, "hop_samples": 4000}
+
+
+@pytest.mark.parametrize(
+    "change,words",
+    [
+        ({"sample_rate": float("nan")}, ["sample_rate", "whole number", "nan"]),  # json.loads reads NaN
+        ({"sample_rate": 8000.0}, ["sample_rate", "whole number"]),
+        ({"hop_samples": 0.5}, ["hop_samples", "whole number"]),
+        ({"window_samples": True}, ["window_samples", "whole number"]),
+        ({"sample_rate": 10**9}, ["sample_rate", "768000"]),  # used to hang resampling into nothing
+        ({"window_samples": 8000 * 601}, ["600 s"]),
+        ({"labels": "0123456789"}, ["labels", "list"]),  # used to become ten one-letter labels
+        ({"labels": ["a", 1]}, ["labels", "strings"]),
+        ({"labels": ["a", "a"]}, ["distinct"]),
+        ({"labels": []}, ["no labels"]),
+        ({"name": ""}, ["name"]),
+    ],
+)
+def test_metadata_read_from_a_file_is_type_checked(change, words):
+    text = json.dumps({**GOOD_METADATA, **change})
+    with pytest.raises(MetadataError) as e:
+        ModelMetadata.from_json(text)
+    for w in words:
+        assert w in str(e.value)
+    assert ModelMetadata.from_json(json.dumps(GOOD_METADATA)).labels == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    "log,truncated",
+    [
+        ("data : 96000 (should be 32000)\n", True),
+        ("data : 96000\n", False),
+        ("data : 0 (should be 32000)\n", False),  # a streaming writer left the size at 0
+        (f"data : {0xFFFFFFFF} (should be 32000)\n", False),  # ... or at its placeholder
+        ("", False),
+    ],
+)
+def test_truncation_warning_reads_libsndfiles_header_log(log, truncated):
+    warning = truncation_warning("x.wav", "RIFF : 96036\nWAVE\n" + log)
+    assert (warning is not None) == truncated
+    if truncated:
+        assert "x.wav looks truncated" in warning and "96000" in warning and "32000" in warning

@@ -1,0 +1,23 @@
+"""Upper bounds that catch typos before they waste memory, time or every byte of input.
+
+One place for them, so the CLI, the sources and the model metadata refuse the same values
+(standard library only: ``runtime.metadata`` is read by ``export`` too).
+"""
+
+from __future__ import annotations
+
+# libsndfile refuses files with more than 1024 channels (SF_MAX_CHANNELS); raw PCM
+# gets the same bound, since a frame wider than the whole stream reads as "no audio".
+MAX_CHANNELS = 1024
+# Capture periods are a few thousand frames at most; 65536 is over a second at
+# 48 kHz and keeps one raw read (65536 x 1024 channels x 4 bytes) under 256 MiB.
+MAX_BLOCK_FRAMES = 65536
+# The highest rate audio interfaces offer. Far above it a typo (an extra zero or three)
+# resamples a whole stream into a handful of samples: "0 windows" with no reason given.
+MAX_RATE = 768_000
+# Seconds given on a command line (a hop, a duration) become sample counts with round():
+# a huge finite value overflows there, and nothing this toolkit does runs for a year.
+MAX_SECONDS = 365 * 24 * 3600
+# A classifier window is a second or a few; ten minutes (a ring buffer of 10 x 60 x rate
+# floats) is far beyond any model here, and a metadata typo above it would allocate gigabytes.
+MAX_WINDOW_SECONDS = 600
