@@ -41,10 +41,15 @@ import numpy as np
 from runtime.cli import ArgumentParser
 from runtime.errors import USER_ERRORS, ConfigError, one_line
 from runtime.files import atomic_path, write_atomic
+from runtime.limits import MAX_BLOCK_FRAMES, MAX_RATE  # the bounds runtime.live applies
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME, MODEL_RATE, MODEL_CLASSES = "lv24", 8000, 10
 DEFAULT_HOP_S = 0.1
+# Upper bounds for the command line: seconds become sample counts with round(), which overflows
+# for huge values, and far below that a typo (1e6 hours) would run for months.
+MAX_HOURS = 1000.0
+MAX_HOP_S = 3600.0
 
 
 # ---------------------------------------------------------------- model (TensorFlow, child process)
@@ -88,7 +93,10 @@ def build_model_subprocess(path: Path, timeout: float = 600) -> Path:
     code = "import sys; from benchmarks.soak import make_int8_model; make_int8_model(sys.argv[1])"
     proc = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise SystemExit(f"error: building the soak model failed: {proc.stderr.strip().splitlines()[-1:]}")
+        last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        hint = (" (it needs TensorFlow: pip install -e '.[export]'; or pass --model FILE)"
+                if "ImportError" in last or "ModuleNotFoundError" in last else "")
+        raise SystemExit(f"error: building the soak model failed: {last}{hint}")
     return path
 
 
@@ -190,7 +198,10 @@ def soak(model_path: Path, seconds: float, rate: int = 16000, block: int = 1024,
     from runtime.model import load_model
 
     model = load_model(model_path, threads=threads)
-    hop = max(1, round(hop_s * model.sample_rate))
+    if hop_s * model.sample_rate < 1:  # rounding it up to one sample would measure another hop than asked
+        raise ConfigError(f"--hop must be at least one sample at the model's {model.sample_rate} Hz "
+                          f"({1 / model.sample_rate:g} s), got {hop_s:g}")
+    hop = round(hop_s * model.sample_rate)
     engine = StreamingEngine(model, EngineConfig(hop_samples=hop, smooth=3), input_rate=rate)
     total = int(round(seconds * rate))
     out_total = total * model.sample_rate // rate
@@ -201,7 +212,8 @@ def soak(model_path: Path, seconds: float, rate: int = 16000, block: int = 1024,
     expected = (out_total - engine.window) // hop + 1
 
     bucket_frames = int(round(bucket_s * rate))
-    per_bucket = int(bucket_s * model.sample_rate // hop) + 2
+    # No bucket holds more windows than the whole run: a bucket longer than the audio must not size the arrays.
+    per_bucket = int(min(bucket_s, seconds) * model.sample_rate // hop) + 2
     lat = np.empty(per_bucket, np.float64)  # preallocated: the measurement must not grow either
     cpu = np.empty(per_bucket, np.float64)  # thread CPU time of the push that produced each window
     n_lat = 0
@@ -356,18 +368,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hop", type=float, default=DEFAULT_HOP_S, help="seconds between windows (default 0.1)")
     p.add_argument("--bucket", type=float, default=3600.0, help="seconds of audio per latency bucket (default 3600)")
     p.add_argument("--model", type=Path, help="model file (default: build an untrained int8 lv24 @ 8 kHz)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated audio (default 0)")
     p.add_argument("--out", type=Path, required=True, help="results JSON; the plot goes beside it as .png")
     args = p.parse_args(argv)
     from benchmarks.machine import describe_machine
 
     # "not x > 0" also refuses NaN, which slips through every comparison; a zero hop or bucket would
     # make the window count and the latency buckets meaningless rather than fail.
-    for name, value in (("--hours", args.hours), ("--hop", args.hop), ("--bucket", args.bucket),
-                        ("--rate", args.rate), ("--block", args.block)):
+    for name, value, limit in (("--hours", args.hours, MAX_HOURS), ("--hop", args.hop, MAX_HOP_S),
+                               ("--bucket", args.bucket, MAX_HOURS * 3600), ("--rate", args.rate, MAX_RATE),
+                               ("--block", args.block, MAX_BLOCK_FRAMES)):
         if not (value > 0 and math.isfinite(value)):
             print(f"error: {name} must be a positive finite number, got {value}", file=sys.stderr)
             return 2
+        if value > limit:
+            print(f"error: {name} must be at most {limit}, got {value}", file=sys.stderr)
+            return 2
+    if args.seed < 0:  # numpy's generators take only non-negative seeds
+        print(f"error: --seed must be >= 0, got {args.seed}", file=sys.stderr)
+        return 2
+    if args.hop * args.rate < 1:  # checked again against the model's rate once it is loaded
+        print(f"error: --hop must be at least one sample at --rate {args.rate} Hz ({1 / args.rate:g} s), "
+              f"got {args.hop:g}", file=sys.stderr)
+        return 2
     out = args.out
     if not out.parent.is_dir():  # checked before any work, so a long run cannot end without a place to write
         print(f"error: output folder does not exist: {out.parent}", file=sys.stderr)

@@ -1,0 +1,87 @@
+"""Bad input to the benchmark commands: one ``error: ...`` line on stderr and a non-zero exit, never a
+traceback, a NaN in a table, a hang or a silent exit 0. Fast: no TensorFlow; the committed
+``android_demo_assets/spoken_digit`` export stands in for a real one."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPORT = ROOT / "android_demo_assets" / "spoken_digit"
+
+
+def _run(module: str, args: list[str], env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "TINYAUDIO_NATIVE_STDERR"}
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, env=env)
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture
+def no_tensorflow(tmp_path) -> dict:
+    """Environment in which ``import tensorflow`` and ``import keras`` fail (the base install), as in
+    test_benchmarks.test_runtime_only_needs_no_tensorflow."""
+    blocker = tmp_path / "blocker"
+    for mod in ("tensorflow", "keras"):
+        (blocker / mod).mkdir(parents=True)
+        (blocker / mod / "__init__.py").write_text(f"raise ImportError('{mod} is blocked in this test')\n")
+    return {"PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"}
+
+
+@pytest.fixture
+def export_root(tmp_path) -> Path:
+    """A copy of a real export folder, to break in each test."""
+    shutil.copytree(EXPORT, tmp_path / "root" / EXPORT.name)
+    return tmp_path / "root"
+
+
+# ---------------------------------------------------------------- benchmarks.soak
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--hours", "1e308"], "error: --hours must be at most 1000.0, got 1e+308"),
+    (["--hop", "1e308"], "error: --hop must be at most 3600.0, got 1e+308"),
+    (["--bucket", "1e308"], "error: --bucket must be at most 3600000.0, got 1e+308"),
+    (["--hop", "1e-9"], "error: --hop must be at least one sample at --rate 16000 Hz"),
+    (["--rate", "1000000000"], "error: --rate must be at most 768000, got 1000000000"),  # runtime.live's bound
+    (["--block", "100000000"], "error: --block must be at most 65536"),
+    (["--seed", "-1"], "error: --seed must be >= 0, got -1"),
+])
+def test_soak_refuses_out_of_range_values_before_any_work(args, message, tmp_path, capsys):
+    from benchmarks.soak import main
+
+    assert main([*args, "--out", str(tmp_path / "soak.json")]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith(message)
+
+
+def test_soak_refuses_a_hop_under_one_model_sample(tmp_path, capsys):
+    # 3e-5 s is 1.4 samples at 48 kHz but 0.24 at the model's 8 kHz: refused, not rounded up to 1 sample.
+    from benchmarks.soak import main
+
+    assert main(["--model", str(EXPORT / "model_int8.tflite"), "--rate", "48000", "--hop", "3e-5", "--hours", "0.001",
+                 "--out", str(tmp_path / "soak.json")]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith(
+        "error: --hop must be at least one sample at the model's 8000 Hz")
+    assert not (tmp_path / "soak.json").exists()
+
+
+@pytest.mark.parametrize("module", ["benchmarks.soak", "benchmarks.reliability"])
+def test_default_model_without_tensorflow_is_one_readable_line(module, no_tensorflow, tmp_path):
+    proc = _run(module, ["--out", str(tmp_path / "out.json")], env=no_tensorflow)
+    assert proc.returncode != 0
+    line = _one_error_line(proc.stderr)
+    assert line.startswith("error: building the soak model failed: ImportError: ")
+    assert "['" not in line and "pip install -e '.[export]'" in line and "--model" in line
