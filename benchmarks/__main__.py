@@ -26,10 +26,18 @@ Writes OUT/latest.json, OUT/latest.md, OUT/latest_latency.png and OUT/latest_par
 for exports that carry a parity report)."""
 
 
+# --formats, --threads and --models take several values and so swallow folders given after them:
+# the usage line and the example put the folders first.
+EPILOG = """\
+Give the folders first: options that take several values take everything after them, e.g.
+  python -m benchmarks exports/zoo --formats tflite_int8 onnx_float32 --threads 1"""
+
+
 def parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("roots", nargs="*", type=Path, help="folders to search for exports "
+    p = ArgumentParser(prog="python -m benchmarks", description=DESCRIPTION, epilog=EPILOG,
+                       usage="%(prog)s [ROOT ...] [options]",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("roots", nargs="*", type=Path, metavar="ROOT", help="folders to search for exports "
                    "(default: android_demo_assets exports)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder (default benchmarks/results)")
     p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS, metavar="FMT",
@@ -69,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchmarkError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    failed = [r for r in doc["results"] if "error" in r]
+    broken = ", ".join(dict.fromkeys(str(Path(r.get("file") or r["model_dir"])) for r in failed))
+    if len(failed) == len(doc["results"]):  # nothing measured: keep the previous results rather than an empty table
+        print(f"error: nothing could be measured ({broken}); results in {args.out} left as they were", file=sys.stderr)
+        return 1
     from benchmarks.report import plot_latency, plot_pareto, render_markdown
 
     doc["command"] = command.strip()
@@ -86,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_latency(doc, args.out / f"{args.name}_latency.png")
         plot_pareto(doc, args.out / f"{args.name}_pareto.png")
     print(f"wrote {', '.join(str(f) for f in files.values())}")
-    failed = [r for r in doc["results"] if "error" in r]
     if failed:  # the rest was measured and written; still, a broken export must not pass as a clean run
-        broken = ", ".join(dict.fromkeys(str(Path(r.get("file") or r["model_dir"])) for r in failed))
         print(f"error: {len(failed)} of {len(doc['results'])} measurements failed ({broken}); "
               f"details in {files['md']}", file=sys.stderr)
         return 1

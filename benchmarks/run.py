@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.errors import one_line
+
 FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8", "onnx_float32", "onnx_int8")
 
 
@@ -55,8 +57,13 @@ class BenchConfig:
         bad = [f for f in self.formats if f not in FORMATS]
         if bad:
             raise BenchmarkError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
-        if self.windows < 1 or self.warmup < 0 or any(t < 1 for t in self.threads):
-            raise BenchmarkError("windows and thread counts must be >= 1, warmup >= 0")
+        if self.windows < 1:
+            raise BenchmarkError(f"--windows must be >= 1, got {self.windows}")
+        if self.warmup < 0:
+            raise BenchmarkError(f"--warmup must be >= 0, got {self.warmup}")
+        bad_threads = [t for t in self.threads if t < 1]
+        if bad_threads:
+            raise BenchmarkError(f"--threads must be >= 1, got {' '.join(map(str, bad_threads))}")
         object.__setattr__(self, "threads", tuple(sorted(set(self.threads))))
 
 
@@ -112,10 +119,12 @@ def activation_peak_bytes(path: Path) -> int | None:
     microcontroller runtime needs at least (constant tensors — weights — live
     in the model file and are counted there).
     """
+    from runtime.errors import quiet_native_stderr
     from runtime.model import litert_interpreter_class
 
-    interp = litert_interpreter_class()(model_path=str(path))
-    interp.allocate_tensors()
+    with quiet_native_stderr():  # LiteRT prints "Created TensorFlow Lite XNNPACK delegate" to fd 2
+        interp = litert_interpreter_class()(model_path=str(path))
+        interp.allocate_tensors()
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     ops = interp._get_ops_details()  # the only per-operator view LiteRT's Python API offers
     produced = {int(i) for op in ops for i in op["outputs"]}
@@ -133,14 +142,38 @@ def activation_peak_bytes(path: Path) -> int | None:
     return peak
 
 
+def _read_metadata(folder: Path) -> dict:
+    """The export's metadata.json, with the fields a measurement row needs (else BenchmarkError naming it)."""
+    path = folder / "metadata.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BenchmarkError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
+        raise BenchmarkError(f'{path}: no "files" table')
+    if not isinstance(doc.get("name"), str):
+        raise BenchmarkError(f'{path}: no model "name"')
+    if not isinstance(doc.get("sample_rate"), int) or doc["sample_rate"] <= 0:
+        raise BenchmarkError(f'{path}: no positive integer "sample_rate"')
+    if not isinstance(doc.get("macs"), (int, float)) or doc["macs"] <= 0:  # GMAC/s and budgets divide by it
+        raise BenchmarkError(f'{path}: no positive "macs"')
+    for key, info in doc["files"].items():
+        if not (isinstance(info, dict) and isinstance(info.get("file"), str)):
+            raise BenchmarkError(f'{path}: files.{key} has no "file" name')
+    return doc
+
+
 def _accuracy(folder: Path) -> dict[str, float]:
     parity = folder / "parity.json"
     if not parity.is_file():
         return {}
-    doc = json.loads(parity.read_text())
-    out = {k: v["accuracy"] for k, v in doc.get("artifacts", {}).items() if v.get("accuracy") is not None}
-    if doc.get("keras_accuracy") is not None:
-        out["keras"] = doc["keras_accuracy"]
+    try:
+        doc = json.loads(parity.read_text())
+        out = {k: float(v["accuracy"]) for k, v in doc.get("artifacts", {}).items() if v.get("accuracy") is not None}
+        if doc.get("keras_accuracy") is not None:
+            out["keras"] = float(doc["keras_accuracy"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise BenchmarkError(f"{parity}: not a parity report ({type(e).__name__}: {one_line(e)})") from None
     return out
 
 
@@ -173,35 +206,47 @@ def run_benchmarks(config: BenchConfig, log=print) -> dict:
     from benchmarks.machine import describe_machine
     from benchmarks.probe import measure as measure_peak
     from runtime.budgets import load_budgets
-    from runtime.errors import one_line
 
     folders = discover(config)
     if not folders:
         raise BenchmarkError(f"no exported models under {', '.join(map(str, config.roots))} "
                              "(make some with: python -m benchmarks.zoo, or python -m export)")
+    # Every export's metadata and parity report is read before the first measurement, so a broken
+    # one stops the run in seconds, not after an hour of timing the others.
+    exports = [(folder, _read_metadata(folder), _accuracy(folder)) for folder in folders]
+    listed = [folder / doc["files"][key]["file"] for folder, doc, _ in exports for key in config.formats
+              if key in doc["files"]]
+    if not listed:
+        raise BenchmarkError(f"no {' or '.join(config.formats)} file in the {len(exports)} export(s) found")
+    if not any(path.is_file() for path in listed):
+        raise BenchmarkError(f"nothing to measure: every model file listed is missing ({', '.join(map(str, listed))})")
     started = time.time()
     log("measuring this machine's compute peak ...")
     peak = measure_peak()
     budgets = load_budgets()
     rows, peers = [], []
-    for folder in folders:
-        doc = json.loads((folder / "metadata.json").read_text())
-        accuracy = _accuracy(folder)
+    for folder, doc, accuracy in exports:
         for key in config.formats:
             info = doc["files"].get(key)
-            if info is None or not (folder / info["file"]).is_file():
+            if info is None:  # an export need not have every format (e.g. no ONNX)
                 continue
             path = folder / info["file"]
+
+            def skip(reason: str) -> None:
+                # One broken export must not cost the measurements of the others: record it as a
+                # failed row (the report lists it, the CLI exits non-zero) and go on.
+                log(f"warning: {reason}; skipped")
+                rows.extend({"model_dir": str(folder), "model": doc["name"], "sample_rate": doc["sample_rate"],
+                             "format": key, "file": str(path), "error": f"error: {reason}", "threads": t}
+                            for t in config.threads)
+
+            if not path.is_file():
+                skip(f"{path}: file missing (listed in {folder / 'metadata.json'})")
+                continue
             try:
                 act = activation_peak_bytes(path) if path.suffix == ".tflite" else None
             except Exception as e:  # noqa: BLE001 - LiteRT raises ValueError/RuntimeError for a corrupt file
-                # One broken export must not cost the measurements of the others: record it as a
-                # failed row (the report lists it, the CLI exits non-zero) and go on.
-                reason = f"{path}: not a loadable TFLite model ({one_line(e)})"
-                log(f"warning: {reason}; skipped")
-                rows += [{"model_dir": str(folder), "model": doc["name"], "sample_rate": doc["sample_rate"],
-                          "format": key, "file": str(path), "error": f"error: {reason}", "threads": t}
-                         for t in config.threads]
+                skip(f"{path}: not a loadable TFLite model ({one_line(e)})")
                 continue
             for threads in config.threads:
                 log(f"{folder.name:<22} {key:<20} threads={threads}")

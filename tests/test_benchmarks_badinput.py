@@ -85,3 +85,98 @@ def test_default_model_without_tensorflow_is_one_readable_line(module, no_tensor
     line = _one_error_line(proc.stderr)
     assert line.startswith("error: building the soak model failed: ImportError: ")
     assert "['" not in line and "pip install -e '.[export]'" in line and "--model" in line
+
+
+# ---------------------------------------------------------------- python -m benchmarks
+
+
+def _edit_json(path: Path, **changes) -> None:
+    doc = json.loads(path.read_text())
+    for k, v in changes.items():
+        if v is None:
+            del doc[k]
+        else:
+            doc[k] = v
+    path.write_text(json.dumps(doc))
+
+
+def test_metadata_without_name_is_named(export_root, tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    meta = export_root / EXPORT.name / "metadata.json"
+    _edit_json(meta, name=None)
+    assert main([str(export_root), "--runtime-only", "--out", str(tmp_path / "o")]) == 2
+    assert _one_error_line(capsys.readouterr().err) == f'error: {meta}: no model "name"'
+
+
+def test_garbage_parity_report_is_named(export_root, tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    parity = export_root / EXPORT.name / "parity.json"
+    parity.write_text("{not json")
+    assert main([str(export_root), "--runtime-only", "--out", str(tmp_path / "o")]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith(f"error: {parity}: not a parity report (JSONDecodeError")
+
+
+def test_export_with_every_model_file_missing_is_an_error(export_root, tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    for f in (export_root / EXPORT.name).glob("*.tflite"):
+        f.unlink()
+    assert main([str(export_root), "--runtime-only", "--out", str(tmp_path / "o")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("error: nothing to measure: every model file listed is missing (") and "model_int8.tflite" in line
+    assert not (tmp_path / "o" / "latest.md").exists()
+
+
+def test_one_missing_file_is_a_failed_row_and_nothing_from_litert_on_stderr(export_root, tmp_path):
+    missing = export_root / EXPORT.name / "model_int8.tflite"
+    missing.unlink()
+    out = tmp_path / "o"
+    proc = _run("benchmarks", [str(export_root), "--runtime-only", "--out", str(out), "--threads", "1",
+                               "--windows", "2", "--warmup", "0"])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "XNNPACK" not in proc.stderr  # LiteRT's banner from activation_peak_bytes is silenced
+    assert f"warning: {missing}: file missing" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: 1 of 2 measurements failed ({missing}); details in {out / 'latest.md'}")
+
+
+def test_nothing_measured_leaves_previous_results_alone(export_root, tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    bad = export_root / EXPORT.name / "model_float32.tflite"
+    bad.write_bytes(b"not a flatbuffer" * 64)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "latest.md").write_text("previous run\n")
+    assert main([str(export_root), "--runtime-only", "--out", str(out), "--formats", "tflite_float32",
+                 "--threads", "1", "--windows", "2", "--warmup", "0"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: nothing could be measured ({bad}); results in {out} left as they were")
+    assert (out / "latest.md").read_text() == "previous run\n"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--windows", "0"], "error: --windows must be >= 1, got 0"),
+    (["--warmup", "-1"], "error: --warmup must be >= 0, got -1"),
+    (["--threads", "1", "0", "-2"], "error: --threads must be >= 1, got 0 -2"),
+])
+def test_bad_counts_name_the_option(args, message, export_root, tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    assert main([str(export_root), "--out", str(tmp_path / "o"), *args]) == 2
+    assert _one_error_line(capsys.readouterr().err) == message
+
+
+def test_help_puts_the_folders_first(capsys):
+    from benchmarks.__main__ import parser
+
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m benchmarks [ROOT ...] [options]")
+    assert "python -m benchmarks exports/zoo --formats tflite_int8 onnx_float32 --threads 1" in text
+    # the documented order keeps working
+    args = parser().parse_args(["exports/zoo", "--formats", "tflite_int8", "onnx_float32", "--threads", "1"])
+    assert args.roots == [Path("exports/zoo")] and args.formats == ["tflite_int8", "onnx_float32"]
