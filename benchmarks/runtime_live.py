@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -86,15 +87,38 @@ def render(rows: list[dict], machine: dict, command: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def unwritable(out: Path) -> str | None:
+    """Why ``out`` cannot be written (its folder is created if missing), else None."""
+    if out.is_dir():
+        return f"--out {out} is a folder; give a .md file name"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):  # a real write: os.access says yes to root everywhere
+            pass
+    except OSError as e:
+        return f"cannot write to {out.parent}: {e.strerror or e}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m benchmarks.runtime_live", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="folder holding fsdd/ and urbansound8k/ (original layouts)")
     p.add_argument("--seconds", type=float, default=60.0, help="length of each recording (default 60)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/runtime_live.md"))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/runtime_live.md"),
+                   help="Markdown to write; the JSON goes beside it (default benchmarks/results/runtime_live.md)")
     args = p.parse_args(argv)
     from benchmarks.machine import describe_machine
 
+    # "not x > 0" also refuses NaN (with which the clip loop never reaches its length); a day is far
+    # more audio than the datasets' clips add up to.
+    if not (args.seconds > 0 and math.isfinite(args.seconds)) or args.seconds > 86400:
+        print(f"error: --seconds must be a positive number of seconds up to 86400, got {args.seconds}", file=sys.stderr)
+        return 2
+    bad_out = unwritable(args.out)  # checked before measuring: minutes of work must not end with nowhere to write
+    if bad_out:
+        print(f"error: {bad_out}", file=sys.stderr)
+        return 2
     folders = [f for f in RECORDINGS if (ASSETS / f / "metadata.json").is_file()]
     if not folders:
         print(f"error: no bundled models under {ASSETS}", file=sys.stderr)
@@ -114,12 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = "python -m benchmarks.runtime_live " + " ".join(argv if argv is not None else sys.argv[1:])
     machine = describe_machine()
+    from export.config import ExportError
     from export.files import write_atomic
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out, render(rows, machine, command.strip()))
-    write_atomic(args.out.with_suffix(".json"),
-                 json.dumps({"machine": machine, "command": command.strip(), "rows": rows}, indent=1) + "\n")
+    try:  # the folder was checked up front, but a disk can still fill up
+        write_atomic(args.out, render(rows, machine, command.strip()))
+        write_atomic(args.out.with_suffix(".json"),
+                     json.dumps({"machine": machine, "command": command.strip(), "rows": rows}, indent=1) + "\n")
+    except (ExportError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out}")
     return 0
 

@@ -180,3 +180,26 @@ def test_help_puts_the_folders_first(capsys):
     # the documented order keeps working
     args = parser().parse_args(["exports/zoo", "--formats", "tflite_int8", "onnx_float32", "--threads", "1"])
     assert args.roots == [Path("exports/zoo")] and args.formats == ["tflite_int8", "onnx_float32"]
+
+
+# ---------------------------------------------------------------- benchmarks.runtime_live
+
+
+@pytest.mark.parametrize("seconds", ["nan", "-5", "inf", "0"])
+def test_runtime_live_refuses_bad_seconds(seconds, tmp_path, capsys):
+    from benchmarks.runtime_live import main
+
+    assert main(["--data", str(tmp_path), "--seconds", seconds, "--out", str(tmp_path / "r.md")]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith("error: --seconds must be a positive number")
+
+
+@pytest.mark.parametrize("out,message", [
+    ("/proc/nope/x.md", "error: cannot write to /proc/nope: "),
+    (".", "error: --out . is a folder"),
+])
+def test_runtime_live_checks_the_output_before_measuring(out, message, tmp_path, capsys):
+    from benchmarks.runtime_live import main
+
+    # --data holds no clips: had the recordings been made first, that would be the error.
+    assert main(["--data", str(tmp_path), "--out", out]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith(message)
