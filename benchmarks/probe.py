@@ -113,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.build:
-        print(f"wrote {PROBE_MODEL} ({build_probe_model()} bytes)")
+        try:
+            size = build_probe_model()
+        except ImportError:  # the base install (runtime only) has no TensorFlow
+            print("error: --build needs TensorFlow (pip install -e '.[train]')", file=sys.stderr)
+            return 2
+        print(f"wrote {PROBE_MODEL} ({size} bytes)")
         return 0
     if args.child:
         print(json.dumps({"blas_gmacs": blas_gmacs(), "litert_gmacs": litert_gmacs()}))

@@ -53,18 +53,26 @@ def export_zoo(out: Path, names: list[str], sample_rate: int, calibration: int =
 
 
 def main(argv: list[str] | None = None) -> int:
-    from train.models import MODEL_NAMES
-
     p = ArgumentParser(prog="python -m benchmarks.zoo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("exports/zoo"), help="output root (default exports/zoo)")
-    p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES, metavar="NAME",
-                   help="architectures (default: all twelve)")
+    p.add_argument("--models", nargs="+", metavar="NAME",
+                   help="architectures (default: all twelve; python -m train.models lists them)")
     p.add_argument("--rate", type=int, default=22050, help="sample rate (default 22050)")
     args = p.parse_args(argv)
-    from export.config import ExportError
-    from train.models import REGISTRY
-
+    # train.models imports Keras: only after parsing, so --help and usage errors work without TensorFlow.
+    try:
+        from export.config import ExportError
+        from train.models import MODEL_NAMES, REGISTRY
+    except ImportError as e:
+        print(f"error: python -m benchmarks.zoo needs TensorFlow and the export tools "
+              f"(pip install -e '.[export]'): {e}", file=sys.stderr)
+        return 2
+    args.models = args.models or list(MODEL_NAMES)
+    unknown = [m for m in args.models if m not in MODEL_NAMES]
+    if unknown:
+        print(f"error: unknown model(s) {' '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}", file=sys.stderr)
+        return 2
     # Checked before TensorFlow starts: a rate no chosen model is defined at would export nothing and
     # "succeed" (each model skipped with a log line), leaving the benchmark with nothing to measure.
     if args.rate <= 0:

@@ -203,3 +203,20 @@ def test_runtime_live_checks_the_output_before_measuring(out, message, tmp_path,
     # --data holds no clips: had the recordings been made first, that would be the error.
     assert main(["--data", str(tmp_path), "--out", out]) == 2
     assert _one_error_line(capsys.readouterr().err).startswith(message)
+
+
+# ---------------------------------------------------------------- without TensorFlow
+
+
+def test_probe_build_without_tensorflow(no_tensorflow):
+    proc = _run("benchmarks.probe", ["--build"], env=no_tensorflow)
+    assert proc.returncode == 2
+    assert proc.stderr == "error: --build needs TensorFlow (pip install -e '.[train]')\n"
+
+
+def test_zoo_help_and_errors_without_tensorflow(no_tensorflow, tmp_path):
+    proc = _run("benchmarks.zoo", ["--help"], env=no_tensorflow)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: python -m benchmarks.zoo") and proc.stderr == ""
+    proc = _run("benchmarks.zoo", ["--out", str(tmp_path / "z")], env=no_tensorflow)
+    assert proc.returncode == 2
+    assert _one_error_line(proc.stderr).startswith("error: python -m benchmarks.zoo needs TensorFlow")
