@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", type=Path, help="an export folder (python -m export layout)")
     p.add_argument("--windows", type=int, default=30, help="timed windows per peer (default 30)")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=5, help="untimed windows per peer first (default 5)")
+    p.add_argument("--threads", type=int, default=1, help="threads per engine, where it can be set (default 1)")
     args = p.parse_args(argv)
     from benchmarks.worker import bad_counts
     from runtime.errors import USER_ERRORS, one_line

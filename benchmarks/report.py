@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 from benchmarks.machine import machine_line
@@ -212,14 +213,28 @@ def plot_pareto(doc: dict, path: Path) -> Path | None:
     return path
 
 
+def nonfinite(value, where: str = "") -> str | None:
+    """Where in a results document the first NaN or infinity is (JSON allows them; a table must not show them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} is {value}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = nonfinite(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
+
+
+DESCRIPTION = ("Re-render NAME.md and the plots from a results file OUT/NAME.json written by python -m benchmarks "
+               "(no measuring), e.g. after a change to the report's layout.")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.report OUT/NAME.json``: re-render NAME.md and the plots from a results
-    file (no measuring), e.g. after a change to the report's layout."""
-    import argparse
+    """``python -m benchmarks.report OUT/NAME.json`` (see DESCRIPTION)."""
     import json
     import sys
 
-    p = ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__.split("\n")[0])
+    p = ArgumentParser(prog="python -m benchmarks.report", description=DESCRIPTION)
     p.add_argument("json", type=Path, help="results JSON written by python -m benchmarks")
     args = p.parse_args(argv)
     try:
@@ -230,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(doc, dict) or doc.get("format") != "tinyaudio-benchmarks/1":
         print(f"error: {args.json} is not a results file of python -m benchmarks (no \"format\": "
               "\"tinyaudio-benchmarks/1\")", file=sys.stderr)
+        return 2
+    bad = nonfinite(doc)
+    if bad:  # e.g. a hand-edited file: "nan ms" in the table would read as a measurement
+        row = doc["results"][int(bad[8:bad.index("]")])] if bad.startswith("results[") else None
+        which = f" ({row.get('model')} {row.get('format')} threads={row.get('threads')})" if isinstance(row, dict) else ""
+        print(f"error: {args.json}: {bad}{which}; not a measured value", file=sys.stderr)
         return 2
     try:
         md = render_markdown(doc, doc["command"])

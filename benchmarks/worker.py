@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.cli import ArgumentParser
+from runtime.errors import USER_ERRORS, one_line
 
 
 def _rss_mb() -> float:
@@ -68,8 +69,9 @@ def measure_file(path: Path, threads: int, windows: int, warmup: int) -> dict:
 
 def bad_counts(windows: int, warmup: int, threads: int) -> str | None:
     """The one-line error for timing options no run can use (no timed window: no percentile), else None."""
-    if windows < 1 or warmup < 0 or threads < 1:
-        return "--windows and --threads must be >= 1, --warmup >= 0"
+    for name, value, least in (("--windows", windows, 1), ("--warmup", warmup, 0), ("--threads", threads, 1)):
+        if value < least:
+            return f"{name} must be >= {least}, got {value}"
     return None
 
 
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m benchmarks.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help=".tflite or .onnx file")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     p.add_argument("--windows", type=int, default=100, help="timed windows (default 100)")
     p.add_argument("--warmup", type=int, default=10, help="untimed windows first (default 10)")
     args = p.parse_args(argv)
@@ -91,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = measure_file(args.model, args.threads, args.windows, args.warmup)
     except Exception as e:  # a broken model file must give one line, not a traceback
-        print(f"error: {args.model.name}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-              file=sys.stderr)
+        msg = one_line(e, 500) if isinstance(e, USER_ERRORS) else f"{type(e).__name__}: {one_line(e, 500)}"
+        # runtime.model's errors name the file already: name it once
+        print(f"error: {msg if args.model.name in msg else f'{args.model.name}: {msg}'}", file=sys.stderr)
         return 2
     print(json.dumps(result))
     return 0

@@ -220,3 +220,63 @@ def test_zoo_help_and_errors_without_tensorflow(no_tensorflow, tmp_path):
     proc = _run("benchmarks.zoo", ["--out", str(tmp_path / "z")], env=no_tensorflow)
     assert proc.returncode == 2
     assert _one_error_line(proc.stderr).startswith("error: python -m benchmarks.zoo needs TensorFlow")
+
+
+# ---------------------------------------------------------------- benchmarks.report, worker, peers
+
+
+def _results_with(tmp_path: Path, value: float) -> Path:
+    doc = json.loads((ROOT / "benchmarks" / "results" / "shipped.json").read_text())
+    doc["results"][0]["latency_ms"]["p50"] = value
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))  # json writes NaN/Infinity, and reads them back
+    return path
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_report_refuses_non_finite_numbers(value, tmp_path, capsys):
+    from benchmarks.report import main
+
+    path = _results_with(tmp_path, value)
+    row = json.loads(path.read_text())["results"][0]
+    assert main([str(path)]) == 2
+    assert _one_error_line(capsys.readouterr().err) == (
+        f"error: {path}: results[0].latency_ms.p50 is {value} ({row['model']} {row['format']} "
+        f"threads={row['threads']}); not a measured value")
+    assert not path.with_suffix(".md").exists()
+
+
+def test_report_description_is_whole(capsys):
+    from benchmarks.report import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "from a results file OUT/NAME.json written by python -m benchmarks (no measuring)" in text
+
+
+def test_worker_names_the_file_once(tmp_path):
+    (tmp_path / "model.txt").write_text("x")
+    proc = _run("benchmarks.worker", [str(tmp_path / "model.txt")])
+    assert proc.returncode == 2
+    line = _one_error_line(proc.stderr)
+    assert line.count("model.txt") == 1 and "unknown model format" in line
+
+
+def test_worker_bad_count_names_the_option(capsys):
+    from benchmarks.worker import main
+
+    assert main([str(EXPORT / "model_int8.tflite"), "--warmup", "-1"]) == 2
+    assert _one_error_line(capsys.readouterr().err) == "error: --warmup must be >= 0, got -1"
+
+
+@pytest.mark.parametrize("module", ["benchmarks.worker", "benchmarks.peers"])
+def test_threads_and_warmup_have_help(module, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit):
+        importlib.import_module(module).main(["--help"])
+    text = capsys.readouterr().out
+    for option in ("--threads", "--warmup"):
+        line = next(ln for ln in text.splitlines() if ln.strip().startswith(option))
+        assert "(default" in line, line
