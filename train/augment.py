@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import soxr
 
 
 EQ_BANDS = 8  # control points of the random equaliser's gain curve
@@ -120,19 +121,24 @@ class Augment:
 
     @staticmethod
     def change_speed(batch: np.ndarray, factors: np.ndarray) -> np.ndarray:
-        """Resample each row about its centre: out[t] = x[c + (t - c) * f] (linear
-        interpolation, zeros outside). float32 (n, L), factors (n,) -> float32 (n, L)."""
+        """Play each row ``f`` times as fast about its centre: out[t] = x(c + (t - c) * f),
+        zeros outside. Band-limited (soxr): linear interpolation, used before, also low-passed
+        every augmented window (-2 to -5 dB from 2 kHz to Nyquist, whatever ``f``), so the
+        model trained on duller audio than it was tested on. float32 (n, L), factors (n,) ->
+        float32 (n, L)."""
         n, length = batch.shape
-        if np.all(factors == 1.0):
-            return batch
+        out = batch.astype(np.float32, copy=True)
         c = (length - 1) / 2.0
-        pos = c + (np.arange(length)[None, :] - c) * factors[:, None]
-        valid = (pos >= 0) & (pos <= length - 1)
-        i0 = np.clip(np.floor(pos).astype(np.int64), 0, length - 2)
-        frac = (pos - i0).astype(np.float32)
-        a = np.take_along_axis(batch, i0, axis=1)
-        b = np.take_along_axis(batch, i0 + 1, axis=1)
-        return np.where(valid, a + (b - a) * frac, 0.0).astype(np.float32)
+        t = np.arange(length)
+        for i, f in enumerate(np.asarray(factors, dtype=np.float64)):
+            if f == 1.0:
+                continue
+            y = soxr.resample(batch[i], f, 1.0, quality="MQ")  # y[k] = x(k * f); MQ: within 0.1 dB to 0.9 x Nyquist, ~2x faster than HQ
+            src = t + int(round(c * (1.0 / f - 1.0)))  # out[t] = y[(c + (t - c) * f) / f]
+            valid = (src >= 0) & (src < y.shape[0])
+            out[i] = 0.0
+            out[i, valid] = y[src[valid]]
+        return out
 
 
 def _filter_log_frequency(batch: np.ndarray, gain) -> np.ndarray:
