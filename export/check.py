@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -87,7 +88,14 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
     ref = keras_probs(model, test.x)
     keras_stats = compare(ref, ref, truth)
     rows, failures = {}, []
-    for key, info in doc["files"].items():
+    if keras_stats["non_finite_windows"]:
+        # Nothing to compare against: every artifact would "agree" with NaN (argmax 0 == argmax 0).
+        # The failed report is still written, so a passing parity.json of an earlier export into
+        # this folder cannot let export.android ship this model.
+        keras_stats["accuracy"] = None
+        failures.append(f"{REFERENCE_NAME} (the Keras reference gives NaN/inf outputs on "
+                        f"{keras_stats['non_finite_windows']} of {len(test)} windows: the model itself is broken)")
+    for key, info in doc["files"].items() if not failures else ():
         if info.get("kind") not in ("tflite", "onnx"):
             continue
         path = out_dir / info["file"]
@@ -95,12 +103,12 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
             raise ExportError(f"{key}: artifact missing: {path}")
         if sha256(path) != info["sha256"]:
             raise ExportError(f"{key}: {path.name} does not match the SHA-256 in metadata.json")
-        stats = compare(ref, run_artifact(info["kind"], path, test.x), truth)
+        stats = _finite_or_none(compare(ref, run_artifact(info["kind"], path, test.x), truth))
         verdict = judge(artifact(key).precision, stats, keras_stats["accuracy"],
                         config.float_min_agreement, config.int8_max_accuracy_drop)
         rows[key] = {"file": info["file"], "bytes": path.stat().st_size, "precision": info["precision"],
                      **stats, "passed": verdict.passed, "verdict": verdict.reason}
-        log(f"  {info['file']}: {verdict.reason}, max prob diff {stats['max_prob_diff']:.4f}")
+        log(f"  {info['file']}: {verdict.reason}, max prob diff {_diff(stats['max_prob_diff'])}")
         if verdict.passed is False:
             failures.append(f"{info['file']} ({verdict.reason})")
     report = {
@@ -127,8 +135,17 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
     return report
 
 
+def _finite_or_none(stats: dict) -> dict:
+    """NaN/inf numbers as None: json.dumps would write them as NaN, which strict JSON readers refuse."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in stats.items()}
+
+
 def _pct(v) -> str:
     return "–" if v is None else f"{v * 100:.2f} %"
+
+
+def _diff(v) -> str:
+    return "NaN/inf" if v is None else f"{v:.4f}"
 
 
 def render_markdown(report: dict) -> str:
@@ -147,7 +164,7 @@ def render_markdown(report: dict) -> str:
     for row in report["artifacts"].values():
         mark = {True: "pass", False: "**FAIL**", None: "not judged"}[row["passed"]]
         lines.append(f"| {row['file']} | {row['bytes']:,} | {_pct(row['accuracy'])} | {_pct(row['top1_agreement'])} "
-                     f"| {row['max_prob_diff']:.4f} | {mark}: {row['verdict']} |")
+                     f"| {_diff(row['max_prob_diff'])} | {mark}: {row['verdict']} |")
     lines += ["", "Result: " + ("all artifacts pass." if report["passed"] else "FAILED: " + "; ".join(report["failures"])), ""]
     return "\n".join(lines)
 

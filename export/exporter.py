@@ -22,7 +22,7 @@ from export.audio import WindowSet
 from export.config import ExportConfig, ExportError
 from export.files import ensure_writable, save_keras_atomic, sha256, write_atomic
 from export.loading import Source
-from export.parity import compare
+from export.parity import compare, non_finite_windows
 from export.sizes import onnx_front_end_bytes, tflite_front_end_bytes
 
 REFERENCE_NAME = "model.keras"
@@ -83,13 +83,19 @@ def _pick(source: Source, probe: np.ndarray, candidates: dict, run, what: str, l
             continue
         stats = compare(ref, run(data, probe), none)
         report[name] = {"bytes": len(data), "top1_agreement": stats["top1_agreement"],
-                        "max_prob_diff": stats["max_prob_diff"], "mean_prob_diff": stats["mean_prob_diff"]}
+                        "max_prob_diff": stats["max_prob_diff"], "mean_prob_diff": stats["mean_prob_diff"],
+                        "non_finite_windows": stats["non_finite_windows"]}
         built[name] = data
         if len(candidates) > 1:
             log(f"  {what}, {name}: agreement {stats['top1_agreement']:.1%}, max diff {stats['max_prob_diff']:.3f}")
     if not built:
         raise ExportError(f"{what} conversion failed: {report}")
-    chosen = min(built, key=lambda m: (-report[m]["top1_agreement"], report[m]["mean_prob_diff"]))
+    # a candidate with NaN/inf outputs can still "agree" on top-1 (argmax of NaN is 0): never prefer it
+    chosen = min(built, key=lambda m: (report[m]["non_finite_windows"] > 0, -report[m]["top1_agreement"],
+                                       report[m]["mean_prob_diff"]))
+    if report[chosen]["non_finite_windows"]:
+        raise ExportError(f"{what}: every candidate ({', '.join(built)}) gives NaN/inf outputs on the calibration "
+                          f"windows, though Keras does not")
     return built, chosen, report
 
 
@@ -180,6 +186,12 @@ def export_model(source: Source, representative: WindowSet, config: ExportConfig
     if len(representative) == 0:
         raise ExportError("the representative set is empty")
     rep = representative.subset(config.max_representative).x
+    # A diverged model (NaN weights) converts without complaint and its files "agree" with Keras
+    # (argmax of NaN is 0 everywhere): refuse it before minutes of conversion, --no-check or not.
+    bad = non_finite_windows(keras_probs(source.model, rep))
+    if bad:
+        raise ExportError(f"the model gives NaN/inf outputs on {bad} of {len(rep)} calibration windows "
+                          f"({source.path.name}): nothing worth exporting (did training diverge?)")
     log(f"exporting {meta.name} ({meta.window_samples} samples @ {meta.sample_rate} Hz) -> {out_dir}")
     blobs, notes = convert_all(source, meta, rep, config, log)
 

@@ -16,6 +16,12 @@ def label_indices(labels, classes) -> np.ndarray:
     return np.asarray([pos.get(label, -1) if label is not None else -1 for label in labels], dtype=np.int64)
 
 
+def non_finite_windows(probs: np.ndarray) -> int:
+    """Windows (rows) with at least one NaN or infinite probability."""
+    probs = np.asarray(probs)
+    return int((~np.isfinite(probs)).reshape(len(probs), -1).any(axis=1).sum()) if len(probs) else 0
+
+
 def accuracy(probs: np.ndarray, truth: np.ndarray) -> float | None:
     """Top-1 accuracy over windows with a known label (truth >= 0); None if none."""
     known = truth >= 0
@@ -25,9 +31,12 @@ def accuracy(probs: np.ndarray, truth: np.ndarray) -> float | None:
 
 
 def compare(reference: np.ndarray, probs: np.ndarray, truth: np.ndarray) -> dict:
-    """Top-1 agreement, largest absolute probability difference and accuracy."""
+    """Top-1 agreement, largest absolute probability difference, accuracy and how many
+    windows have a NaN/inf output. argmax of an all-NaN row is 0 for both arrays, so a
+    model that outputs only NaN would otherwise "agree" 100 %: ``judge`` fails on the count."""
     return {
         "windows": int(len(probs)),
+        "non_finite_windows": non_finite_windows(probs),
         "top1_agreement": float((reference.argmax(axis=1) == probs.argmax(axis=1)).mean()),
         "max_prob_diff": float(np.abs(reference - probs).max()),
         "mean_prob_diff": float(np.abs(reference - probs).mean()),
@@ -44,7 +53,11 @@ class Verdict:
 def judge(precision: str, stats: dict, keras_accuracy: float | None,
           min_agreement: float, max_drop: float) -> Verdict:
     """Float artifacts: top-1 agreement >= ``min_agreement``.
-    Int8 artifacts: accuracy >= Keras accuracy - ``max_drop``."""
+    Int8 artifacts: accuracy >= Keras accuracy - ``max_drop``.
+    Any window with a NaN/inf output fails, whatever the agreement says."""
+    bad = stats.get("non_finite_windows", 0)
+    if bad:
+        return Verdict(False, f"NaN/inf outputs on {bad} of {stats['windows']} windows")
     if precision == "float":
         ok = stats["top1_agreement"] >= min_agreement
         return Verdict(ok, f"top-1 agreement {stats['top1_agreement']:.2%} {'>=' if ok else '<'} {min_agreement:.1%}")

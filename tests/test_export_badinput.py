@@ -1,0 +1,93 @@
+"""Bad input to ``python -m export`` / ``export.check`` found by a probe review: each answered
+with one ``error:`` line and a non-zero exit, never a traceback or a pass.
+
+Fixtures are the small ones of test_export.py (an untrained 2-class lv42 at 8 kHz) and
+test_export_run.py (a 1-epoch run on generated tones); run single tests with ``-k``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from export.audio import load_folder
+from export.check import check_export
+from export.check import main as check_main
+from export.cli import main as export_main
+from export.config import ExportConfig, ExportError
+from export.files import sha256
+from export.parity import compare, judge
+from test_export import copy_export, one_line_error, small_export, tones  # noqa: F401  (small_export: fixture)
+from train.config import ModelConfig
+from train.models import build
+
+# ------------------------------------------------------------------ NaN outputs never pass parity
+
+
+def lv42_with_head(kernel: float, bias=(0.0, 0.0)):
+    """The fixture's lv42 (2 classes) with its output layer's kernel set to ``kernel`` everywhere:
+    NaN gives a model whose every output is NaN; 0 with bias (5, 0) one that always says class 0,
+    which is what argmax makes of a NaN row."""
+    model = build(ModelConfig(name="lv42", sample_rate=8000, num_classes=2))
+    weights = model.get_weights()  # ..., probs/kernel (64, 2), probs/bias (2,)
+    model.set_weights(weights[:-2] + [np.full_like(weights[-2], kernel), np.asarray(bias, np.float32)])
+    return model
+
+
+def nan_float_export(exp, folder):
+    """A copy of the small export whose only artifact is a float32 TFLite file of the NaN model
+    (metadata.json's hash updated to match): what exporting a diverged model used to produce."""
+    from export.tflite import convert_float32, frozen_function
+
+    folder = copy_export(exp, folder)
+    nan = lv42_with_head(np.nan)
+    (folder / "model_float32.tflite").write_bytes(convert_float32(frozen_function(nan, 8000)))
+    (folder / "model_int8.tflite").unlink()
+    doc = json.loads((folder / "metadata.json").read_text())
+    doc["files"].pop("tflite_int8")
+    doc["files"]["tflite_float32"]["sha256"] = sha256(folder / "model_float32.tflite")
+    (folder / "metadata.json").write_text(json.dumps(doc))
+    return folder, nan
+
+
+def test_nan_rows_are_counted_and_fail_the_verdict():
+    """argmax of an all-NaN row is 0 in both arrays: 100 % "agreement", which used to pass."""
+    ref = np.tile(np.float32([0.9, 0.1]), (4, 1))
+    stats = compare(ref, np.full((4, 2), np.nan, np.float32), np.zeros(4, np.int64))
+    assert stats["top1_agreement"] == 1.0 and stats["non_finite_windows"] == 4
+    for precision in ("float", "int8"):
+        verdict = judge(precision, stats, 1.0, 0.995, 0.01)
+        assert verdict.passed is False and verdict.reason == "NaN/inf outputs on 4 of 4 windows"
+    assert compare(ref, ref, np.zeros(4, np.int64))["non_finite_windows"] == 0
+
+
+def test_check_fails_when_keras_or_an_artifact_gives_nan(small_export, tmp_path, capsys):
+    exp, clips = small_export
+    folder, nan = nan_float_export(exp, tmp_path / "nan")
+    test = load_folder(clips, 8000, 8000, "parent", max_windows_per_clip=1)
+    # a finite Keras model that always says class 0, against an artifact that says NaN
+    with pytest.raises(ExportError, match=r"model_float32\.tflite \(NaN/inf outputs on 4 of 4 windows\)$"):
+        check_export(folder, test, ExportConfig(out_dir=folder), model=lv42_with_head(0.0, (5.0, 0.0)),
+                     log=lambda *_: None)
+    report = json.loads((folder / "parity.json").read_text())  # strict JSON: no bare NaN
+    assert report["passed"] is False and report["artifacts"]["tflite_float32"]["max_prob_diff"] is None
+    assert "| NaN/inf |" in (folder / "parity.md").read_text()
+    # python -m export.check on the folder whose model.keras is the NaN model too (the probe's case)
+    nan.save(folder / "model.keras")
+    assert check_main([str(folder), "--data", str(clips)]) == 1
+    err = one_line_error(capsys)
+    assert "model.keras (the Keras reference gives NaN/inf outputs on 4 of 4 windows" in err
+    assert json.loads((folder / "parity.json").read_text())["passed"] is False  # not the copied "passed"
+
+
+def test_export_refuses_a_nan_model_before_converting(small_export, tmp_path, capsys):
+    _, clips = small_export
+    lv42_with_head(np.nan).save(tmp_path / "nan.keras")
+    out = tmp_path / "o"
+    for extra in ([], ["--no-check"]):
+        assert export_main(["--model", str(tmp_path / "nan.keras"), "--sample-rate", "8000", "--rep-data", str(clips),
+                            "--test-data", str(clips), "--formats", "tflite_float32", "--out", str(out), *extra]) == 1
+        assert "the model gives NaN/inf outputs on 4 of 4 calibration windows (nan.keras)" in one_line_error(capsys)
+        assert not list(out.glob("*.tflite")) and not (out / "metadata.json").exists()
