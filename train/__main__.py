@@ -34,6 +34,9 @@ from train.augment import Augment
 from train.data import LOADERS, AudioCache, DataError, decode, load_dataset
 from train.protocols import PROTOCOLS, Fold, make_folds
 
+# Largest --seed: fold K seeds with seed + K, and numpy/TensorFlow refuse seeds from 2**32 on.
+MAX_SEED = 2**32 - 1 - 1000
+
 # Fields of TrainConfig that do not change what a fold computes (so a resumed run may differ in them).
 NOT_IDENTITY = ("out", "data", "max_folds", "final", "progress", "cache_dir")
 SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "epochs", "best_epoch", "train_seconds")
@@ -238,17 +241,45 @@ def plan(cfg: TrainConfig) -> RunPlan:
     return RunPlan(cfg, entry, rate, dataset, folds, model_config, fit, meta, labels, teachers)
 
 
+def _read_json(path: Path, remedy: str) -> dict:
+    """A run's own JSON file (run.json, a fold's result.json), or a one-line DataError naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise DataError(f"{path} is unreadable ({type(e).__name__}: {str(e)[:120]}); {remedy}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path} is not a JSON object; {remedy}")
+    return data
+
+
+def _finished_fold(result_file: Path, fold: Fold) -> dict:
+    """A finished fold's result, checked against the fold this data gives: a run resumed on another
+    --data folder (other speakers, or clips added or removed) must not mix in folds of other clips."""
+    result = _read_json(result_file, "delete it to train that fold again")
+    now = {"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test)}
+    differ = [k for k in now if k in result and result[k] != now[k]]  # older result.json files lack the counts
+    if differ:
+        was = ", ".join(f"{k} {result[k]}" for k in differ)
+        is_ = ", ".join(f"{k} {now[k]}" for k in differ)
+        raise DataError(f"fold {fold.index} of {result_file.parent.parent} was trained on other clips ({was}; this --data "
+                        f"gives {is_}): the data changed since, so use another --out")
+    return result
+
+
 def claim(cfg: TrainConfig) -> Path:
     """Create the run folder and record its settings in run.json; refuse a folder holding other settings."""
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # an existing file, a folder under a file, a read-only or virtual place
+        raise DataError(f"cannot use {out} as the run folder ({e.strerror or type(e).__name__})") from None
     run_file = out / "run.json"
     identity = _identity(cfg)
     if run_file.is_file():
         # a setting added to TrainConfig after the run was started reads as its default
         defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
         defaults.update(LEGACY_SETTINGS)
-        before = {**{k: v for k, v in defaults.items() if k in identity}, **json.loads(run_file.read_text())}
+        before = {**{k: v for k, v in defaults.items() if k in identity}, **_read_json(run_file, "use another --out")}
         if "sinc_units" not in identity:  # recorded for every model for a while; means nothing outside sincnet
             before.pop("sinc_units", None)
         if isinstance(before.get("augmentation"), dict):  # likewise an augmentation setting added later
@@ -332,7 +363,7 @@ def run(cfg: TrainConfig) -> dict:
         fold_dir = out / f"fold_{fold.index}"
         result_file = fold_dir / "result.json"
         if result_file.is_file():
-            results.append(json.loads(result_file.read_text()))
+            results.append(_finished_fold(result_file, fold))
             print(f"fold {fold.index} ({fold.name}): done before, skipped", file=sys.stderr)
             continue
         if audio is None:
@@ -375,6 +406,8 @@ def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> No
               final_dir / "model.keras", desc=f"{p.model_config.name} final (all data)", progress=cfg.progress,
               train_targets=_distilled_targets(p, "final", range(len(audio)), audio))
     _write_json(final_dir / "config.json", {**p.meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})
+    print(f"final model: {epochs} epochs on all {len(audio)} clips, {r['seconds']:.0f} s → {final_dir / 'model.keras'}",
+          file=sys.stderr)
 
 
 # TrainConfig fields set by add_training_arguments (each option's dest is its field's name): what a
@@ -514,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.max_folds is not None and args.max_folds < 0:
         print("error: --max-folds must be 0 or more", file=sys.stderr)
+        return 2
+    if not 0 <= args.seed <= MAX_SEED:  # fold K trains with seed + K; numpy and TensorFlow take seeds below 2**32
+        print(f"error: --seed must be between 0 and {MAX_SEED}, got {args.seed}", file=sys.stderr)
         return 2
     model = args.model.lower()
     if not args.teacher and (args.teacher_weight, args.teacher_temperature) != (TrainConfig.teacher_weight, TrainConfig.teacher_temperature):

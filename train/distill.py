@@ -126,6 +126,10 @@ def teacher_probs(teachers: Sequence[Path], part: str, clip_indices: Sequence[in
             model = keras.models.load_model(str(path / part / "model.keras"), safe_mode=True)
         except Exception as e:  # a truncated or foreign file: Keras raises several types
             raise DataError(f"teacher {path}: cannot load {part}/model.keras ({type(e).__name__})") from None
-        probs.append(predict_clips(model, audio_at(int(meta["sample_rate"]), clip_indices),
-                                   int(meta["window_samples"]), int(meta["hop_samples"])))
+        p = predict_clips(model, audio_at(int(meta["sample_rate"]), clip_indices),
+                          int(meta["window_samples"]), int(meta["hop_samples"]))
+        if not np.isfinite(p).all():  # a diverged teacher would turn every student weight NaN
+            raise DataError(f"teacher {path}: {part}/model.keras gives non-finite probabilities "
+                            f"on {int((~np.isfinite(p).all(axis=1)).sum())} of {len(p)} clips")
+        probs.append(p)
     return np.mean(probs, axis=0).astype(np.float32)

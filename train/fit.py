@@ -164,6 +164,30 @@ def save_model_atomic(model: keras.Model, path: Path) -> None:
         model.save(str(tmp))
 
 
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite: the weights are lost, and no checkpoint of them is kept."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite and remember where: from there on
+    every weight is NaN, so the remaining epochs would only burn time (Keras's TerminateOnNaN
+    stops too, but says nothing about it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+        self.where: tuple[int, int, float] | None = None  # (epoch from 1, batch from 1, loss)
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss) and self.where is None:
+            self.where = (self.epoch + 1, batch + 1, loss)
+            self.model.stop_training = True
+
+
 class BestCheckpoint(keras.callbacks.Callback):
     """Keep the weights of the best ``monitor`` so far at ``path`` (written atomically).
 
@@ -286,7 +310,8 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
         rate = keras.optimizers.schedules.CosineDecay(fit.learning_rate, decay_steps=fit.epochs * len(batches))
     model.compile(optimizer=keras.optimizers.Adam(rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=fit.label_smoothing), metrics=["accuracy"])
-    callbacks: list = [_Progress(fit.epochs, desc)] if progress else []
+    guard = StopOnNonFinite()
+    callbacks: list = [guard] + ([_Progress(fit.epochs, desc)] if progress else [])
     val = None
     if val_audio is not None:
         val = WindowBatches(val_audio, val_labels, window, hop, model_config.num_classes, fit.batch_size * 4)
@@ -298,8 +323,21 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     start = time.perf_counter()
     history = model.fit(batches, validation_data=val, epochs=fit.epochs, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start
+    if guard.where is not None:
+        epoch, batch, loss = guard.where
+        raise TrainingDiverged(f"training diverged: the loss became {loss} in epoch {epoch}, batch {batch} "
+                               f"(learning rate {fit.learning_rate:g}; try a lower --lr, or check the data and augmentation)")
     if val is None:
+        # No validation: the last epoch's weights are the model. Its loss was computed before the last
+        # step, so weights that a last step blew up (to NaN, or so large the outputs overflow) show
+        # only in what the model now gives on training windows.
+        if not np.isfinite(np.asarray(model(batches[0][0], training=False))).all():
+            raise TrainingDiverged(f"training diverged: the model gives NaN or infinite outputs after the last epoch "
+                                   f"(learning rate {fit.learning_rate:g}; try a lower --lr)")
         save_model_atomic(model, checkpoint)
+    elif not checkpoint.is_file():  # every epoch's monitored value was NaN: nothing was ever better
+        raise TrainingDiverged(f"no epoch gave a finite {fit.monitor}, so no checkpoint was kept "
+                               f"(learning rate {fit.learning_rate:g}; try a lower --lr)")
     hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     best = best_epoch(hist, fit.monitor) if fit.monitor in hist else len(hist["loss"])
     return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": seconds, "malloc_tuned": tuned}
