@@ -38,10 +38,11 @@ class Source:
     info: dict = field(default_factory=dict)
 
 
-def _read_json(path: Path) -> dict:
+def read_json_object(path: Path) -> dict:
+    """A JSON object file, or an ExportError naming it (truncated, binary junk, not an object)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, deep nesting
         raise ExportError(f"{path}: unreadable JSON ({e})") from None
     if not isinstance(data, dict):
         raise ExportError(f"{path}: expected a JSON object")
@@ -105,7 +106,7 @@ def from_model_file(path: Path, labels=None, sample_rate: int | None = None) -> 
     """A ``.keras`` file; ``config.json`` beside it is used when present."""
     path = Path(path)
     model = load_keras(path)
-    info = _read_json(path.with_name("config.json")) if path.with_name("config.json").is_file() else {}
+    info = read_json_object(path.with_name("config.json")) if path.with_name("config.json").is_file() else {}
     config = infer_config(model, info, sample_rate)
     return Source(model, config, _labels(model, labels or info.get("labels")), path, info.get("summary", {}), info)
 
@@ -116,7 +117,7 @@ def from_run(run_dir: Path, fold: str | None = None, labels=None) -> Source:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ExportError(f"run folder not found: {run_dir}")
-    summary = _read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
+    summary = read_json_object(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
     checkpoints = sorted(run_dir.rglob("*.keras"))
     if fold is not None:
         checkpoints = [p for p in checkpoints if fold in str(p.relative_to(run_dir))]

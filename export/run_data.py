@@ -19,13 +19,13 @@ padding, half-window hop), at most ``max_windows_per_clip`` per clip.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 
 from export.audio import WindowSet
 from export.config import ExportError
+from export.loading import read_json_object
 
 FINAL_FOLD = "all data"
 
@@ -52,7 +52,8 @@ def run_windows(run_dir: Path, checkpoint: Path, data_root: Path, max_per_clip: 
     for f in (run_file, cfg_file):
         if not f.is_file():
             raise ExportError(f"{f} is missing: not a python -m train run")
-    run, ckpt_info = json.loads(run_file.read_text()), json.loads(cfg_file.read_text())
+    # a run killed mid-write or edited by hand: one line naming the file, not a JSONDecodeError traceback
+    run, ckpt_info = read_json_object(run_file), read_json_object(cfg_file)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     try:
         cfg = TrainConfig(**{k: v for k, v in {**LEGACY_SETTINGS, **run}.items() if k in fields},
@@ -75,7 +76,10 @@ def run_windows(run_dir: Path, checkpoint: Path, data_root: Path, max_per_clip: 
     if max_clips is not None:
         rep_idx = sorted(rng.choice(rep_idx, min(max_clips, len(rep_idx)), replace=False).tolist())
         test_idx = sorted(rng.choice(test_idx, min(max_clips, len(test_idx)), replace=False).tolist())
-    window, hop = int(ckpt_info["window_samples"]), int(ckpt_info["hop_samples"])
+    try:
+        window, hop = int(ckpt_info["window_samples"]), int(ckpt_info["hop_samples"])
+    except (KeyError, TypeError, ValueError):
+        raise ExportError(f"{cfg_file}: no usable window_samples/hop_samples (not written by python -m train?)") from None
     try:
         rep_audio = decode(p.dataset.subset(rep_idx), p.rate)
         test_audio = decode(p.dataset.subset(test_idx), p.rate)

@@ -19,7 +19,7 @@ from export.cli import main as export_main
 from export.config import ExportConfig, ExportError
 from export.files import sha256
 from export.parity import compare, judge
-from test_export import copy_export, one_line_error, small_export, tones  # noqa: F401  (small_export: fixture)
+from test_export import copy_export, one_line_error, run_dir, small_export  # noqa: F401  (fixtures)
 from train.config import ModelConfig
 from train.models import build
 
@@ -91,3 +91,16 @@ def test_export_refuses_a_nan_model_before_converting(small_export, tmp_path, ca
                             "--test-data", str(clips), "--formats", "tflite_float32", "--out", str(out), *extra]) == 1
         assert "the model gives NaN/inf outputs on 4 of 4 calibration windows (nan.keras)" in one_line_error(capsys)
         assert not list(out.glob("*.tflite")) and not (out / "metadata.json").exists()
+
+
+# ------------------------------------------------------------------ --run: a damaged run folder
+
+
+def test_truncated_run_json_is_one_line(run_dir, tmp_path, capsys):
+    """A run killed while writing run.json (or edited by hand): used to be a JSONDecodeError traceback."""
+    (run_dir / "run.json").write_text('{"model": "lv42", "dataset": "fol')
+    out = tmp_path / "o"
+    assert export_main(["--run", str(run_dir), "--data", str(tmp_path / "train"), "--out", str(out)]) == 1
+    err = one_line_error(capsys)
+    assert err.startswith(f"error: {run_dir / 'run.json'}: unreadable JSON (")
+    assert not (out / "metadata.json").exists()
