@@ -10,6 +10,8 @@ from pathlib import Path
 from export.audio import LABEL_SOURCES, load_folder
 from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ONNX_CALIBRATIONS, ExportConfig, ExportError, require_positive
 from runtime.cli import ArgumentParser
+from runtime.limits import MAX_WINDOW_SECONDS
+from runtime.metadata import MetadataError
 
 DESCRIPTION = """\
 Export a trained model to TFLite (float32, float16, dynamic-range int8,
@@ -62,17 +64,19 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args) -> dict:
     from export.check import require_labels
-    from export.exporter import export_model
+    from export.exporter import export_model, model_metadata
     from export.loading import from_model_file, from_run
 
     require_positive(("--sample-rate", args.sample_rate), ("--max-clips", args.max_clips),
                      ("--max-rep", args.max_rep), ("--hop", args.hop))
-    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    labels = parse_labels(args.labels)
     config = ExportConfig(out_dir=args.out, formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
                           version=args.version, hop_samples=args.hop, max_representative=args.max_rep,
                           front_end=args.front_end, onnx_calibration=args.onnx_calibration,
                           check=not args.no_check)
     source = from_run(args.run, args.fold, labels) if args.run else from_model_file(args.model, labels, args.sample_rate)
+    require_hop(args.hop, source.model_config.sample_rate)
+    model_metadata(source, config)  # labels from config.json, sizes: refused now, not after decoding the audio
     if args.run and args.data:
         from export.run_data import run_windows
 
@@ -98,6 +102,28 @@ def run(args) -> dict:
     return export_model(source, rep, config, test, data_info)
 
 
+def parse_labels(text: str | None) -> list[str] | None:
+    """--labels as a list of class names. Checked here so the message names the option: the
+    model metadata refuses empty or repeated names too, but only after the model is loaded
+    and with no word of where they came from."""
+    if text is None:
+        return None
+    labels = [s.strip() for s in text.split(",")]
+    if not all(labels):
+        raise ExportError(f"--labels: empty class name in {text!r} (comma-separated names, e.g. --labels yes,no)")
+    repeated = sorted({v for v in labels if labels.count(v) > 1})
+    if repeated:
+        raise ExportError(f"--labels: repeated class name(s) {', '.join(repeated)}: each name labels one output")
+    return labels
+
+
+def require_hop(hop: int | None, sample_rate: int) -> None:
+    """--hop is in samples; the metadata caps it (like the window) at MAX_WINDOW_SECONDS."""
+    if hop is not None and hop > MAX_WINDOW_SECONDS * sample_rate:
+        raise ExportError(f"--hop {hop} samples is longer than {MAX_WINDOW_SECONDS} s at the model's "
+                          f"{sample_rate} Hz (at most {MAX_WINDOW_SECONDS * sample_rate})")
+
+
 def _dir(value) -> Path | None:
     return Path(value) if isinstance(value, str) and value else None
 
@@ -107,7 +133,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         doc = run(args)
-    except ExportError as e:
+    except (ExportError, MetadataError) as e:  # MetadataError: ModelMetadata refusing a value (sizes, labels)
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"exported {doc['name']}: {len(doc['files']) - 2} artifacts in {args.out}")

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from runtime.metadata import LABELS_NAME, ModelMetadata
+from runtime.metadata import LABELS_NAME, MetadataError, ModelMetadata
 
 from export import onnx_export, tflite
 from export.audio import WindowSet
@@ -47,18 +47,22 @@ def preprocessing_text(model_config) -> str:
 
 
 def model_metadata(source: Source, config: ExportConfig) -> ModelMetadata:
+    """The metadata every file carries; a value it refuses is an ExportError (export's one-line contract)."""
     window = int(source.model.inputs[0].shape[1])
-    return ModelMetadata(
-        name=source.model_config.name,
-        labels=source.labels,
-        sample_rate=int(source.model_config.sample_rate),
-        window_samples=window,
-        hop_samples=config.hop_samples or window // 2,
-        input_dtype="float32",
-        preprocessing=preprocessing_text(source.model_config),
-        config=source.model_config.to_dict(),
-        version=config.version,
-    )
+    try:
+        return ModelMetadata(
+            name=source.model_config.name,
+            labels=source.labels,
+            sample_rate=int(source.model_config.sample_rate),
+            window_samples=window,
+            hop_samples=config.hop_samples or window // 2,
+            input_dtype="float32",
+            preprocessing=preprocessing_text(source.model_config),
+            config=source.model_config.to_dict(),
+            version=config.version,
+        )
+    except MetadataError as e:
+        raise ExportError(f"cannot write the model metadata: {e}") from None
 
 
 def keras_probs(model, x: np.ndarray, batch: int = 16) -> np.ndarray:

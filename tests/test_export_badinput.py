@@ -104,3 +104,33 @@ def test_truncated_run_json_is_one_line(run_dir, tmp_path, capsys):
     err = one_line_error(capsys)
     assert err.startswith(f"error: {run_dir / 'run.json'}: unreadable JSON (")
     assert not (out / "metadata.json").exists()
+
+
+# ------------------------------------------------------------------ values the model metadata refuses
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--hop", "100000000"], "error: --hop 100000000 samples is longer than 600 s at the model's 8000 Hz "
+                             "(at most 4800000)"),
+    (["--labels", ","], "error: --labels: empty class name in ',' (comma-separated names, e.g. --labels yes,no)"),
+    (["--labels", ""], "error: --labels: empty class name in '' (comma-separated names, e.g. --labels yes,no)"),
+    (["--labels", "b, b"], "error: --labels: repeated class name(s) b: each name labels one output"),
+], ids=["hop", "empty-names", "empty", "repeated"])
+def test_metadata_values_are_refused_naming_the_option(small_export, tmp_path, capsys, extra, message):
+    """These reached ModelMetadata, whose MetadataError export's CLI did not catch: a 22-line traceback."""
+    exp, clips = small_export
+    out = tmp_path / "o"
+    assert export_main(["--model", str(exp / "model.keras"), "--sample-rate", "8000", "--rep-data", str(clips),
+                        "--no-check", "--out", str(out), *extra]) == 1
+    assert one_line_error(capsys) == message
+    assert not out.exists()
+
+
+def test_metadata_error_from_config_json_is_one_line(run_dir, tmp_path, capsys):
+    """Repeated labels in the checkpoint's config.json (not an option to check up front)."""
+    cfg = run_dir / "fold0" / "config.json"
+    cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "labels": ["a", "a"]}))
+    assert export_main(["--run", str(run_dir), "--out", str(tmp_path / "o"), "--no-check"]) == 1
+    assert one_line_error(capsys) == ("error: cannot write the model metadata: metadata labels must be distinct "
+                                      "(each names one output)")
+    assert not (tmp_path / "o" / "metadata.json").exists()
