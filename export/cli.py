@@ -9,6 +9,7 @@ from pathlib import Path
 
 from export.audio import LABEL_SOURCES, load_folder
 from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ONNX_CALIBRATIONS, ExportConfig, ExportError, require_positive
+from export.loading import FOLD_HELP
 from runtime.cli import ArgumentParser
 from runtime.limits import MAX_WINDOW_SECONDS
 from runtime.metadata import MetadataError
@@ -34,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--run", type=Path, help="training run folder (runs/NAME)")
     src.add_argument("--model", type=Path, help="a .keras model file")
     p.add_argument("--out", type=Path, required=True, help="export folder (exports/NAME)")
-    p.add_argument("--fold", help="--run: pick the checkpoint whose path contains this text")
+    p.add_argument("--fold", help=FOLD_HELP)
     p.add_argument("--data", type=Path,
                    help="--run: the dataset folder the run was trained on; rebuilds the run's folds so int8 "
                         "calibration uses the checkpoint's training clips and the parity check its test clips")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from export.config import ExportError
+from runtime.files import PARTIAL
 
 
 @dataclass(frozen=True)
@@ -112,25 +113,57 @@ def from_model_file(path: Path, labels=None, sample_rate: int | None = None) -> 
 
 
 def from_run(run_dir: Path, fold: str | None = None, labels=None) -> Source:
-    """The checkpoint of a training run (``fold``: a name part of the
-    checkpoint to pick; default: the one summary.json names as ``best``, else the first)."""
+    """The checkpoint of a training run that :func:`pick_checkpoint` names."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ExportError(f"run folder not found: {run_dir}")
     summary = read_json_object(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
-    checkpoints = sorted(run_dir.rglob("*.keras"))
-    if fold is not None:
-        checkpoints = [p for p in checkpoints if fold in str(p.relative_to(run_dir))]
-    elif isinstance(summary.get("best"), str) and (run_dir / summary["best"]).is_file():
-        checkpoints = [run_dir / summary["best"]]
-    if not checkpoints:
-        raise ExportError(f"no .keras checkpoint in run folder {run_dir}" + (f" matching fold {fold!r}" if fold else ""))
-    src = from_model_file(checkpoints[0], labels)
+    checkpoint = pick_checkpoint(run_dir, fold, summary)
+    src = from_model_file(checkpoint, labels)
     info = dict(src.info)
     for key in ("test_dir", "train_dir"):
         if isinstance(info.get(key), str) and not Path(info[key]).is_absolute():
-            info[key] = str((checkpoints[0].parent / info[key]).resolve())
+            info[key] = str((checkpoint.parent / info[key]).resolve())
     return Source(src.model, src.model_config, src.labels, src.path, summary or src.summary, info)
+
+
+FOLD_HELP = ("--run: the checkpoint in the run folder named FOLD (e.g. fold_2, final), else the one whose path "
+             "contains FOLD; several matches are an error. Without --fold: the checkpoint summary.json names as "
+             "best if any, else the first in path order, i.e. final/model.keras when the run was trained with "
+             "--final, else fold_0/model.keras")
+
+
+def run_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's ``.keras`` checkpoints in path order. A save killed midway leaves
+    ``.model.keras.XXXX.partial.keras`` (runtime.files.atomic_path), which sorts first: never one."""
+    return sorted(p for p in Path(run_dir).rglob("*.keras") if PARTIAL not in p.name)
+
+
+def pick_checkpoint(run_dir: Path, fold: str | None, summary: dict) -> Path:
+    """``fold`` None: as :data:`FOLD_HELP` says. Otherwise the checkpoint whose folder is named
+    ``fold`` (or whose relative folder or file path is ``fold``); failing that, the one whose
+    relative path contains it. Several matches are an error listing them: "fold_1" must not
+    quietly take fold_1 of the wrong model, nor fold_10."""
+    checkpoints = run_checkpoints(run_dir)
+    if not checkpoints:
+        raise ExportError(f"no .keras checkpoint in run folder {run_dir}")
+    if fold is None:
+        best = summary.get("best")
+        if isinstance(best, str) and PARTIAL not in best and (run_dir / best).is_file():
+            return run_dir / best
+        return checkpoints[0]
+    rel = {p: p.relative_to(run_dir) for p in checkpoints}
+    exact = [p for p in checkpoints
+             if fold in (rel[p].as_posix(), rel[p].parent.as_posix()) or fold in rel[p].parent.parts]
+    matches = exact or [p for p in checkpoints if fold in rel[p].as_posix()]
+    if len(matches) == 1:
+        return matches[0]
+    shown = matches or checkpoints
+    listing = ", ".join(rel[p].as_posix() for p in shown[:8]) + (", ..." if len(shown) > 8 else "")
+    if not matches:
+        raise ExportError(f"--fold {fold!r} matches no checkpoint in {run_dir} (checkpoints: {listing})")
+    raise ExportError(f"--fold {fold!r} matches {len(matches)} checkpoints in {run_dir}: {listing}; "
+                      f"give one folder exactly (e.g. --fold {rel[matches[0]].parent.as_posix()})")
 
 
 def _labels(model, labels) -> tuple[str, ...]:

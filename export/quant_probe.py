@@ -191,7 +191,10 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="training run folder (runs/NAME)")
     p.add_argument("--data", type=Path, required=True, help="the dataset folder the run was trained on")
-    p.add_argument("--fold", help="pick the checkpoint whose path contains this text (default: the run's best)")
+    p.add_argument("--fold", help="the checkpoint in the run folder named FOLD (e.g. fold_0), else the one whose path "
+                                  "contains FOLD; several matches are an error. Without --fold: as python -m export, "
+                                  "so final/model.keras when the run has one, which has no held-out audio and is "
+                                  "refused: give a fold")
     p.add_argument("--out", type=Path, required=True, help="Markdown report to write (JSON beside it)")
     p.add_argument("--max-clips", type=int, default=None, help="use at most this many test / calibration clips")
     p.add_argument("--max-rep", type=int, default=200, help="most calibration windows (default 200, as the exporter)")

@@ -134,3 +134,46 @@ def test_metadata_error_from_config_json_is_one_line(run_dir, tmp_path, capsys):
     assert one_line_error(capsys) == ("error: cannot write the model metadata: metadata labels must be distinct "
                                       "(each names one output)")
     assert not (tmp_path / "o" / "metadata.json").exists()
+
+
+# ------------------------------------------------------------------ which checkpoint --run exports
+
+
+def test_crash_leftover_partial_checkpoint_is_never_picked(run_dir):
+    """A save killed midway leaves .model.keras.XXXX.partial.keras beside the checkpoint; it sorts
+    first, so without --fold it used to be the one exported (or refused as corrupt)."""
+    from export.loading import from_run
+
+    (run_dir / "fold0" / ".model.keras.abc123.partial.keras").write_bytes(b"half a zip")
+    assert from_run(run_dir).path == run_dir / "fold0" / "model.keras"
+
+
+def test_fold_exact_name_wins_and_ambiguity_is_an_error(tmp_path):
+    from export.loading import pick_checkpoint
+
+    run = tmp_path / "run"
+    for folder in ("aborted_fold_1", "fold_1", "fold_10", "fold_2", "final"):
+        (run / folder).mkdir(parents=True)
+        (run / folder / "model.keras").write_bytes(b"")
+    assert pick_checkpoint(run, "fold_1", {}) == run / "fold_1" / "model.keras"  # not aborted_fold_1, not fold_10
+    assert pick_checkpoint(run, "fold_2/model.keras", {}) == run / "fold_2" / "model.keras"
+    assert pick_checkpoint(run, "_10", {}) == run / "fold_10" / "model.keras"  # one substring match is fine
+    with pytest.raises(ExportError) as e:
+        pick_checkpoint(run, "old", {})  # no exact name: "old" is in aborted_fold_1 and fold_1 .. fold_2
+    assert str(e.value) == (f"--fold 'old' matches 4 checkpoints in {run}: aborted_fold_1/model.keras, "
+                            "fold_1/model.keras, fold_10/model.keras, fold_2/model.keras; give one folder exactly "
+                            "(e.g. --fold aborted_fold_1)")
+    with pytest.raises(ExportError, match=r"^--fold 'fold_3' matches no checkpoint in .* \(checkpoints: "
+                                          r"aborted_fold_1/model.keras, final/model.keras, "):
+        pick_checkpoint(run, "fold_3", {})
+    (run / "aborted_fold_1" / "model.keras").unlink()
+    assert pick_checkpoint(run, None, {}) == run / "final" / "model.keras"  # as --help says
+    assert pick_checkpoint(run, None, {"best": "fold_2/model.keras"}) == run / "fold_2" / "model.keras"
+
+
+def test_ambiguous_fold_on_the_command_line(run_dir, tmp_path, capsys):
+    (run_dir / "fold1").mkdir()
+    (run_dir / "fold1" / "model.keras").write_bytes((run_dir / "fold0" / "model.keras").read_bytes())
+    assert export_main(["--run", str(run_dir), "--fold", "fold", "--out", str(tmp_path / "o"), "--no-check"]) == 1
+    assert "--fold 'fold' matches 2 checkpoints in " in one_line_error(capsys)
+    assert not (tmp_path / "o").exists()
