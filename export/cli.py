@@ -46,7 +46,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--label-source", choices=LABEL_SOURCES, default=None,
                    help="label of a clip: its parent folder name (default), the file-name prefix before '_', or none")
     p.add_argument("--labels", help="comma-separated class names in output order (default: from config.json)")
-    p.add_argument("--sample-rate", type=int, help="--model without config.json: the model's sample rate")
+    p.add_argument("--sample-rate", type=int,
+                   help="a model without config.json: its sample rate in Hz (where config.json gives the rate, "
+                        "as in every --run, leave it out: a different value is refused)")
     p.add_argument("--formats", default=",".join(ARTIFACT_KEYS), help="comma-separated subset of: %(default)s")
     p.add_argument("--front-end", choices=FRONT_END_MODES, default="auto",
                    help="full-int8 TFLite: quantize the preprocessing/mel front end (int8), keep it float, "
@@ -71,11 +73,12 @@ def run(args) -> dict:
     require_positive(("--sample-rate", args.sample_rate), ("--max-clips", args.max_clips),
                      ("--max-rep", args.max_rep), ("--hop", args.hop))
     labels = parse_labels(args.labels)
+    require_used(args)
     config = ExportConfig(out_dir=args.out, formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
                           version=args.version, hop_samples=args.hop, max_representative=args.max_rep,
                           front_end=args.front_end, onnx_calibration=args.onnx_calibration,
                           check=not args.no_check)
-    source = from_run(args.run, args.fold, labels) if args.run else from_model_file(args.model, labels, args.sample_rate)
+    source = from_run(args.run, args.fold, labels, args.sample_rate) if args.run else from_model_file(args.model, labels, args.sample_rate)
     require_hop(args.hop, source.model_config.sample_rate)
     model_metadata(source, config)  # labels from config.json, sizes: refused now, not after decoding the audio
     if args.run and args.data:
@@ -101,6 +104,21 @@ def run(args) -> dict:
                  "label_source": label_source, "max_test_clips": args.max_clips,
                  "max_windows_per_clip": config.max_windows_per_clip}
     return export_model(source, rep, config, test, data_info)
+
+
+def require_used(args) -> None:
+    """Refuse options that this combination would silently ignore (the export would still
+    "succeed", just not as asked)."""
+    if args.fold is not None and not args.run:
+        raise ExportError("--fold picks a checkpoint of --run; with --model it has no effect: leave it out")
+    if args.data is not None and not args.run:
+        raise ExportError("--data is the dataset of --run; with --model give --rep-data (and --test-data)")
+    if args.run and args.data is not None:
+        ignored = [o for o, v in (("--rep-data", args.rep_data), ("--test-data", args.test_data),
+                                  ("--label-source", args.label_source)) if v is not None]
+        if ignored:
+            raise ExportError(f"{', '.join(ignored)} with --data: the run's own folds give the audio and labels; "
+                              f"leave {'it' if len(ignored) == 1 else 'them'} out (or drop --data)")
 
 
 def parse_labels(text: str | None) -> list[str] | None:

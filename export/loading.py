@@ -81,9 +81,15 @@ def infer_config(model, info: dict, sample_rate: int | None):
     data = info.get("model_config", info.get("config"))
     if isinstance(data, dict):
         try:
-            return ModelConfig.from_dict(data)
+            config = ModelConfig.from_dict(data)
         except (TypeError, ValueError) as e:
             raise ExportError(f"config.json: bad model config ({e})") from None
+        # the model was built (and trained) for its config's rate: another --sample-rate would not
+        # change the model, only what its metadata claims, so it was silently ignored
+        if sample_rate is not None and sample_rate != config.sample_rate:
+            raise ExportError(f"--sample-rate {sample_rate} disagrees with the model's {config.sample_rate} Hz "
+                              f"(config.json beside it): leave --sample-rate out")
+        return config
     name = model.name.lower()
     if name not in REGISTRY:
         raise ExportError(f"model {model.name!r} is not a zoo model and has no config.json; cannot tell its config")
@@ -112,14 +118,14 @@ def from_model_file(path: Path, labels=None, sample_rate: int | None = None) -> 
     return Source(model, config, _labels(model, labels or info.get("labels")), path, info.get("summary", {}), info)
 
 
-def from_run(run_dir: Path, fold: str | None = None, labels=None) -> Source:
+def from_run(run_dir: Path, fold: str | None = None, labels=None, sample_rate: int | None = None) -> Source:
     """The checkpoint of a training run that :func:`pick_checkpoint` names."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ExportError(f"run folder not found: {run_dir}")
     summary = read_json_object(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
     checkpoint = pick_checkpoint(run_dir, fold, summary)
-    src = from_model_file(checkpoint, labels)
+    src = from_model_file(checkpoint, labels, sample_rate)
     info = dict(src.info)
     for key in ("test_dir", "train_dir"):
         if isinstance(info.get(key), str) and not Path(info[key]).is_absolute():

@@ -177,3 +177,34 @@ def test_ambiguous_fold_on_the_command_line(run_dir, tmp_path, capsys):
     assert export_main(["--run", str(run_dir), "--fold", "fold", "--out", str(tmp_path / "o"), "--no-check"]) == 1
     assert "--fold 'fold' matches 2 checkpoints in " in one_line_error(capsys)
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------ options that would be silently ignored
+
+
+def test_sample_rate_must_match_the_runs_model(run_dir, tmp_path, capsys):
+    """With --run the rate comes from the checkpoint's config.json: --sample-rate 22050 was ignored (exit 0).
+    The same rate as the model's is accepted (it says nothing new)."""
+    out = tmp_path / "o"
+    base = ["--run", str(run_dir), "--out", str(out), "--no-check", "--formats", "tflite_float32"]
+    assert export_main([*base, "--sample-rate", "22050"]) == 1
+    assert one_line_error(capsys) == ("error: --sample-rate 22050 disagrees with the model's 8000 Hz "
+                                      "(config.json beside it): leave --sample-rate out")
+    assert not (out / "model_float32.tflite").exists()
+    assert export_main([*base, "--sample-rate", "8000"]) == 0
+    assert json.loads((out / "metadata.json").read_text())["sample_rate"] == 8000
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "m.keras", "--fold", "fold_0"], "error: --fold picks a checkpoint of --run; with --model it has no "
+                                                 "effect: leave it out"),
+    (["--model", "m.keras", "--data", "d"], "error: --data is the dataset of --run; with --model give --rep-data "
+                                            "(and --test-data)"),
+    (["--run", "r", "--data", "d", "--test-data", "t", "--label-source", "prefix"],
+     "error: --test-data, --label-source with --data: the run's own folds give the audio and labels; leave them out "
+     "(or drop --data)"),
+], ids=["fold-with-model", "data-with-model", "test-data-with-data"])
+def test_ignored_option_combinations_are_refused(tmp_path, capsys, args, message):
+    assert export_main([*args, "--out", str(tmp_path / "o")]) == 1
+    assert one_line_error(capsys) == message
+    assert not (tmp_path / "o").exists()
