@@ -49,7 +49,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int,
                    help="a model without config.json: its sample rate in Hz (where config.json gives the rate, "
                         "as in every --run, leave it out: a different value is refused)")
-    p.add_argument("--formats", default=",".join(ARTIFACT_KEYS), help="comma-separated subset of: %(default)s")
+    # the names listed with ", " (not the comma-joined default): argparse wraps help at spaces only,
+    # and broke the joined list mid-name ("onnx_i nt8")
+    p.add_argument("--formats", default=",".join(ARTIFACT_KEYS), metavar="LIST",
+                   help=f"comma-separated artifacts to write (default: all): {', '.join(ARTIFACT_KEYS)}")
     p.add_argument("--front-end", choices=FRONT_END_MODES, default="auto",
                    help="full-int8 TFLite: quantize the preprocessing/mel front end (int8), keep it float, "
                         "or measure both and keep the better (auto, default)")

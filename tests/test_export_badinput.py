@@ -208,3 +208,22 @@ def test_ignored_option_combinations_are_refused(tmp_path, capsys, args, message
     assert export_main([*args, "--out", str(tmp_path / "o")]) == 1
     assert one_line_error(capsys) == message
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------ --help
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "100"])
+def test_help_keeps_format_names_whole_and_names_the_default_checkpoint(monkeypatch, columns):
+    """argparse wraps help at spaces and breaks longer runs: the comma-joined --formats default
+    came out as "tflite_float 16" and "onnx_i nt8"."""
+    from export.cli import parser
+    from export.config import ARTIFACT_KEYS
+
+    monkeypatch.setenv("COLUMNS", columns)
+    text = parser().format_help()
+    words = set(text.replace(",", " ").replace(":", " ").split())
+    assert set(ARTIFACT_KEYS) <= words
+    flat = " ".join(text.split())
+    assert "Without --fold: the checkpoint summary.json names as best if any, else the first in path order, i.e. " \
+           "final/model.keras when the run was trained with --final, else fold_0/model.keras" in flat
