@@ -7,8 +7,6 @@ ONNX (float32, int8), metadata inside every file, parity-checked against Keras.
 TensorFlow is imported lazily, by the functions that need it.
 """
 
-from export.config import ARTIFACTS, ExportConfig, ExportError
-
 __all__ = ["ARTIFACTS", "ExportConfig", "ExportError", "export_model", "check_export"]
 
 
@@ -22,3 +20,13 @@ def check_export(*args, **kwargs):
     from export.check import check_export as _check
 
     return _check(*args, **kwargs)
+
+
+def __getattr__(name: str):
+    # ARTIFACTS, ExportConfig, ExportError on first use, not at import: a submodule the package
+    # had already imported makes `python -m export.config` print a runpy RuntimeWarning
+    if name in ("ARTIFACTS", "ExportConfig", "ExportError"):
+        from export import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'export' has no attribute {name!r}")

@@ -134,3 +134,7 @@ def load_folder(
         labels += [label_of(path, label_source)] * len(w)
         sources += [path.name] * len(w)
     return WindowSet(np.concatenate(xs), tuple(labels), tuple(sources))
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.audio is a library module, not a command (see python -m export --help)")

@@ -122,3 +122,7 @@ class ExportConfig:
     @property
     def artifacts(self) -> tuple[Artifact, ...]:
         return tuple(a for a in ARTIFACTS if a.key in self.formats)
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.config is a library module, not a command (see python -m export --help)")

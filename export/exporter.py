@@ -230,3 +230,7 @@ def export_model(source: Source, representative: WindowSet, config: ExportConfig
 
         check_export(out_dir, test, config, model=source.model, log=log)
     return doc
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.exporter is a library module, not a command (see python -m export --help)")

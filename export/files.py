@@ -43,3 +43,7 @@ def save_keras_atomic(model, path: Path) -> Path:
     except OSError as e:
         raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
     return Path(path)
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.files is a library module, not a command (see python -m export --help)")

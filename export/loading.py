@@ -180,3 +180,7 @@ def _labels(model, labels) -> tuple[str, ...]:
     if len(labels) != classes:
         raise ExportError(f"{len(labels)} labels given for a model with {classes} outputs")
     return labels
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.loading is a library module, not a command (see python -m export --help)")

@@ -133,3 +133,7 @@ def run_onnx(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
     sess = ort.InferenceSession(onnx_bytes, so, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     return np.asarray([sess.run(None, {name: w[None, :]})[0][0] for w in np.asarray(x, np.float32)], np.float32)
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.onnx_export is a library module, not a command (see python -m export --help)")

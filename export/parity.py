@@ -66,3 +66,7 @@ def judge(precision: str, stats: dict, keras_accuracy: float | None,
     drop = keras_accuracy - stats["accuracy"]
     ok = drop <= max_drop + 1e-9
     return Verdict(ok, f"accuracy drop {drop * 100:+.2f} points {'<=' if ok else '>'} {max_drop * 100:.1f}")
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.parity is a library module, not a command (see python -m export --help)")

@@ -92,3 +92,7 @@ def run_windows(run_dir: Path, checkpoint: Path, data_root: Path, max_per_clip: 
             "representative_clips": len(rep_idx), "parity_clips": len(test_idx), "parity_audio": note,
             "max_windows_per_clip": max_per_clip}
     return rep, test, info
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.run_data is a library module, not a command (see python -m export --help)")

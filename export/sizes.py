@@ -54,3 +54,7 @@ def onnx_front_end_bytes(onnx_bytes: bytes) -> int:
 
     used = {name for name in inits if any(front(c) for c in consumers.get(name, []))}
     return int(sum(np.asarray(numpy_helper.to_array(inits[n])).nbytes for n in used))
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.sizes is a library module, not a command (see python -m export --help)")

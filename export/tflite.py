@@ -230,3 +230,7 @@ def _dequantize(y: np.ndarray, detail) -> np.ndarray:
         return y
     scale, zero = detail["quantization"]
     return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.tflite is a library module, not a command (see python -m export --help)")

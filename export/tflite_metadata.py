@@ -126,3 +126,7 @@ def read_model_metadata(model_bytes: bytes):
 
 def associated_files(model_bytes: bytes) -> dict[str, bytes]:
     return tflite_associated_files(model_bytes)
+
+
+if __name__ == "__main__":  # a library module: `python -m` would import it, do nothing and exit 0
+    raise SystemExit("error: export.tflite_metadata is a library module, not a command (see python -m export --help)")

@@ -227,3 +227,19 @@ def test_help_keeps_format_names_whole_and_names_the_default_checkpoint(monkeypa
     flat = " ".join(text.split())
     assert "Without --fold: the checkpoint summary.json names as best if any, else the first in path order, i.e. " \
            "final/model.keras when the run was trained with --final, else fold_0/model.keras" in flat
+
+
+def test_library_modules_refuse_to_run_as_commands():
+    """`python -m export.run_data --help` imported the module, did nothing and exited 0."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    library = sorted(p.stem for p in (root / "export").glob("*.py")
+                     if p.stem not in ("__init__", "__main__") and "def main(" not in p.read_text())
+    assert {"run_data", "config", "parity", "exporter", "loading"} <= set(library)
+    for name in library:
+        r = subprocess.run([sys.executable, "-m", f"export.{name}", "--help"], cwd=root, capture_output=True, text=True)
+        assert (r.returncode, r.stdout, r.stderr) == (
+            1, "", f"error: export.{name} is a library module, not a command (see python -m export --help)\n"), name
