@@ -6,7 +6,6 @@ Pure numpy with an explicit ``Generator`` so runs are reproducible.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +14,17 @@ import soxr
 
 EQ_BANDS = 8  # control points of the random equaliser's gain curve
 MASK_FRACTION = 0.1  # widest time or frequency mask, as a fraction of the window / log-frequency axis
+# Bounds of the settings (Augment.__post_init__). ±40 dB between equaliser bands is a 100x amplitude
+# swing, far past any microphone or room; more only wrecks the window (and inf overflows the draw).
+EQ_MAX_DB = 40.0
+# Two octaves either way: past that speech and most sounds are unrecognisable, and the resampled
+# copy of each window grows as 1 / speed (a speed of 1e-6 would ask for a million windows' memory).
+SPEED_LIMITS = (0.25, 4.0)
+# Each mask removes up to MASK_FRACTION: ten time masks can already blank a whole window.
+MASKS_MAX = 10
+# Gain and SNR ranges: 120 dB is past 24-bit audio's whole dynamic range; beyond it float32 only
+# under- or overflows.
+DB_LIMIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -49,13 +59,22 @@ class Augment:
     masks: int = 0
 
     def __post_init__(self) -> None:
+        # Every bound is written "not LO <= x <= HI" so NaN fails too; inf must fail here and not
+        # as an OverflowError traceback from rng.uniform in the first training batch.
         lo, hi = self.speed
-        if not 0.0 < lo <= hi < math.inf:
-            raise ValueError(f"speed range must be 0 < LO <= HI, not {lo} {hi}")
-        if not self.eq_db >= 0.0:  # also refuses NaN
-            raise ValueError(f"eq must be 0 (off) or a positive number of dB, not {self.eq_db}")
-        if self.masks < 0:
-            raise ValueError(f"masks must be 0 (off) or more, not {self.masks}")
+        if not SPEED_LIMITS[0] <= lo <= hi <= SPEED_LIMITS[1]:
+            raise ValueError(f"speed range must be {SPEED_LIMITS[0]:g} <= LO <= HI <= {SPEED_LIMITS[1]:g}, not {lo} {hi}")
+        if not 0.0 <= self.eq_db <= EQ_MAX_DB:
+            raise ValueError(f"eq must be 0 (off) or a positive number of dB up to {EQ_MAX_DB:g}, not {self.eq_db}")
+        if not 0 <= self.masks <= MASKS_MAX:
+            raise ValueError(f"masks must be 0 (off) to {MASKS_MAX}, not {self.masks}")
+        if not 0.0 <= self.shift <= 1.0:
+            raise ValueError(f"shift must be a fraction of the window between 0 and 1, not {self.shift}")
+        if not 0.0 <= self.noise_prob <= 1.0:
+            raise ValueError(f"noise probability must be between 0 and 1, not {self.noise_prob}")
+        for name, (lo, hi) in (("gain", self.gain_db), ("snr", self.snr_db)):
+            if not -DB_LIMIT <= lo <= hi <= DB_LIMIT:
+                raise ValueError(f"{name} range must be -{DB_LIMIT:g} <= LO <= HI <= {DB_LIMIT:g} dB, not {lo} {hi}")
 
     def shifts(self, rng: np.random.Generator, n: int, window: int) -> np.ndarray:
         """Random start offsets to add: int64 (n,) in [-shift*window, shift*window]."""
