@@ -76,3 +76,150 @@ def test_train_cli_eq_inf_is_one_line(tmp_path, capsys):
                  "--out", str(tmp_path / "o"), "--eq", "inf", "--quiet"]) == 2
     assert "eq must be" in _one_line(capsys)
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------- 2. metadata CSVs
+
+
+def _urbansound(root: Path, rows: list[list]) -> Path:
+    (root / "metadata").mkdir(parents=True)
+    with (root / "metadata" / "UrbanSound8K.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"])
+        w.writerows(rows)
+    for r in rows:
+        if len(r) == 8 and str(r[5]).isdigit():
+            _tone(root / "audio" / f"fold{r[5]}" / r[0])
+    return root
+
+
+GOOD_US8K = [["1-0-0-0.wav", 1, 0, 1, 1, 1, 0, "air"], ["2-1-0-0.wav", 2, 0, 1, 1, 2, 1, "dog"]]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["3-1-0-0.wav", 3, 0, 1, 1, 1, "dog", "dog"], "line 4: classID 'dog' is not a whole number"),
+    (["3-1-0-0.wav", 3, 0, 1, 1, "one", 1, "dog"], "line 4: fold 'one' is not a whole number"),
+    (["3-1-0-0.wav", 3, 0], "line 4: 3 of 8 fields (no end, salience, fold, classID, class)"),
+    (["3-1-0-0.wav", 3, 0, 1, 1, 1, 1, ""], "line 4: empty class"),
+    (["3-1-0-0.wav", 3, 0, 1, 1, 1, 1, "cat"], "line 4: class 1 is 'cat', but 'dog' on line 3"),
+])
+def test_urbansound_csv_garbage_names_file_and_line(tmp_path, capsys, bad, message):
+    """Regression: a non-numeric classID read 'invalid literal for int()' with no file named, a short
+    row raised TypeError; python -m train.describe on the same data showed the same traceback."""
+    from train.describe import main as describe_main
+
+    root = _urbansound(tmp_path / "us8k", GOOD_US8K + [bad])
+    with pytest.raises(DataError) as e:
+        load_dataset("urbansound8k", root)
+    assert str(e.value) == f"{root / 'metadata' / 'UrbanSound8K.csv'}, {message}"
+    assert describe_main(["--data", f"urbansound8k={root}", "--out", str(tmp_path / "d.md"), "--quiet"]) == 2
+    assert message in _one_line(capsys)
+
+
+def _esc50(root: Path, rows: list[list]) -> Path:
+    (root / "meta").mkdir(parents=True)
+    with (root / "meta" / "esc50.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
+        w.writerows(rows)
+    for r in rows:
+        _tone(root / "audio" / r[0])
+    return root
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["3.wav", 1, "dog", "dog", "True", 3, "A"], "line 4: target 'dog' is not a whole number"),
+    (["3.wav", 1, 0], "line 4: 3 of 7 fields (no category, esc10, src_file, take)"),
+    (["3.wav", 1, 0, "dog", "maybe", 3, "A"], "line 4: esc10 'maybe' is neither True nor False"),
+    (["3.wav", 0, 0, "dog", "True", 3, "A"], "line 4: fold 0 is below 1"),
+])
+def test_esc50_csv_garbage_names_file_and_line(tmp_path, bad, message):
+    good = [["1.wav", 1, 0, "dog", "True", 1, "A"], ["2.wav", 2, 1, "cat", "False", 2, "A"]]
+    root = _esc50(tmp_path / "esc", good + [bad])
+    for name in ("esc50", "esc10"):
+        with pytest.raises(DataError) as e:
+            load_dataset(name, root)
+        assert str(e.value) == f"{root / 'meta' / 'esc50.csv'}, {message}"
+
+
+# --------------------------------------------------------------------- 3. EMO-DB names
+
+
+def test_emodb_without_the_five_emotions_says_so(tmp_path):
+    """Regression: only boredom/neutral files read 'leave-one-speaker-out needs 3 speakers, has 0'."""
+    for name in ("03a01La.wav", "03a01Nc.wav", "08b02Na.wav"):
+        _tone(tmp_path / "wav" / name)
+    with pytest.raises(DataError, match=r"no files of the 5 emotions \(W anger, E disgust, A fear, F happiness, "
+                                        r"T sadness\) among the 3 audio files in .*wav"):
+        load_dataset("emodb", tmp_path)
+    assert len(load_dataset("emodb7", tmp_path).clips) == 3
+
+
+@pytest.mark.parametrize("name", ["abcdeWxyz.wav", "__-__A_.wav", "3a01Fa.wav", "03a01Fab.wav", "03a01Xa.wav"])
+def test_emodb_misnamed_files_are_named(tmp_path, name):
+    _tone(tmp_path / "wav" / "03a01Fa.wav")
+    _tone(tmp_path / "wav" / name)
+    with pytest.raises(DataError, match=rf"not of the form SSTTTEV .*: {name.replace('.', '[.]')}$"):
+        load_dataset("emodb", tmp_path)
+
+
+# --------------------------------------------------------------------- 4. audio extensions
+
+
+def test_audio_soundfile_cannot_read_is_named_not_skipped(tmp_path):
+    """Regression: 0_alice_8.m4a and 0_alice_7.wave in an FSDD folder were skipped, exit 0."""
+    rec = tmp_path / "recordings"
+    _tone(rec / "0_alice_0.wav")
+    (rec / "0_alice_8.m4a").write_bytes(b"\0\0\0\x20ftypM4A ")
+    (rec / "README.txt").write_text("notes")  # not audio: ignored
+    (rec / ".DS_Store").write_bytes(b"\0")
+    with pytest.raises(DataError, match=r"FSDD: 1 audio file\(s\) in a format soundfile cannot read: 0_alice_8.m4a; "
+                                        "convert them"):
+        load_dataset("fsdd", tmp_path)
+    (rec / "0_alice_8.m4a").unlink()
+    with pytest.raises(DataError, match="folders: 1 audio file.*: x.aac"):
+        (tmp_path / "f" / "b").mkdir(parents=True)
+        _tone(tmp_path / "f" / "a" / "1.wav")
+        (tmp_path / "f" / "b" / "x.aac").write_bytes(b"\xff\xf1")
+        load_dataset("folders", tmp_path / "f")
+
+
+def test_other_spellings_of_readable_formats_are_read(tmp_path):
+    rec = tmp_path / "recordings"
+    _tone(rec / "0_alice_0.wav")
+    _tone(rec / "0_alice_7.wave", format="WAV")
+    _tone(rec / "1_alice_1.aif", format="AIFF")
+    _tone(rec / "2_alice_2.aiff", format="AIFF")
+    _tone(rec / "3_alice_3.opus", sr=48000, format="OGG", subtype="OPUS")
+    _tone(rec / "4_alice_4.oga", format="OGG")
+    ds = load_dataset("fsdd", tmp_path)
+    assert sorted(c.path.name for c in ds.clips) == ["0_alice_0.wav", "0_alice_7.wave", "1_alice_1.aif",
+                                                     "2_alice_2.aiff", "3_alice_3.opus", "4_alice_4.oga"]
+    assert all(len(a) > 1000 for a in decode(ds.clips, 8000))
+
+
+# --------------------------------------------------------------------- 5. the reason of an unreadable file
+
+
+def test_unreadable_file_is_named_once_with_libsndfile_reason(tmp_path):
+    """Regression: 'f/a/junk.wav (cannot read audio file f/a/junk.wav)': the path twice, no reason."""
+    root = _folders(tmp_path / "f")
+    junk = root / "a" / "junk.wav"
+    junk.write_bytes(b"RIFF junk")
+    gone = root / "b" / "0.wav"
+    ds = load_dataset("folders", root)
+    gone.unlink()
+    with pytest.raises(DataError) as e:
+        decode(ds.clips, 8000)
+    msg = str(e.value)
+    assert f"{junk} (Format not recognised)" in msg and f"{gone} (No such file or directory)" in msg
+    assert msg.count(str(junk)) == 1 and "\n" not in msg
+
+
+def test_describe_names_the_reason_too(tmp_path, capsys):
+    from train.describe import main as describe_main
+
+    root = _folders(tmp_path / "f")
+    (root / "a" / "junk.wav").write_bytes(b"RIFF junk")
+    assert describe_main(["--data", f"folders={root}", "--out", str(tmp_path / "d.md"), "--quiet"]) == 2
+    assert f"{root / 'a' / 'junk.wav'} (Format not recognised)" in _one_line(capsys)

@@ -91,8 +91,29 @@ class Dataset:
         return tuple(self.clips[i] for i in indices)
 
 
+# libsndfile recognises a file by its content, not its name, so these common spellings of formats
+# it reads are read like the canonical ones (checked with soundfile 0.14 / libsndfile 1.2).
+READABLE_ALIASES = frozenset({".aif", ".aifc", ".wave", ".opus", ".oga", ".snd"})
+# Audio that libsndfile cannot decode (AAC/ALAC in MP4, WMA, WebM, AMR, ...). Such a file in a dataset
+# folder is meant as data: skipping it would train on less than the user gave, so it is refused by name.
+UNREADABLE_AUDIO = frozenset({".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".asf", ".webm", ".weba", ".mka",
+                              ".amr", ".3gp", ".3ga", ".ape", ".wv", ".ac3", ".spx", ".ra"})
+
+
 def _audio_extensions() -> frozenset[str]:
-    return frozenset("." + ext.lower() for ext in sf.available_formats())
+    return frozenset("." + ext.lower() for ext in sf.available_formats()) | READABLE_ALIASES
+
+
+def _audio_files(paths: Iterable[Path], what: str) -> list[Path]:
+    """The audio files among ``paths``, sorted; DataError naming any in a format soundfile cannot
+    read. Other files (notes, CSVs, .DS_Store) are not audio and stay ignored."""
+    exts = _audio_extensions()
+    paths = sorted(p for p in paths if p.is_file())
+    foreign = [p.name for p in paths if p.suffix.lower() in UNREADABLE_AUDIO]
+    if foreign:
+        raise DataError(f"{what}: {len(foreign)} audio file(s) in a format soundfile cannot read: {_names(foreign)}; "
+                        "convert them to WAV or FLAC (e.g. ffmpeg -i NAME.m4a NAME.wav)")
+    return [p for p in paths if p.suffix.lower() in exts]
 
 
 def _names(paths: Iterable[Path], limit: int = 5) -> str:
@@ -120,15 +141,52 @@ def _resolve(path: Path) -> Path | None:
     return None
 
 
-def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of every row of a metadata CSV; DataError naming the file and line for a
+    missing required column, a row with fewer fields than the header or a required value left empty."""
     if not path.is_file():
         raise DataError(f"metadata file not found: {path}")
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-        return list(reader)
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+            rows = []
+            for row in reader:
+                line = reader.line_num  # the file's line (header = 1): what an editor shows
+                short = [c for c in reader.fieldnames if row.get(c) is None]  # DictReader's filler for absent fields
+                if short:
+                    raise DataError(f"{path}, line {line}: {len(reader.fieldnames) - len(short)} of "
+                                    f"{len(reader.fieldnames)} fields (no {', '.join(short)})")
+                empty = [c for c in required if not row[c].strip()]
+                if empty:
+                    raise DataError(f"{path}, line {line}: empty {', '.join(empty)}")
+                rows.append((line, row))
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: cannot read it as CSV ({getattr(e, 'strerror', None) or str(e).splitlines()[0]})") from None
+
+
+def _int_field(path: Path, line: int, row: dict[str, str], column: str, low: int = 0) -> int:
+    """``row[column]`` as an int of at least ``low``, or DataError naming the file, line and value."""
+    try:
+        value = int(row[column])
+    except ValueError:
+        raise DataError(f"{path}, line {line}: {column} {row[column]!r} is not a whole number") from None
+    if value < low:
+        raise DataError(f"{path}, line {line}: {column} {value} is below {low}")
+    return value
+
+
+def _class_names(path: Path, rows: Iterable[tuple[int, int, str]]) -> dict[int, str]:
+    """{class id: name} from (line, id, name) rows; DataError when one id has two names."""
+    names: dict[int, tuple[int, str]] = {}
+    for line, cid, name in rows:
+        first = names.setdefault(cid, (line, name))
+        if first[1] != name:
+            raise DataError(f"{path}, line {line}: class {cid} is {name!r}, but {first[1]!r} on line {first[0]}")
+    return {cid: name for cid, (_, name) in names.items()}
 
 
 def _check_found(rows: list[tuple[Path, Path | None]], what: str) -> None:
@@ -146,8 +204,7 @@ def load_fsdd(root: Path) -> Dataset:
     """Free Spoken Digit Dataset: 10 digits, speaker from the file name."""
     root = _require_dir(Path(root), "FSDD")
     folder = root / "recordings" if (root / "recordings").is_dir() else root
-    exts = _audio_extensions()
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+    files = _audio_files(folder.iterdir(), "FSDD")
     if not files:
         raise DataError(f"FSDD: no audio files in {folder}")
     bad = [p.name for p in files if not FSDD_NAME.match(p.stem)]
@@ -167,19 +224,20 @@ def load_urbansound8k(root: Path) -> Dataset:
     rows = _read_csv(meta, ("slice_file_name", "fsID", "fold", "classID", "class"))
     if not rows:
         raise DataError(f"{meta}: no rows")
-    names: dict[int, str] = {}
+    parsed = [(line, r, _int_field(meta, line, r, "classID"), _int_field(meta, line, r, "fold", low=1))
+              for line, r in rows]
+    names = _class_names(meta, ((line, cid, r["class"]) for line, r, cid, _ in parsed))
     found = []
-    for r in rows:
-        names[int(r["classID"])] = r["class"]
-        wanted = root / "audio" / f"fold{int(r['fold'])}" / r["slice_file_name"]
+    for _, r, _, fold in parsed:
+        wanted = root / "audio" / f"fold{fold}" / r["slice_file_name"]
         found.append((wanted, _resolve(wanted)))
     _check_found(found, "UrbanSound8K")
     ids = sorted(names)
     if ids != list(range(len(ids))):
         raise DataError(f"{meta}: classID values are not 0..N-1: {ids}")
     clips = tuple(
-        Clip(path, int(r["classID"]), None, source=f"fs{r['fsID']}", fold=int(r["fold"]))
-        for r, (_, path) in zip(rows, found)
+        Clip(path, cid, None, source=f"fs{r['fsID']}", fold=fold)
+        for (_, r, cid, fold), (_, path) in zip(parsed, found)
     )
     return Dataset("urbansound8k", tuple(names[i] for i in ids), clips)
 
@@ -187,25 +245,32 @@ def load_urbansound8k(root: Path) -> Dataset:
 EMODB_EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral"}
 # The five emotions shared with AESDD (the 1D paper's speech-emotion task).
 EMODB_FIVE = ("anger", "disgust", "fear", "happiness", "sadness")
+# 03a01Fa: speaker (2 digits), text (a letter and 2 digits), emotion letter, version letter.
+EMODB_NAME = re.compile(rf"([0-9]{{2}})([a-z][0-9]{{2}})([{''.join(EMODB_EMOTIONS)}])([a-z])")  # fullmatch
 
 
 def load_emodb(root: Path, five_class: bool = True) -> Dataset:
     """EMO-DB: speaker = name chars 1-2, emotion = char 6; ``five_class`` keeps AESDD's five."""
     root = _require_dir(Path(root), "EMO-DB")
     folder = root / "wav" if (root / "wav").is_dir() else root
-    exts = _audio_extensions()
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in exts)
+    files = _audio_files(folder.iterdir(), "EMO-DB")
     if not files:
         raise DataError(f"EMO-DB: no audio files in {folder}")
-    bad = [p.name for p in files if len(p.stem) < 7 or p.stem[5] not in EMODB_EMOTIONS]
+    bad = [p.name for p in files if not EMODB_NAME.fullmatch(p.stem)]
     if bad:
-        raise DataError(f"EMO-DB: file name(s) not of the form SSTTTEV: {_names(bad)}")
+        raise DataError(f"EMO-DB: file name(s) not of the form SSTTTEV (speaker 2 digits, text e.g. a01, emotion one "
+                        f"of {''.join(EMODB_EMOTIONS)}, version letter; e.g. 03a01Fa.wav): {_names(bad)}")
     labels = EMODB_FIVE if five_class else tuple(sorted(EMODB_EMOTIONS.values()))
     clips = []
     for p in files:
-        emotion = EMODB_EMOTIONS[p.stem[5]]
+        speaker, _, letter, _ = EMODB_NAME.fullmatch(p.stem).groups()
+        emotion = EMODB_EMOTIONS[letter]
         if emotion in labels:
-            clips.append(Clip(p, labels.index(emotion), p.stem[:2], source=p.stem))
+            clips.append(Clip(p, labels.index(emotion), speaker, source=p.stem))
+    if not clips:  # else the protocol's "needs 3 speakers, has 0" would be the message
+        wanted = ", ".join(f"{k} {v}" for k, v in EMODB_EMOTIONS.items() if v in labels)
+        raise DataError(f"EMO-DB: no files of the {len(labels)} emotions ({wanted}) among the {len(files)} audio "
+                        f"files in {folder}")
     return Dataset("emodb" if five_class else "emodb7", labels, tuple(clips))
 
 
@@ -214,18 +279,23 @@ def load_esc50(root: Path, esc10: bool = False) -> Dataset:
     root = _require_dir(Path(root), "ESC-50")
     meta = root / "meta" / "esc50.csv"
     rows = _read_csv(meta, ("filename", "fold", "target", "category", "esc10", "src_file"))
+    for line, r in rows:  # every row, not just ESC-10's: a broken file is broken for both
+        if r["esc10"].strip().lower() not in ("true", "false"):
+            raise DataError(f"{meta}, line {line}: esc10 {r['esc10']!r} is neither True nor False")
     if esc10:
-        rows = [r for r in rows if r["esc10"].strip().lower() == "true"]
+        rows = [(line, r) for line, r in rows if r["esc10"].strip().lower() == "true"]
     if not rows:
         raise DataError(f"{meta}: no {'ESC-10 ' if esc10 else ''}rows")
-    targets = sorted({int(r["target"]) for r in rows})
-    names = {int(r["target"]): r["category"] for r in rows}
+    parsed = [(line, r, _int_field(meta, line, r, "target"), _int_field(meta, line, r, "fold", low=1))
+              for line, r in rows]
+    names = _class_names(meta, ((line, t, r["category"]) for line, r, t, _ in parsed))
+    targets = sorted(names)
     index = {t: i for i, t in enumerate(targets)}  # ESC-10 targets are sparse: renumber
-    found = [(root / "audio" / r["filename"], _resolve(root / "audio" / r["filename"])) for r in rows]
+    found = [(root / "audio" / r["filename"], _resolve(root / "audio" / r["filename"])) for _, r, _, _ in parsed]
     _check_found(found, "ESC-50")
     clips = tuple(
-        Clip(path, index[int(r["target"])], None, source=f"src{r['src_file']}", fold=int(r["fold"]))
-        for r, (_, path) in zip(rows, found)
+        Clip(path, index[t], None, source=f"src{r['src_file']}", fold=fold)
+        for (_, r, t, fold), (_, path) in zip(parsed, found)
     )
     return Dataset("esc10" if esc10 else "esc50", tuple(names[t] for t in targets), clips)
 
@@ -236,11 +306,10 @@ def load_folders(root: Path) -> Dataset:
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise DataError(f"folders: need at least 2 class folders in {root}, found {len(classes)}")
-    exts = _audio_extensions()
     clips = []
     empty = []
     for label, folder in enumerate(classes):
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in exts and p.is_file())
+        files = _audio_files(folder.rglob("*"), "folders")
         if not files:
             empty.append(folder.name)
         clips.extend(Clip(p, label, None, source=str(p.relative_to(root))) for p in files)
@@ -280,21 +349,44 @@ def load_dataset(name: str, root: Path) -> Dataset:
 # --------------------------------------------------------------------- decoding
 
 
+class AudioError(DataError):
+    """One audio file that cannot be used: ``path`` and ``reason`` apart, so a list of failures
+    can name each file once with its own reason."""
+
+    def __init__(self, path: Path, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.path, self.reason = Path(path), reason
+
+
+def _why_unreadable(path: Path, e: Exception) -> str:
+    """libsndfile's reason, without the path it repeats ("Error opening 'x.wav': Format not recognised.")."""
+    reason = getattr(e, "error_string", None) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if reason.startswith("System error"):  # libsndfile's word for any OS failure: ask the OS which one
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as os_error:
+            reason = os_error.strerror or reason
+    return reason.rstrip(".")
+
+
 def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     """Decode ``path``, downmix to mono, resample to ``sample_rate``.
 
     Returns float32, shape (samples,), values as decoded (PCM16 gives [-1, 1)).
-    Raises :class:`DataError` naming the file when it cannot be read, is empty or
+    Raises :class:`AudioError` naming the file when it cannot be read, is empty or
     holds NaN/inf samples.
     """
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
-        raise DataError(f"cannot read audio file {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        reason = _why_unreadable(Path(path), e)
+        raise AudioError(path, reason, f"cannot read audio file {path} ({reason})") from None
     if data.shape[0] == 0:
-        raise DataError(f"audio file is empty: {path}")
+        raise AudioError(path, "audio file is empty", f"audio file is empty: {path}")
     if not np.isfinite(data).all():  # float files can hold NaN/inf; one would poison every batch it is in
-        raise DataError(f"audio file has {int((~np.isfinite(data)).sum())} NaN/inf sample(s): {path}")
+        reason = f"audio file has {int((~np.isfinite(data)).sum())} NaN/inf sample(s)"
+        raise AudioError(path, reason, f"{reason}: {path}")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
@@ -359,8 +451,12 @@ def decode(clips: Iterable[Clip], sample_rate: int, cache: AudioCache | None = N
     for clip in it:
         try:
             out.append(cache.get(clip.path, sample_rate))
-        except (DataError, OSError) as e:
-            failed.append(f"{clip.path} ({str(e).split(': ', 1)[0]})")
+        except AudioError as e:  # the path once, then the reason (libsndfile's, or empty, or NaN)
+            failed.append(f"{clip.path} ({e.reason})")
+        except OSError as e:  # the cache's stat, load or save of this file
+            failed.append(f"{clip.path} ({e.strerror or type(e).__name__})")
+        except DataError as e:
+            failed.append(f"{clip.path} ({e})")
     if failed:
         raise DataError(f"{len(failed)} audio file(s) missing or unreadable: {_names(failed)}")
     return out

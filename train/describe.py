@@ -25,7 +25,7 @@ import soundfile as sf
 from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.config import DEFAULT_WINDOW_SECONDS
-from train.data import LOADERS, DataError, Dataset, _names, data_pair, load_dataset
+from train.data import LOADERS, DataError, Dataset, _names, _why_unreadable, data_pair, load_dataset
 
 # The windows the zoo's models take by default (1D: 1 s, 2D: 4 s): a clip shorter than a window is
 # zero-padded, a longer one gives several windows.
@@ -55,11 +55,11 @@ def read_headers(paths: Sequence[Path], progress: bool = True) -> list[Header]:
     for path in tqdm(paths, desc="reading headers", unit="file", disable=not progress, leave=False):
         try:
             info = sf.info(str(path))
-        except Exception:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
-            bad.append(path)
+        except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
+            bad.append(f"{path} ({_why_unreadable(Path(path), e)})")
             continue
         if info.frames <= 0 or info.samplerate <= 0:
-            bad.append(path)
+            bad.append(f"{path} (empty)")
             continue
         headers.append(Header(int(info.frames), int(info.samplerate), int(info.channels), info.format, info.subtype))
     if bad:
