@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from train.augment import Augment
-from train.data import DataError, decode, load_dataset
+from train.data import DataError, check_out, decode, load_dataset
 
 
 def _tone(path: Path, sr: int = 8000, seconds: float = 0.2, **kw) -> Path:
@@ -223,3 +223,146 @@ def test_describe_names_the_reason_too(tmp_path, capsys):
     (root / "a" / "junk.wav").write_bytes(b"RIFF junk")
     assert describe_main(["--data", f"folders={root}", "--out", str(tmp_path / "d.md"), "--quiet"]) == 2
     assert f"{root / 'a' / 'junk.wav'} (Format not recognised)" in _one_line(capsys)
+
+
+# --------------------------------------------------------------------- 6-8. output locations
+
+
+@pytest.mark.parametrize("where, message", [
+    ("dir", "is a folder; give a file name"),
+    ("under-file", "is not a folder"),
+    ("/proc/x/op.md", "cannot create files in /proc: "),
+    ("/proc/op.md", "cannot create files in /proc"),
+    ("/dev/null", "is not a regular file"),
+    ("x.json", "the .json written beside it would overwrite it"),
+])
+def test_check_out_refuses_before_any_work(tmp_path, where, message):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    out = {"dir": tmp_path / "dir", "under-file": tmp_path / "file" / "sub" / "op.md",
+           "x.json": tmp_path / "x.json"}.get(where, Path(where))
+    with pytest.raises(DataError, match=message):
+        check_out(out)
+    assert check_out(tmp_path / "new" / "r.md") == tmp_path / "new" / "r.md"
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".write-check-*"))  # nothing left behind
+
+
+def test_order_probe_checks_out_before_scoring(tmp_path, capsys, monkeypatch):
+    """Regression: --out /proc/x/op.md crashed with a traceback after all the scoring work."""
+    import train.order_probe as op
+
+    monkeypatch.setattr(op, "probe_run", lambda *a, **k: pytest.fail("scored before --out was checked"))
+    assert op.main([str(tmp_path), "--data", str(tmp_path), "--out", "/proc/x/op.md", "--quiet"]) == 2
+    assert "--out /proc/x/op.md: cannot create files in /proc: " in _one_line(capsys)
+
+
+def test_order_probe_write_failure_after_scoring_is_one_line(tmp_path, capsys, monkeypatch):
+    import train.order_probe as op
+
+    probe = op.RunProbe(str(tmp_path / "run"), "lv42", "folders", 8000, (0.1,), 18.5,
+                        (op.FoldProbe("fold 0", 4, 0.5, 0.5, ((0.5,),), (1.0,)),))
+    monkeypatch.setattr(op, "read_run", lambda run: {"dataset": "folders"})
+    monkeypatch.setattr(op, "probe_run", lambda *a, **k: probe)
+    monkeypatch.setattr(op, "probe_png", lambda probes, path: None)
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(op, "write_atomic", full)
+    assert op.main([str(tmp_path / "run"), "--data", str(tmp_path), "--out", str(tmp_path / "op.md"), "--quiet"]) == 1
+    assert "No space left on device" in _one_line(capsys)
+
+
+def _summary(run: Path, **drop) -> Path:
+    """A summary.json as python -m train writes it (two folds), without the keys in ``drop``."""
+    run.mkdir(parents=True)
+    stats = {"accuracy": 0.7, "precision": 0.7, "recall": 0.7, "f1": 0.7, "epochs": 5, "best_epoch": 4, "train_seconds": 3.0}
+    s = {"model": "lv42", "dataset": "folders", "protocol": "kfold", "sample_rate": 8000, "folds_done": 2,
+         "folds_total": 2, "complete": True, "mean": stats, "std": {k: 0.0 for k in stats},
+         "folds": [{"fold": 0, "name": "fold 0", "accuracy": 0.7}, {"fold": 1, "name": "fold 1", "accuracy": 0.7}],
+         "config": {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2}}
+    (run / "summary.json").write_text(json.dumps({k: v for k, v in s.items() if k not in drop}))
+    return run
+
+
+def test_report_summary_without_a_field_is_one_line(tmp_path, capsys):
+    """Regression: a summary.json with finished folds but no "config" gave a KeyError traceback."""
+    from train.report import main
+
+    run = _summary(tmp_path / "run", config=True)
+    assert main([str(run), "--out", str(tmp_path / "r.md")]) == 2
+    assert f"{run / 'summary.json'} has no 'config'" in _one_line(capsys)
+    assert not list(tmp_path.glob("r.*"))
+
+
+@pytest.mark.parametrize("tool", ["report", "describe"])
+def test_out_that_is_a_folder_is_refused_and_nothing_is_written(tmp_path, capsys, tool):
+    """Regression: --out out/res, a folder, left a stray out/res.png behind."""
+    (tmp_path / "out" / "res").mkdir(parents=True)
+    if tool == "report":
+        from train.report import main
+
+        run = _summary(tmp_path / "run")
+        rc = main([str(run), "--out", str(tmp_path / "out" / "res")])
+    else:
+        from train.describe import main
+
+        rc = main(["--data", f"folders={_folders(tmp_path / 'f')}", "--out", str(tmp_path / "out" / "res"), "--quiet"])
+    assert rc == 1  # both tools' exit status for an output they cannot write
+    assert "is a folder; give a file name" in _one_line(capsys)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["res"] and not any((tmp_path / "out" / "res").iterdir())
+
+
+def test_report_names_skipped_runs_on_stderr_and_shows_its_default(tmp_path, capsys):
+    from train.report import main
+
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    assert main([str(empty), "--out", str(tmp_path / "r.md")]) == 2  # nothing else to report
+    err = capsys.readouterr().err
+    assert f"note: {empty}: no summary.json, skipped" in err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: benchmarks/results/accuracy.md" in text and "overwrites the committed report" in text
+
+
+# --------------------------------------------------------------------- 7, 9. grid
+
+
+def _grid_argv(tmp_path: Path, *extra: str) -> list[str]:
+    return ["--models", "lv42", "--datasets", "folders", "--data", str(_folders(tmp_path / "set", per_class=6)),
+            "--protocol", "split", "--out", str(tmp_path / "grid"), *extra]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--timing-out", "/proc/x/t.md"], "--timing-out /proc/x/t.md: cannot create files in /proc: "),
+    (["--out", "FILE"], "FILE is not a folder; give a grid folder"),
+    (["--out", "FILE/sub"], "FILE is not a folder; give a grid folder"),
+    (["--out", "/proc/x"], "--out /proc/x: cannot create files in /proc: "),
+])
+def test_grid_checks_where_it_writes_before_running(tmp_path, capsys, monkeypatch, extra, message):
+    """Regression: --timing-out /proc/x/t.md gave a traceback after the whole grid had run."""
+    import train.grid as grid
+
+    (tmp_path / "FILE").write_text("x")
+    extra = [str(tmp_path / e) if e.startswith("FILE") else e for e in extra]
+    monkeypatch.setattr(grid, "run_grid", lambda cfg: pytest.fail("the grid ran before its outputs were checked"))
+    assert grid.main(_grid_argv(tmp_path) + extra) == 2
+    assert message in _one_line(capsys)
+
+
+def test_grid_timing_write_failure_after_the_grid_is_one_line(tmp_path, capsys, monkeypatch):
+    import train.grid as grid
+    import train.grid_timing as timing
+
+    result = {"runs": 1, "tasks": 1, "ran": 1, "skipped": 0, "failed": 0, "wall_seconds": 1.0,
+              "load_average_start": None, "summaries": {}}
+    monkeypatch.setattr(grid, "run_grid", lambda cfg: result)
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(timing, "write_atomic", full)
+    assert grid.main(_grid_argv(tmp_path, "--timing-out", str(tmp_path / "t.md"))) == 1
+    assert "--timing-out: cannot write" in _one_line(capsys)

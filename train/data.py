@@ -26,6 +26,7 @@ import csv
 import hashlib
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -48,6 +49,40 @@ def read_json(path: Path, owner: str) -> dict:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise DataError(f"{owner}: cannot read {Path(path).name} ({type(e).__name__})") from None
+
+
+def unwritable(out: Path, siblings: tuple[str, ...] = (".json", ".png")) -> str | None:
+    """Why the file ``out`` cannot be written, or None. Its folder (or the nearest existing folder
+    above) must take a real file: os.access says yes to root everywhere, /proc included.
+    ``siblings``: the suffixes written beside ``out``, which ``out`` itself must not have. Called
+    before the work, so minutes of scoring or training never end with nowhere to write, and no
+    sibling (.json, .png) is left beside a target that then fails."""
+    out = Path(out)
+    if out.is_dir():
+        return f"it is a folder; give a file name, e.g. {out / 'report.md'}"
+    if out.exists() and not out.is_file():  # a device such as /dev/null: the atomic rename would replace it
+        return "it is not a regular file"
+    if out.suffix.lower() in siblings:  # the Markdown would be overwritten by its own sibling of that suffix
+        return f"the {out.suffix} written beside it would overwrite it; give a .md name"
+    # Probed where the file would go, or in the deepest folder that exists on the way there: nothing
+    # is created before the work (the writer makes the missing folders), so a refusal leaves no trace.
+    blocker = next((a for a in out.parents if a.exists()), Path("."))
+    if not blocker.is_dir():  # mkdir would say "File exists" or "Not a directory", which mislead
+        return f"{blocker} is not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=blocker, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        return f"cannot create files in {blocker}: {e.strerror or type(e).__name__}"
+    return None
+
+
+def check_out(out: Path, option: str = "--out", siblings: tuple[str, ...] = (".json", ".png")) -> Path:
+    """``out`` as a Path once :func:`unwritable` finds nothing wrong; DataError (one line) otherwise."""
+    why = unwritable(out, siblings)
+    if why:
+        raise DataError(f"{option} {out}: {why}")
+    return Path(out)
 
 
 @dataclass(frozen=True)

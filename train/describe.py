@@ -25,7 +25,7 @@ import soundfile as sf
 from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.config import DEFAULT_WINDOW_SECONDS
-from train.data import LOADERS, DataError, Dataset, _names, _why_unreadable, data_pair, load_dataset
+from train.data import LOADERS, DataError, Dataset, _names, _why_unreadable, data_pair, load_dataset, unwritable
 
 # The windows the zoo's models take by default (1D: 1 s, 2D: 4 s): a clip shorter than a window is
 # zero-padded, a longer one gives several windows.
@@ -174,6 +174,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    why = unwritable(args.out)  # said before the headers are read, and nothing is then written beside it
+    if why:
+        print(f"error: cannot write to {args.out} ({why})", file=sys.stderr)
+        return 1
     try:
         data = [data_pair(item) for item in args.data]  # an unknown NAME: load_dataset's one line
         stats = []

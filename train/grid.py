@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from runtime.cli import ArgumentParser
 from train.__main__ import (TRAINING_FIELDS, RunPlan, TrainConfig, add_training_arguments, claim, plan, training_fields,
                             write_summary)
-from train.data import LOADERS, DataError, data_pair
+from train.data import LOADERS, DataError, data_pair, unwritable
 from train.grid_task import Task, clean_parts, run_task
 from train.protocols import PROTOCOLS
 
@@ -325,6 +325,14 @@ def _data_pairs(datasets: list[str], data: list[str]) -> tuple[tuple[str, str], 
     return tuple((d, pairs[d]) for d in dict.fromkeys(datasets))
 
 
+def check_grid_folder(out: Path) -> None:
+    """GridError (one line) unless ``out`` is, or can be made, a folder that takes files: said before
+    any dataset is listed, not as a traceback from the first run folder's mkdir. Creates nothing."""
+    why = unwritable(Path(out) / "run.json", siblings=())  # as a run folder's first file would be written
+    if why:
+        raise GridError(f"--out {out}: {why}; give a grid folder, e.g. runs/GRID")
+
+
 def config_from_args(args: argparse.Namespace) -> GridConfig:
     if args.cpus_per_task < 1:
         raise GridError("--cpus-per-task must be at least 1")
@@ -349,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
+        check_grid_folder(Path(cfg.out))
+        if args.timing_out:  # checked now: the grid may take hours before its timing is written
+            from train.grid_timing import check
+
+            check(Path(args.timing_out))
         result = run_grid(cfg)
     except (GridError, DataError, ValueError) as e:  # ValueError: the zoo's one-line configuration errors
         print(f"error: {e}", file=sys.stderr)
@@ -362,7 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.timing_out:
         from train.grid_timing import record
 
-        record(Path(args.timing_out), cfg, result, "python -m train.grid " + shlex.join(argv))
+        try:
+            record(Path(args.timing_out), cfg, result, "python -m train.grid " + shlex.join(argv))
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     return 1 if result["failed"] else 0
 
 

@@ -11,13 +11,33 @@ import time
 from pathlib import Path
 
 from runtime.files import write_atomic
+from train.data import DataError, check_out
+
+
+def check(path: Path) -> list[dict]:
+    """The entries already in FILE.json (none when it is absent), after checking that FILE.md and
+    FILE.json can be written; DataError (one line) otherwise. Called before the grid runs, so a grid
+    of hours never ends with a traceback about where its timing was to go."""
+    check_out(path, "--timing-out", siblings=(".json",))
+    json_path = path.with_suffix(".json")
+    if not json_path.exists():
+        return []
+    try:
+        entries = json.loads(json_path.read_text())["entries"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"--timing-out: cannot read the earlier entries in {json_path} ({type(e).__name__}); "
+                        "move it away or give another file") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "mode" in e for e in entries):
+        raise DataError(f"--timing-out: {json_path} holds no list of timing entries; move it away or give another file")
+    return entries
 
 
 def record(path: Path, cfg, result: dict, command: str) -> None:
+    """Add this grid's entry to FILE.json and rewrite FILE.md; DataError (one line) if they cannot be written."""
     from benchmarks.machine import describe_machine, machine_line
 
     json_path = path.with_suffix(".json")
-    entries = json.loads(json_path.read_text())["entries"] if json_path.is_file() else []
+    entries = check(path)
     entry = {
         "mode": cfg.mode, "command": command, "wall_seconds": round(result["wall_seconds"], 1),
         "tasks": result["tasks"], "ran": result["ran"], "skipped": result["skipped"], "failed": result["failed"],
@@ -45,7 +65,11 @@ def record(path: Path, cfg, result: dict, command: str) -> None:
         if base:
             lines += [""] + [f"- {e['mode']}: {base['wall_seconds'] / e['wall_seconds']:.2f}× the in-process speed"
                              for e in entries if e is not base and e["wall_seconds"]]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for p, text in ((json_path, json.dumps({"entries": entries}, indent=2)), (path, "\n".join(lines))):
-        write_atomic(p, text + "\n")
+    target = path.parent
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for target, text in ((json_path, json.dumps({"entries": entries}, indent=2)), (path, "\n".join(lines))):
+            write_atomic(target, text + "\n")
+    except OSError as e:  # checked before the grid ran, but a disk can fill meanwhile
+        raise DataError(f"--timing-out: cannot write {target} ({e.strerror or type(e).__name__})") from None
     print(f"wrote {path} and {json_path}")

@@ -28,7 +28,7 @@ import numpy as np
 
 from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
-from train.data import AudioCache, DataError, decode, load_dataset, read_json
+from train.data import AudioCache, DataError, check_out, decode, load_dataset, read_json
 from train.protocols import make_folds
 
 
@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         check_settings(args.chunk, args.shuffles)
+        check_out(args.out)  # before the scoring: minutes of work must not end with nowhere to write
         datasets = sorted({read_run(r)["dataset"] for r in args.runs})  # before any model is scored
         if len(datasets) > 1:
             raise DataError(f"the runs are on several datasets ({', '.join(datasets)}); probe one dataset at a time")
@@ -271,12 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m train.order_probe " + " ".join([*(str(r) for r in args.runs), "--data", "DATA",
                                                           "--chunk", *(f"{c:g}" for c in args.chunk),
                                                           "--shuffles", str(args.shuffles)])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     png = args.out.with_suffix(".png")
-    probe_png(probes, png)
-    write_atomic(args.out.with_suffix(".json"),
-                 json.dumps({"command": command, "host": host, "runs": [asdict(pr) for pr in probes]}, indent=1) + "\n")
-    write_atomic(args.out, markdown(probes, png.name, command, host))
+    try:  # checked above, but a disk can fill or a folder vanish while the runs are scored
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        probe_png(probes, png)
+        write_atomic(args.out.with_suffix(".json"),
+                     json.dumps({"command": command, "host": host, "runs": [asdict(pr) for pr in probes]}, indent=1) + "\n")
+        write_atomic(args.out, markdown(probes, png.name, command, host))
+    except OSError as e:
+        print(f"error: cannot write to {args.out} ({e.strerror or type(e).__name__})", file=sys.stderr)
+        return 1
     for pr in probes:
         shuffled = ", ".join(f"{100 * pr.shuffled(c):.1f} % ({_ms(t)})" for c, t in enumerate(pr.chunks_s))
         print(f"{Path(pr.run).name}: {100 * pr.accuracy():.1f} % as is; shuffled: {shuffled}")

@@ -23,6 +23,7 @@ from pathlib import Path
 from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.__main__ import LEGACY_SETTINGS, TrainConfig
+from train.data import unwritable
 from train.plots import accuracy_png
 
 # Published numbers, copied from shared/docs/model-spec.md ("Published results to compare against").
@@ -589,7 +590,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="an earlier report's JSON (e.g. benchmarks/results/accuracy.json): its rows are carried over, "
                         "except those of the run folders given, which are read afresh. Run folders hold checkpoints "
                         "and are not committed, so this is how new runs join the committed report")
-    p.add_argument("--out", default="benchmarks/results/accuracy.md", help="Markdown file to write (JSON and PNG beside it)")
+    p.add_argument("--out", default="benchmarks/results/accuracy.md",
+                   help="Markdown file to write, JSON and PNG beside it (default: %(default)s: this overwrites the "
+                        "committed report; give another file to try things out, or --keep its JSON to add runs to it)")
     args = p.parse_args(argv)
     missing = [r for r in args.runs if not Path(r).exists()]
     if missing:  # a mistyped folder; files such as runs/*.log from a glob are skipped below
@@ -601,7 +604,17 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = [run_row(s) for s in runs]
+    for note in notes:  # also in the report's Notes, but a run left out must not pass unseen
+        print(f"note: {note}", file=sys.stderr)
+    rows = []
+    for s in runs:
+        try:
+            rows.append(run_row(s))
+        except (KeyError, TypeError, AttributeError) as e:  # a hand-made or foreign summary.json: a field missing
+            what = f"no {e.args[0]!r}" if isinstance(e, KeyError) else f"a malformed field ({type(e).__name__})"
+            print(f"error: {Path(s['run']) / 'summary.json'} has {what}; remove the run folder from the arguments "
+                  "or train it again", file=sys.stderr)
+            return 2
     if args.keep:
         fresh = {_same_run(r["run"]) for r in rows}
         kept = [r for r in kept if _same_run(r["run"]) not in fresh]
@@ -609,8 +622,12 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("error: no run folder with a finished fold among the arguments, and nothing kept (--keep)", file=sys.stderr)
         return 2
-    groups = rows_by_group(rows)
     out = Path(args.out)
+    why = unwritable(out)  # a folder got the PNG beside it, then failed: now refused before any write
+    if why:
+        print(f"error: cannot write the report to {out} ({why})", file=sys.stderr)
+        return 1
+    groups = rows_by_group(rows)
     figure = out.with_suffix(".png")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
