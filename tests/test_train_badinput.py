@@ -366,3 +366,20 @@ def test_grid_timing_write_failure_after_the_grid_is_one_line(tmp_path, capsys, 
     monkeypatch.setattr(timing, "write_atomic", full)
     assert grid.main(_grid_argv(tmp_path, "--timing-out", str(tmp_path / "t.md"))) == 1
     assert "--timing-out: cannot write" in _one_line(capsys)
+
+
+def test_grid_help_is_wrapped_and_grid_task_explains_itself(capsys):
+    import subprocess
+    import sys
+
+    from train.grid import parser
+
+    text = parser().format_help()
+    description = text[text.index("Run an experiment grid"):text.index("options:")]
+    assert max(map(len, description.splitlines())) <= 80
+    r = subprocess.run([sys.executable, "-m", "train.grid_task", "--help"], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0 and "python -m train.grid" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "train.grid_task"], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,11 +267,13 @@ def report(cfg: GridConfig, summaries: dict) -> None:
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python -m train.grid",
-        description="Run an experiment grid: one task per (model, dataset, fold, seed), in this process one "
-        "after another (default), in N local worker processes (--jobs N) or on Ray. Results land as OUT/<model>_<dataset>[_seed<N>]/ in the layout of "
-        "python -m train (fold folders, summary.json), so python -m train.report reads them. Finished folds are "
-        "skipped: re-run the same command after a crash to finish what is missing. Ends with an accuracy "
-        "report (OUT/report.md). Ray is optional: pip install 'tinyaudio[grid]'.",
+        description=textwrap.fill(  # filled here: the raw formatter keeps the examples' lines as written
+            "Run an experiment grid: one task per (model, dataset, fold, seed), in this process one "
+            "after another (default), in N local worker processes (--jobs N) or on Ray. Results land as "
+            "OUT/<model>_<dataset>[_seed<N>]/ in the layout of python -m train (fold folders, summary.json), so "
+            "python -m train.report reads them. Finished folds are skipped: re-run the same command after a crash "
+            "to finish what is missing. Ends with an accuracy report (OUT/report.md). Ray is optional: "
+            "pip install 'tinyaudio[grid]'.", 79, break_on_hyphens=False),
         epilog="examples:\n"
         "  python -m train.grid --models lv42 lv24 --datasets fsdd --data fsdd=../shared/data/fsdd --protocol loso --out runs/grid\n"
         "  python -m train.grid ... --jobs 2                    # two worker processes here, no Ray\n"

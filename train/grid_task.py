@@ -133,3 +133,13 @@ def _maybe_die(task: Task) -> None:
         return
     marker.with_name(task.key + ".killed").write_text(str(os.getpid()))
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+if __name__ == "__main__":  # a module, not a command (no parser, so no entry among the CLIs): say which command runs it
+    if sys.argv[1:] in (["-h"], ["--help"]):
+        print(f"usage: python -m train.grid ...\n\n{__doc__.strip()}\n\nNot a command: python -m train.grid runs these "
+              "tasks (see its --help).")
+        sys.exit(0)
+    print("error: train.grid_task is the task function of python -m train.grid, not a command; run python -m train.grid "
+          "(see its --help)", file=sys.stderr)
+    sys.exit(2)
