@@ -199,6 +199,8 @@ def load_kept(path: Path) -> list[dict]:
         raise ValueError(f"{path}: not a report JSON written by python -m train.report ({type(e).__name__}: {e})") from None
     kept: dict[str, dict] = {}
     for r in rows:
+        if "seed" not in r:  # rows from reports older than the seed column: a summary without a seed reads as 0 too
+            r = {**r, "seed": 0}
         missing = [f for f in KEPT_FIELDS if f not in r]
         if missing:
             raise ValueError(f"{path}: row {r.get('run', '?')} lacks {', '.join(missing)}")
