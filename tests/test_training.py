@@ -615,6 +615,16 @@ def test_report_keeps_an_earlier_reports_rows(tmp_path, capsys):
     assert err.startswith("error:") and "bad.json" in err and "\n" not in err
     assert report_main(["--out", str(tmp_path / "x.md")]) == 2  # nothing to report
 
+    # a report from before the seed column (benchmarks/results/probes.json was one): its rows read as seed 0
+    old = json.loads(again.with_suffix(".json").read_text())
+    for table in old["groups"].values():
+        for row in table:
+            if row["seed"] == 0:  # seed-1 rows came with the column
+                row.pop("seed")
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert report_main([str(runs / "lv18"), "--keep", str(tmp_path / "old.json"), "--out", str(tmp_path / "o" / "a.md")]) == 0
+    assert json.loads((tmp_path / "o" / "a.json").read_text()) == kept
+
 
 def test_report_puts_gpu_runs_in_tables_of_their_own(tmp_path):
     """A run trained on an accelerator is not timed like a CPU run: its own table, its own machine line."""
