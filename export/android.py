@@ -82,10 +82,12 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
     if out.resolve() == export_dir.resolve():  # would replace the export's metadata.json with the shipped-only one
         raise ExportError(f"--out is the export folder itself ({export_dir}): choose another folder")
     parity_path = export_dir / "parity.json"
+    parity = None
     if not allow_unchecked:
         if not parity_path.is_file():
             raise ExportError(f"{export_dir} has no parity.json: run python -m export.check first")
-        if not read_json(parity_path).get("passed"):
+        parity = read_json(parity_path)
+        if not parity.get("passed"):
             raise ExportError(f"{export_dir} failed its parity check: refusing to ship it")
     missing = [k for k in SHIPPED if k not in doc.get("files", {})]
     if missing:
@@ -96,6 +98,8 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
             raise ExportError(f"{key}: artifact missing: {path}")
         if sha256(path) != doc["files"][key].get("sha256"):
             raise ExportError(f"{key}: {path.name} does not match the SHA-256 in metadata.json (corrupt or changed)")
+    if parity is not None:
+        _parity_covers(export_dir, parity, doc)
     if not (export_dir / "labels.txt").is_file():
         raise ExportError(f"{export_dir} has no labels.txt: not a complete export")
     if out.exists():
@@ -107,6 +111,26 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return new_doc
+
+
+def _parity_covers(export_dir: Path, parity: dict, doc: dict) -> None:
+    """Raise ExportError unless the passing ``parity`` report judged exactly the files about to ship.
+
+    A parity.json outlives the artifacts it judged when a folder is re-exported with --no-check
+    or a file is replaced by hand; the SHA-256 each row records ties the verdict to the bytes."""
+    rows = parity.get("artifacts") if isinstance(parity.get("artifacts"), dict) else {}
+    for key in SHIPPED:
+        row = rows.get(key)
+        name = doc["files"][key].get("file")
+        if not isinstance(row, dict) or row.get("passed") is False:
+            raise ExportError(f"{export_dir}/parity.json has no passing verdict for {name}: "
+                              f"run python -m export.check {export_dir} --data FOLDER")
+        if "sha256" not in row:
+            raise ExportError(f"{export_dir}/parity.json predates artifact hashes, so it cannot show it judged "
+                              f"{name}: run python -m export.check {export_dir} --data FOLDER again")
+        if row["sha256"] != doc["files"][key].get("sha256"):
+            raise ExportError(f"{export_dir}/parity.json judged another {name} than the one in the folder "
+                              f"(re-exported with --no-check?): run python -m export.check {export_dir} --data FOLDER")
 
 
 def _build(export_dir: Path, doc: dict, out: Path) -> dict:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from export.audio import LABEL_SOURCES, load_folder
+from export.check import add_int8_drop_option, int8_drop_fraction
 from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ONNX_CALIBRATIONS, ExportConfig, ExportError, require_positive
 from export.loading import FOLD_HELP
 from runtime.cli import ArgumentParser
@@ -65,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-rep", type=int, default=200, help="most calibration windows (default 200)")
     p.add_argument("--max-clips", type=int, default=None, help="use at most this many clips per folder")
     p.add_argument("--no-check", action="store_true", help="skip the parity check")
+    add_int8_drop_option(p)
     return p
 
 
@@ -80,7 +82,7 @@ def run(args) -> dict:
     config = ExportConfig(out_dir=args.out, formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
                           version=args.version, hop_samples=args.hop, max_representative=args.max_rep,
                           front_end=args.front_end, onnx_calibration=args.onnx_calibration,
-                          check=not args.no_check)
+                          check=not args.no_check, int8_max_accuracy_drop=int8_drop_fraction(args.max_int8_drop))
     source = from_run(args.run, args.fold, labels, args.sample_rate) if args.run else from_model_file(args.model, labels, args.sample_rate)
     require_hop(args.hop, source.model_config.sample_rate)
     model_metadata(source, config)  # labels from config.json, sizes: refused now, not after decoding the audio
@@ -116,6 +118,8 @@ def require_used(args) -> None:
         raise ExportError("--fold picks a checkpoint of --run; with --model it has no effect: leave it out")
     if args.data is not None and not args.run:
         raise ExportError("--data is the dataset of --run; with --model give --rep-data (and --test-data)")
+    if args.no_check and args.max_int8_drop != ExportConfig.int8_max_accuracy_drop * 100:
+        raise ExportError("--max-int8-drop is a parity-check threshold; with --no-check it has no effect: leave it out")
     if args.run and args.data is not None:
         ignored = [o for o, v in (("--rep-data", args.rep_data), ("--test-data", args.test_data),
                                   ("--label-source", args.label_source)) if v is not None]

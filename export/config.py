@@ -116,6 +116,11 @@ class ExportConfig:
             raise ExportError(f"onnx_calibration must be one of {ONNX_CALIBRATIONS}, got {self.onnx_calibration!r}")
         if self.max_representative < 1 or self.max_windows_per_clip < 1:
             raise ExportError("max_representative and max_windows_per_clip must be >= 1")
+        if not 0.0 < self.float_min_agreement <= 1.0:  # also refuses NaN
+            raise ExportError(f"float_min_agreement must be a fraction in (0, 1], got {self.float_min_agreement}")
+        if not 0.0 <= self.int8_max_accuracy_drop <= 1.0:
+            raise ExportError(f"int8_max_accuracy_drop must be a fraction in [0, 1] (0.01 = 1 point), "
+                              f"got {self.int8_max_accuracy_drop}")
         if self.hop_samples is not None and self.hop_samples < 1:
             raise ExportError(f"hop_samples must be >= 1, got {self.hop_samples}")
 

@@ -199,6 +199,10 @@ def export_model(source: Source, representative: WindowSet, config: ExportConfig
     log(f"exporting {meta.name} ({meta.window_samples} samples @ {meta.sample_rate} Hz) -> {out_dir}")
     blobs, notes = convert_all(source, meta, rep, config, log)
 
+    # A parity report of an earlier export into this folder judged other files: drop it before
+    # the new ones land, so only a check of these artifacts (below, or export.check) vouches for them.
+    for stale in ("parity.json", "parity.md"):
+        (out_dir / stale).unlink(missing_ok=True)
     for a in config.artifacts:
         write_atomic(out_dir / a.filename, blobs[a.key])
     save_keras_atomic(source.model, out_dir / REFERENCE_NAME)

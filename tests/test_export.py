@@ -128,16 +128,20 @@ def test_onnx_calibration_choice_is_built_measured_and_recorded(mode, tmp_path):
         ExportConfig(out_dir=tmp_path, onnx_calibration="entropy")
 
 
-def test_failing_int8_onnx_names_the_other_calibrations(tmp_path):
-    """An int8 ONNX file that loses accuracy: the one-line error says how it was calibrated and what to try."""
-    doc, source = export_untrained("lv42", 8000, tmp_path, formats=("onnx_int8",))
+@pytest.mark.parametrize("mode", ["percentile", "auto"])
+def test_failing_int8_onnx_names_the_other_calibrations(mode, tmp_path):
+    """An int8 ONNX file that loses accuracy: the one-line error says how it was calibrated and what to try
+    (after auto, which built both, only the calibration it did not keep)."""
+    doc, source = export_untrained("lv42", 8000, tmp_path, formats=("onnx_int8",), onnx_calibration=mode)
+    chosen = doc["files"]["onnx_int8"]["calibration"]["chosen"]
+    suggested = "auto or minmax" if mode == "percentile" else {"percentile": "minmax", "minmax": "percentile"}[chosen]
     other = build(ModelConfig(name="lv42", sample_rate=8000))
     weights = source.model.get_weights()  # classes rotated by one, as above: the file now loses accuracy
     other.set_weights(weights[:-2] + [np.roll(weights[-2], 1, axis=-1), np.roll(weights[-1], 1)])
     x = tones(20, 8000, 8000, seed=3)
     labels = [source.labels[i] for i in np.argmax(np.asarray(other(x, training=False)), axis=1)]
-    with pytest.raises(ExportError, match=r"model_int8.onnx \(accuracy drop .*\) \(int8 ONNX was calibrated by "
-                                          r"percentile: re-export with --onnx-calibration auto or minmax\)$"):
+    with pytest.raises(ExportError, match=rf"model_int8.onnx \(accuracy drop .*\) \(int8 ONNX was calibrated by "
+                                          rf"{chosen}: re-export with --onnx-calibration {suggested}\)$"):
         check_export(tmp_path, WindowSet.from_array(x, labels), ExportConfig(out_dir=tmp_path), model=other)
 
 
@@ -288,7 +292,10 @@ def small_export(tmp_path_factory):
     export_model(source, WindowSet.from_array(tones(8, 8000, 8000)),
                  ExportConfig(out_dir=out, formats=("tflite_float32", "tflite_int8"), check=False),
                  log=lambda *_: None)
-    (out / "parity.json").write_text(json.dumps({"passed": True, "labelled_windows": 4}))
+    files = json.loads((out / "metadata.json").read_text())["files"]
+    rows = {k: {"file": files[k]["file"], "sha256": files[k]["sha256"], "passed": True}
+            for k in ("tflite_float32", "tflite_int8")}
+    (out / "parity.json").write_text(json.dumps({"passed": True, "labelled_windows": 4, "artifacts": rows}))
     (out / "parity.md").write_text("# Parity: lv42\n\nResult: all artifacts pass.\n")
     return out, write_clips(root / "clips", 4, 8000)
 
@@ -378,6 +385,9 @@ def test_android_refuses_bad_exports_and_writes_nothing(small_export, tmp_path, 
             doc = json.loads((folder / "metadata.json").read_text())
             doc["files"]["tflite_int8"]["sha256"] = sha256(folder / file)
             (folder / "metadata.json").write_text(json.dumps(doc))
+            parity = json.loads((folder / "parity.json").read_text())
+            parity["artifacts"]["tflite_int8"]["sha256"] = sha256(folder / file)
+            (folder / "parity.json").write_text(json.dumps(parity))
         return folder
 
     cases = [(broken("meta", "metadata.json", b'{"name": "x"\n'), "metadata.json: unreadable"),
@@ -390,3 +400,72 @@ def test_android_refuses_bad_exports_and_writes_nothing(small_export, tmp_path, 
         assert message in one_line_error(capsys)
         assert not out.exists()  # no half-written package
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_android_ships_only_what_the_parity_check_judged(small_export, tmp_path, capsys):
+    """A parity.json outlives its artifacts when a folder is re-exported with --no-check or a file
+    is swapped: export.android must not ship files the passing verdict never saw."""
+    from export.android import main as android_main
+
+    exp, _ = small_export
+    assert android_main([str(copy_export(exp, tmp_path / "ok")), "--out", str(tmp_path / "ok_out")]) == 0
+    capsys.readouterr()
+
+    # Re-export another model into a checked folder without a check: the old report goes.
+    again = copy_export(exp, tmp_path / "again")
+    config = ModelConfig(name="lv42", sample_rate=8000, num_classes=2)
+    other = Source(build(config), config, ("a", "b"), tmp_path / "other.keras")
+    export_model(other, WindowSet.from_array(tones(8, 8000, 8000, seed=1)),
+                 ExportConfig(out_dir=again, formats=("tflite_float32", "tflite_int8"), check=False),
+                 log=lambda *_: None)
+    assert not (again / "parity.json").exists() and not (again / "parity.md").exists()
+    assert android_main([str(again), "--out", str(tmp_path / "again_out")]) == 2
+    assert "has no parity.json" in one_line_error(capsys)
+
+    # The same with the old report put back: its hashes name other files.
+    (again / "parity.json").write_bytes((exp / "parity.json").read_bytes())
+    assert android_main([str(again), "--out", str(tmp_path / "again_out")]) == 2
+    assert "judged another model_float32.tflite" in one_line_error(capsys)
+
+    # A report written before rows carried hashes cannot vouch for any file.
+    old = copy_export(exp, tmp_path / "old")
+    parity = json.loads((old / "parity.json").read_text())
+    for row in parity["artifacts"].values():
+        del row["sha256"]
+    (old / "parity.json").write_text(json.dumps(parity))
+    assert android_main([str(old), "--out", str(tmp_path / "old_out")]) == 2
+    assert "predates artifact hashes" in one_line_error(capsys)
+
+    # A passing report that never judged a shipped file.
+    partial = copy_export(exp, tmp_path / "partial")
+    parity = json.loads((partial / "parity.json").read_text())
+    del parity["artifacts"]["tflite_int8"]
+    (partial / "parity.json").write_text(json.dumps(parity))
+    assert android_main([str(partial), "--out", str(tmp_path / "partial_out")]) == 2
+    assert "no passing verdict for model_int8.tflite" in one_line_error(capsys)
+    assert not any((tmp_path / f"{n}_out").exists() for n in ("again", "old", "partial"))
+
+
+def test_int8_threshold_is_an_option_recorded_in_the_report(small_export, tmp_path, capsys):
+    """--max-int8-drop POINTS: refused outside 0..100 before anything is read, else used and written
+    into parity.json/.md so the report says what it was judged against."""
+    from export.check import main as check_main
+
+    exp, clips = small_export
+    exp = copy_export(exp, tmp_path / "exp")
+    before = snapshot(exp)
+    for bad in ("-1", "nan", "101"):
+        assert check_main([str(exp), "--data", str(clips), "--max-int8-drop", bad]) == 1
+        assert "--max-int8-drop must be between 0 and 100" in one_line_error(capsys)
+    assert snapshot(exp) == before
+    assert check_main([str(exp), "--data", str(clips), "--max-int8-drop", "100"]) == 0, capsys.readouterr().err
+    report = json.loads((exp / "parity.json").read_text())
+    assert report["passed"] and report["thresholds"]["int8_max_accuracy_drop"] == 1.0
+    assert "lose ≤ 100.0 accuracy points." in (exp / "parity.md").read_text()
+    for field, value in (("int8_max_accuracy_drop", 1.5), ("int8_max_accuracy_drop", float("nan")),
+                         ("float_min_agreement", 0.0), ("float_min_agreement", 1.2)):
+        with pytest.raises(ExportError, match=field):
+            ExportConfig(out_dir=tmp_path, **{field: value})
+    assert export_main(["--model", str(tmp_path / "m.keras"), "--out", str(tmp_path / "o"), "--no-check",
+                        "--max-int8-drop", "2"]) == 1
+    assert "with --no-check it has no effect" in one_line_error(capsys)

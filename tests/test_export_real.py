@@ -24,6 +24,7 @@ from train.models import build
 
 HELD_OUT = ("theo", "nicolas")
 LABELS = tuple(str(d) for d in range(10))
+INT8_DROP = 5.0  # accuracy points an int8 artifact may lose here (see the fixture)
 
 
 def link_clips(files, folder: Path) -> Path:
@@ -60,7 +61,11 @@ def fsdd_export(tmp_path_factory):
     out = root / "export"
     source = Source(model, config, LABELS, root / "lv24.keras",
                     summary={"epochs": 6, "train_accuracy": float(hist.history["accuracy"][-1])})
-    doc = export_model(source, train_set, ExportConfig(out_dir=out), test_set,
+    # INT8_DROP: this 6-epoch model is right on ~40 % of windows with small margins, so its int8 files
+    # flip 3-12 % of them both ways and the net accuracy change is noise of about ±2 points; which
+    # side of the default 1 point it landed on moved with the core count (TF's float sums differ by
+    # thread). The trained exports pass at 1 point (android_demo_assets/*/parity.md).
+    doc = export_model(source, train_set, ExportConfig(out_dir=out, int8_max_accuracy_drop=INT8_DROP / 100), test_set,
                        {"test_dir": str(test_dir), "label_source": "prefix", "max_windows_per_clip": 1}, log=lambda *_: None)
     print((out / "parity.md").read_text())
     return out, doc, test_set
@@ -71,15 +76,19 @@ def test_parity_on_held_out_speakers(fsdd_export):
     report = json.loads((out / "parity.json").read_text())
     assert report["passed"] and report["windows"] == len(test_set) == 300
     assert report["keras_accuracy"] > 0.3, "the briefly trained model should beat chance (10 %)"
+    assert report["thresholds"]["int8_max_accuracy_drop"] == INT8_DROP / 100
     for key, row in report["artifacts"].items():
         assert row["passed"], (key, row["verdict"])
+        if row["precision"] == "float":  # float files keep the strict default
+            assert row["top1_agreement"] >= 0.995, key
     assert (out / "parity.md").read_text().startswith("# Parity: lv24")
 
 
 def test_standalone_check(fsdd_export, capsys):
     out, _, _ = fsdd_export
     (out / "parity.json").unlink()
-    assert check_main([str(out)]) == 0, capsys.readouterr().err  # audio folder recorded at export
+    # the audio folder recorded at export; the same threshold, or the same flips could fail it
+    assert check_main([str(out), "--max-int8-drop", str(INT8_DROP)]) == 0, capsys.readouterr().err
     assert json.loads((out / "parity.json").read_text())["windows"] == 300
 
 
