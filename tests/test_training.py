@@ -301,6 +301,25 @@ def test_cli_errors_are_one_line(tmp_path, capsys, bad, message):
     assert err.startswith("error:") and message in err and "\n" not in err
 
 
+def test_training_settings_are_refused_before_tensorflow_loads(tmp_path):
+    """--lr, --ema, --label-smoothing, --mixup, --patience: a typo costs no TensorFlow start-up
+    (7-17 s here), so FitConfig is checked before anything imports Keras."""
+    import subprocess
+    import sys
+
+    data = _generate(tmp_path / "gen", per_class=2)
+    code = ("import sys; from train.__main__ import main; rc = main(sys.argv[1:]); "
+            "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    base = ["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", "split", "--quiet"]
+    for i, bad in enumerate((["--lr", "-1"], ["--ema", "1"], ["--label-smoothing", "1"], ["--mixup", "-1"],
+                             ["--patience", "0"])):
+        done = subprocess.run([sys.executable, "-c", code, *base, "--out", str(tmp_path / f"o{i}"), *bad],
+                              capture_output=True, text=True, timeout=120)
+        assert done.stdout.split() == ["2", "False", "False"], (bad, done.stdout, done.stderr[-500:])
+        assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+        assert not (tmp_path / f"o{i}").exists()
+
+
 def test_cli_out_of_memory_is_one_line_and_keeps_finished_folds(tmp_path, capsys, monkeypatch):
     """Twelve JAX trainings on one H100 ran it out of memory in XLA's autotuner and left a traceback.
     Fold 0 trains for real here; fold 1 then fails with that error's text (a GPU is not at hand):

@@ -190,7 +190,7 @@ class RunPlan:
     dataset: object  # train.data.Dataset
     folds: list
     model_config: object  # train.config.ModelConfig
-    fit: object  # train.fit.FitConfig
+    fit: object  # train.fit_config.FitConfig
     meta: dict
     labels: np.ndarray
     teachers: list = dataclasses.field(default_factory=list)  # --teacher run folders (Path), checked against the folds
@@ -205,7 +205,13 @@ LEGACY_SETTINGS = {"sinc_units": "hz"}
 def plan(cfg: TrainConfig) -> RunPlan:
     """Resolve model, rate, dataset listing and folds (raises DataError/ValueError on bad settings)."""
     from train.config import ModelConfig
-    from train.fit import FitConfig, hop_samples
+    from train.fit_config import FitConfig, hop_samples
+
+    # First, and without TensorFlow: a bad --lr or --ema is refused at once, not after Keras loads.
+    fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
+                    augment=cfg.augment, augmentation=augmentation(cfg), patience=cfg.patience, monitor=cfg.monitor,
+                    schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, mixup=cfg.mixup,
+                    ema=cfg.ema)
     from train.models import build, get_entry
 
     entry = get_entry(cfg.model)
@@ -223,10 +229,6 @@ def plan(cfg: TrainConfig) -> RunPlan:
     if cfg.window is not None or cfg.head_segments != 1:
         build(model_config)  # a window too short for the model: its one-line ValueError now, before any training
     window = model_config.window_samples(entry.family)
-    fit = FitConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.lr, seed=cfg.seed,
-                    augment=cfg.augment, augmentation=augmentation(cfg), patience=cfg.patience, monitor=cfg.monitor,
-                    schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, mixup=cfg.mixup,
-                    ema=cfg.ema)
     meta = {"model_config": model_config.to_dict(), "labels": list(dataset.labels), "sample_rate": rate,
             "window_samples": window, "hop_samples": hop_samples(window, fit), "dataset": dataset.name,
             "protocol": cfg.protocol}
