@@ -728,3 +728,17 @@ def test_report_states_every_seed_of_one_training_length_together(tmp_path):
             "seed 0 75.0 %, seed 1 71.0 %, seed 2 74.5 % — mean 73.5") in text
     assert sorted(r["run"].split("/")[-1] for r in groups["urbansound8k · official · 22050 Hz · seed repeats · 100 epochs"]) == \
         ["df100", "df100_s1", "df100_s2"]
+
+
+def test_report_does_not_call_a_rerun_of_the_same_length_an_epochs_ablation(tmp_path):
+    """Two runs of one model, seed, recipe and length (a fix between them the recipe cannot show) split
+    into two tables, the second marked as another run: not "· 50 epochs" beside a 50-epoch table."""
+    runs = tmp_path / "runs"
+    for name, acc, epochs in [("a_old", 0.41, 50), ("b_new", 0.61, 50), ("c_long", 0.65, 100)]:
+        _write_summary(runs / name, "lv24", acc, 10.0, "official", {"augment": True, "epochs": epochs})
+    text, groups = _report_every_run(runs, tmp_path / "accuracy.md")
+    base = "urbansound8k · official · 22050 Hz"
+    assert [r["run"].split("/")[-1] for r in groups[base]] == ["a_old"]
+    assert [r["run"].split("/")[-1] for r in groups[f"{base} · another run, same settings"]] == ["b_new"]
+    assert [r["run"].split("/")[-1] for r in groups[f"{base} · 100 epochs"]] == ["c_long"]
+    assert f"{base} · 50 epochs" not in groups

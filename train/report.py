@@ -264,11 +264,18 @@ def _split_repeats(groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
                 # a seed repeat sits with the repeats of its own training length, even when it is the
                 # only run of its model and seed (seed 2 at 100 epochs beside seeds 1 at 60 and 100)
                 stays = i == 0 and not (_seed_table(key) and r["max_epochs"] != common)
-                out.setdefault(key if stays else f"{key} · {r['max_epochs']} epochs", []).append(r)
+                if stays:
+                    out.setdefault(key, []).append(r)
+                elif i > 0 and r["max_epochs"] == same[0]["max_epochs"]:  # not a training-length ablation:
+                    # settings the recipe label cannot tell apart (a code fix between two runs)
+                    out.setdefault(f"{key} · {SAME_SETTINGS}", []).append(r)
+                else:
+                    out.setdefault(f"{key} · {r['max_epochs']} epochs", []).append(r)
     return out
 
 
 SEED_REPEATS = "seed repeats"
+SAME_SETTINGS = "another run, same settings"
 
 
 def _seed_table(key: str) -> bool:
