@@ -61,9 +61,12 @@ def test_cli_resume_and_artifacts(tmp_path, capsys):
     result = out / "fold_0" / "result.json"
     stamp = result.stat().st_mtime_ns
     for name in ("fold_0/model.keras", "fold_0/config.json", "fold_0/confusion.png", "fold_0/curves.png",
-                 "summary.json", "confusion.png", "curves.png"):
+                 "summary.json", "confusion.png", "curves.png", "recall_by_fold.png"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
+    weakest = summary["weakest_cells"]
+    assert weakest and weakest[0]["fold"] == summary["folds"][0]["name"] and weakest[0]["label"] in CLASSES
+    assert [c["recall"] for c in weakest] == sorted(c["recall"] for c in weakest)
     assert summary["folds_done"] == 1 and summary["folds_total"] == 2 and not summary["complete"]
     for key in ("accuracy", "precision", "recall", "f1", "epochs", "train_seconds"):
         assert key in summary["folds"][0] and key in summary["mean"] and key in summary["std"]
@@ -742,3 +745,28 @@ def test_report_does_not_call_a_rerun_of_the_same_length_an_epochs_ablation(tmp_
     assert [r["run"].split("/")[-1] for r in groups[f"{base} · another run, same settings"]] == ["b_new"]
     assert [r["run"].split("/")[-1] for r in groups[f"{base} · 100 epochs"]] == ["c_long"]
     assert f"{base} · 50 epochs" not in groups
+
+
+def test_report_lists_where_the_errors_sit(tmp_path):
+    """A summary with weakest_cells gets a line under "Where the errors sit" (its lowest three), kept in
+    the JSON so --keep carries it; one from before the field gets none, and no section if none has it."""
+    runs = tmp_path / "runs"
+    _write_summary(runs / "old", "lv24", 0.6, 10.0, "official")
+    text, _ = _report_every_run(runs, tmp_path / "a.md")
+    assert "Where the errors sit" not in text
+    _write_summary(runs / "new", "lv18", 0.7, 10.0, "official")
+    summary = json.loads((runs / "new" / "summary.json").read_text())
+    summary["weakest_cells"] = [{"fold": "fold=2", "label": "siren", "recall": 0.05, "clips": 40, "taken_for": "drilling"},
+                                {"fold": "fold=1", "label": "gun_shot", "recall": 0.5, "clips": 2, "taken_for": None},
+                                {"fold": "fold=1", "label": "dog_bark", "recall": 0.6, "clips": 50, "taken_for": "siren"},
+                                {"fold": "fold=1", "label": "jackhammer", "recall": 0.7, "clips": 50, "taken_for": "drilling"}]
+    (runs / "new" / "summary.json").write_text(json.dumps(summary))
+    text, groups = _report_every_run(runs, tmp_path / "b.md")
+    section = text.split("## Where the errors sit", 1)[1]
+    assert ('- new (lv18, urbansound8k official, 70.0 % mean): fold=2 "siren" 5 % (taken for "drilling"), '
+            'fold=1 "gun_shot" 50 %, fold=1 "dog_bark" 60 % (taken for "siren")') in section
+    assert "jackhammer" not in section and "- old" not in section
+    from train.report import main as report_main
+
+    assert report_main(["--keep", str(tmp_path / "b.json"), "--out", str(tmp_path / "c.md")]) == 0
+    assert 'fold=2 "siren" 5 %' in (tmp_path / "c.md").read_text()

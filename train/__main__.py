@@ -339,15 +339,21 @@ def _distilled_targets(p: RunPlan, part: str, indices, audio: list) -> np.ndarra
 
 def write_summary(p: RunPlan, results: list[dict]) -> dict:
     """summary.json (+ run-level confusion and curves PNGs) over the finished folds' results."""
-    from train.plots import confusion_png, curves_png
+    from train.metrics import class_recall, weakest_cells
+    from train.plots import confusion_png, curves_png, recall_png
 
     cfg, entry, dataset, out = p.cfg, p.entry, p.dataset, Path(p.cfg.out)
     window = p.meta["window_samples"]
     summary = {**_summarise(cfg, entry, dataset, p.rate, window, p.folds, results), "model_config": p.model_config.to_dict()}
     if results:
-        cm = np.sum([np.array(r["confusion"]) for r in results], axis=0)
-        confusion_png(cm, dataset.labels, out / "confusion.png",
-                      f"{entry.name} {dataset.name} {cfg.protocol}, {len(results)} fold(s): accuracy {summary['mean']['accuracy']:.3f}")
+        confusions = [np.array(r["confusion"]) for r in results]
+        names = [r["name"] for r in results]
+        summary["weakest_cells"] = weakest_cells(confusions, names, dataset.labels)
+        cm = np.sum(confusions, axis=0)
+        title = f"{entry.name} {dataset.name} {cfg.protocol}, {len(results)} fold(s): accuracy {summary['mean']['accuracy']:.3f}"
+        confusion_png(cm, dataset.labels, out / "confusion.png", title)
+        recall_png(np.stack([class_recall(c) for c in confusions]), names, dataset.labels, out / "recall_by_fold.png",
+                   f"{title}; recall per fold and class")
         curves_png([(r["name"], r["history"]) for r in results], out / "curves.png", f"{entry.name} {dataset.name} {cfg.protocol}")
     _write_json(out / "summary.json", summary)
     return summary

@@ -34,3 +34,29 @@ def scores(cm: np.ndarray) -> dict[str, float]:
         "recall": float(recall[present].mean()),
         "f1": float(f1[present].mean()),
     }
+
+
+def class_recall(cm: np.ndarray) -> np.ndarray:
+    """float64 (C,): each true class's share classified right; NaN for a class with no clips."""
+    cm = np.asarray(cm, dtype=np.float64)
+    actual = cm.sum(axis=1)
+    return np.divide(np.diag(cm), actual, out=np.full(len(cm), np.nan), where=actual > 0)
+
+
+def weakest_cells(confusions, fold_names, labels, n: int = 5) -> list[dict]:
+    """The ``n`` (fold, class) cells with the lowest recall, lowest first, each with the class its
+    clips were most often taken for. On leave-one-speaker-out data a few such cells (one speaker's
+    way of saying one word) can hold a third of all errors, which a mean accuracy does not show.
+
+    confusions: one (C, C) count matrix per fold (rows true, columns predicted)."""
+    cells = []
+    for cm, fold in zip(confusions, fold_names):
+        cm = np.asarray(cm)
+        for c, r in enumerate(class_recall(cm)):
+            if np.isnan(r):
+                continue
+            wrong = cm[c].copy()
+            wrong[c] = 0
+            cells.append({"fold": fold, "label": str(labels[c]), "recall": round(float(r), 4), "clips": int(cm[c].sum()),
+                          "taken_for": str(labels[int(wrong.argmax())]) if wrong.any() else None})
+    return sorted(cells, key=lambda d: (d["recall"], -d["clips"]))[:n]

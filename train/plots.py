@@ -1,4 +1,4 @@
-"""Confusion-matrix and training-curve PNGs (matplotlib, Agg backend; written atomically)."""
+"""Confusion-matrix, per-fold recall and training-curve PNGs (matplotlib, Agg backend; written atomically)."""
 
 from __future__ import annotations
 
@@ -92,4 +92,23 @@ def accuracy_png(tables: Sequence[tuple[str, Sequence[dict]]], path: Path, xlabe
         ax.set_title(title, fontsize=8, loc="left")
         ax.grid(axis="x", alpha=0.3)
     axes[-1, 0].set_xlabel(xlabel, fontsize=8, wrap=True)
+    _save(fig, path)
+
+
+def recall_png(recalls: np.ndarray, fold_names: Sequence[str], labels: Sequence[str], path: Path, title: str) -> None:
+    """Folds x classes heat map of recall (float (F, C), NaN where a fold has no clips of a class):
+    where a mean accuracy hides one speaker's or one fold's failure on one class."""
+    recalls = np.asarray(recalls, dtype=np.float64)
+    f, n = recalls.shape
+    fig, ax = plt.subplots(figsize=(1.6 + 0.55 * n, 1.0 + 0.45 * f))
+    ax.imshow(np.ma.masked_invalid(recalls), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(n), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(f), fold_names, fontsize=8)
+    ax.set_xlabel("true class")
+    ax.set_title(title, fontsize=9)
+    for i in range(f):
+        for j in range(n):
+            if not np.isnan(recalls[i, j]):
+                v = recalls[i, j]
+                ax.text(j, i, f"{v:.2f}".lstrip("0") if 0 < v < 1 else f"{v:.0f}", ha="center", va="center", fontsize=7)
     _save(fig, path)

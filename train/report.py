@@ -144,6 +144,7 @@ def run_row(s: dict) -> dict:
         "sample_rate": s["sample_rate"], "folds": f"{s['folds_done']}/{s['folds_total']}",
         "complete": s["complete"], "accuracy": s["mean"]["accuracy"], "accuracy_std": s["std"]["accuracy"],
         "fold_accuracy": {f.get("name", str(f.get("fold"))): f["accuracy"] for f in s.get("folds", [])},
+        "weakest_cells": s.get("weakest_cells"),  # None in summaries written before the field
         "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
         "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
         "augment": s["config"].get("augment"), "recipe": recipe(s["config"]),
@@ -585,9 +586,32 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
                   + (" Paper task: " + "; ".join(tasks) + "." if tasks else "")]
         lines.append("")
     lines += ["## Statements", ""] + [f"- {s}" for s in _statements(groups)] + [""]
+    weak = _weakest_lines(groups)
+    if weak:
+        lines += ["## Where the errors sit", "",
+                  "The (fold, class) cells with the lowest recall, from each run's `summary.json` (written since the "
+                  "field exists; `recall_by_fold.png` in the run folder shows every cell). A few cells far below "
+                  "the mean, each with the class it is mostly taken for, mean the errors gather in one speaker's or "
+                  "fold's version of one class, which the mean accuracy does not show.", ""] + [f"- {w}" for w in weak] + [""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _weakest_lines(groups: dict[str, list[dict]], n: int = 3) -> list[str]:
+    """One line per run that recorded its weakest cells: the lowest ``n``, in table order."""
+    seen, out = set(), []
+    for rows in groups.values():
+        for r in rows:
+            cells = r.get("weakest_cells")
+            if not cells or r["run"] in seen:
+                continue
+            seen.add(r["run"])
+            text = ", ".join(f"{c['fold']} \"{c['label']}\" {100 * c['recall']:.0f} %"
+                             + (f" (taken for \"{c['taken_for']}\")" if c.get("taken_for") else "") for c in cells[:n])
+            out.append(f"{Path(r['run']).name} ({r['model']}, {r['dataset']} {r['protocol']}, "
+                       f"{100 * r['accuracy']:.1f} % mean): {text}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
