@@ -52,10 +52,19 @@ def require_labels(test: WindowSet, classes, artifact_keys) -> None:
     if (label_indices(test.labels, classes) >= 0).any():
         return
     found = sorted({v for v in test.labels if v is not None})
-    seen = f"labels found: {', '.join(found[:3])}{', ...' if len(found) > 3 else ''}" if found else "no labels"
+    seen = f"labels found: {_first(found)}" if found else "no labels"
+    classes = [str(c) for c in classes]
+    if found and all(c == f"class_{i}" for i, c in enumerate(classes)):  # export.loading's names for unnamed outputs
+        remedy = (f"the model's outputs have no names (no config.json beside it): give them with --labels "
+                  f"in output order, e.g. --labels {','.join(found[:len(classes)])}")
+    else:
+        remedy = "choose the --label-source that names the classes (parent folder or file-name prefix)"
     raise ExportError(f"cannot judge the int8 artifacts: none of the {len(test)} parity windows is labelled with "
-                      f"one of the model's classes ({seen}); choose the --label-source that names the classes "
-                      f"(parent folder or file-name prefix)")
+                      f"one of the model's classes ({_first(classes)}; {seen}); {remedy}")
+
+
+def _first(names, n: int = 3) -> str:
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 
 def run_artifact(kind: str, path: Path, x):

@@ -23,6 +23,7 @@ from export.config import ExportConfig, ExportError
 from export.files import ensure_writable, save_keras_atomic, sha256, write_atomic
 from export.loading import Source
 from export.parity import compare, non_finite_windows
+from export.quiet import converter_chatter_dropped
 from export.sizes import onnx_front_end_bytes, tflite_front_end_bytes
 
 REFERENCE_NAME = "model.keras"
@@ -136,29 +137,30 @@ def convert_all(source: Source, meta: ModelMetadata, rep: np.ndarray, config: Ex
     for a in config.artifacts:
         t0 = time.perf_counter()
         note = {}
-        if a.key == "tflite_float32":
-            data = tflite_float = tflite.convert_float32(cf)
-        elif a.key == "tflite_float16":
-            data = tflite.convert_float16(cf)
-        elif a.key == "tflite_dynamic_int8":
-            data = tflite.convert_dynamic_int8(cf, tflite_float)  # reuses the float32 weights when converted
-        elif a.key == "tflite_int8":
-            data, note["front_end"] = _full_int8(cf, source, rep, config.front_end, log)
-            note["float_ops"] = sorted(set(tflite.float_ops(data)))
-        elif a.key in ("onnx_float32", "onnx_int8"):
-            onnx_float = onnx_float or onnx_export.convert_float32(source.model, window, config.opset)
-            if a.key == "onnx_float32":
-                data = onnx_float
+        with converter_chatter_dropped():  # their routine notices; real warnings and failures pass
+            if a.key == "tflite_float32":
+                data = tflite_float = tflite.convert_float32(cf)
+            elif a.key == "tflite_float16":
+                data = tflite.convert_float16(cf)
+            elif a.key == "tflite_dynamic_int8":
+                data = tflite.convert_dynamic_int8(cf, tflite_float)  # reuses the float32 weights when converted
+            elif a.key == "tflite_int8":
+                data, note["front_end"] = _full_int8(cf, source, rep, config.front_end, log)
+                note["float_ops"] = sorted(set(tflite.float_ops(data)))
+            elif a.key in ("onnx_float32", "onnx_int8"):
+                onnx_float = onnx_float or onnx_export.convert_float32(source.model, window, config.opset)
+                if a.key == "onnx_float32":
+                    data = onnx_float
+                else:
+                    data, note["calibration"] = _onnx_int8(onnx_float, source, rep, config.onnx_calibration, log)
+            else:  # pragma: no cover - ExportConfig validates keys
+                raise ExportError(f"unknown artifact {a.key}")
+            if a.kind == "tflite":
+                note["front_end_constant_bytes"] = tflite_front_end_bytes(data)
+                data = _tflite_meta(data, meta, a.description)
             else:
-                data, note["calibration"] = _onnx_int8(onnx_float, source, rep, config.onnx_calibration, log)
-        else:  # pragma: no cover - ExportConfig validates keys
-            raise ExportError(f"unknown artifact {a.key}")
-        if a.kind == "tflite":
-            note["front_end_constant_bytes"] = tflite_front_end_bytes(data)
-            data = _tflite_meta(data, meta, a.description)
-        else:
-            note["front_end_constant_bytes"] = onnx_front_end_bytes(data)
-            data = onnx_export.add_metadata(data, meta, a.description)
+                note["front_end_constant_bytes"] = onnx_front_end_bytes(data)
+                data = onnx_export.add_metadata(data, meta, a.description)
         note["convert_seconds"] = round(time.perf_counter() - t0, 2)
         out[a.key], notes[a.key] = data, note
         log(f"  {a.filename}: {len(data):,} bytes ({note['convert_seconds']} s)")

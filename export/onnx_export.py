@@ -16,6 +16,7 @@ import numpy as np
 from runtime.metadata import ONNX_KEY, ModelMetadata
 
 from export.config import ONNX_CALIBRATIONS, ExportError
+from export.quiet import calibration_prints_dropped
 
 INPUT_NAME = "pcm"
 OUTPUT_NAME = "probs"
@@ -83,15 +84,16 @@ def convert_int8(float_bytes: bytes, representative: np.ndarray, float_front_end
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(float_bytes)
-        quantize_static(
-            str(src), str(dst), reader,
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            nodes_to_exclude=exclude,
-            calibrate_method=method,
-        )
+        with calibration_prints_dropped():
+            quantize_static(
+                str(src), str(dst), reader,
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                nodes_to_exclude=exclude,
+                calibrate_method=method,
+            )
         proto = onnx.load(str(dst))
     onnx.checker.check_model(proto)
     return proto.SerializeToString()

@@ -469,3 +469,17 @@ def test_int8_threshold_is_an_option_recorded_in_the_report(small_export, tmp_pa
     assert export_main(["--model", str(tmp_path / "m.keras"), "--out", str(tmp_path / "o"), "--no-check",
                         "--max-int8-drop", "2"]) == 1
     assert "with --no-check it has no effect" in one_line_error(capsys)
+
+
+def test_unnamed_model_outputs_get_a_labels_hint():
+    """A bare .keras file (no config.json beside it) has outputs class_0, class_1, ...: held-out audio
+    labelled anger/fear can never match them, and the error says to name them with --labels."""
+    from export.check import require_labels
+
+    x = tones(4, 800, 8000)
+    with pytest.raises(ExportError, match=r"\(class_0, class_1; labels found: anger, fear\); the model's outputs have "
+                                          r"no names .*--labels in output order, e\.g\. --labels anger,fear$"):
+        require_labels(WindowSet.from_array(x, ["anger", "fear", "anger", "fear"]), ("class_0", "class_1"),
+                       ("tflite_int8",))
+    with pytest.raises(ExportError, match=r"\(a, b; labels found: anger, fear\); choose the --label-source"):
+        require_labels(WindowSet.from_array(x, ["anger", "fear", "anger", "fear"]), ("a", "b"), ("tflite_int8",))

@@ -78,3 +78,37 @@ def test_zoo_modules_import_keras_without_banner(tmp_path):
     for module in ("train.fit", "train.macs", "train.layers"):
         r = run_python(f"import sys, {module}; assert 'tensorflow' in sys.modules", tmp_path)
         assert r.returncode == 0 and r.stderr == "", (module, r.stderr)
+
+
+_EXPORT = """
+from train.quiet import import_keras
+keras = import_keras()
+import numpy as np
+from export.audio import WindowSet
+from export.config import ExportConfig
+from export.exporter import export_model
+from export.loading import Source
+from train.config import ModelConfig
+from train.models import build
+config = ModelConfig(name="lv18", sample_rate=8000, num_classes=2)
+x = np.random.default_rng(0).uniform(-0.3, 0.3, (8, 8000)).astype(np.float32)
+export_model(Source(build(config), config, ("a", "b"), __import__("pathlib").Path("m.keras")), WindowSet.from_array(x),
+             ExportConfig(out_dir="out", formats=("tflite_float32", "tflite_int8", "onnx_float32", "onnx_int8"),
+                          check=False))
+"""
+
+
+def test_export_output_is_the_exporters_own_lines(tmp_path):
+    """TFLite's converter, its quantization debugger and onnxruntime's quantizer printed some twenty
+    routine lines per export (absl advice, "fully_quantize: 0, ...", the XNNPACK notice, two Python
+    warnings, onnxruntime's calibration progress on stdout): export.quiet drops exactly those."""
+    from export.quiet import CALIBRATION_PRINTS, CONVERTER_NOISE
+
+    r = run_python(_EXPORT, tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for noise in CONVERTER_NOISE + CALIBRATION_PRINTS + ("warnings.warn(", "UserWarning"):
+        assert noise not in r.stdout + r.stderr, noise
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("exporting lv18") and all(line.startswith("  ") for line in lines[1:]), r.stdout
+    assert sum(".tflite:" in line or ".onnx:" in line for line in lines) == 4
+    assert r.stderr == "", r.stderr

@@ -15,6 +15,7 @@ Importing this module imports neither Keras nor TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import tempfile
@@ -33,8 +34,29 @@ BANNER = (
 )
 
 
-def _is_banner(line: str) -> bool:
-    return any(text in line for text in BANNER)
+@contextlib.contextmanager
+def filtered_stderr(noise: tuple[str, ...]):
+    """While the block runs, file descriptor 2 (C libraries, and Python's own stderr) goes to a
+    temporary file; afterwards its lines are written back to stderr except those containing one
+    of the ``noise`` substrings. If the block raises, everything is written back, so nothing that
+    explains a failure is hidden. ``TINYAUDIO_NATIVE_STDERR=1``: no filtering."""
+    if native_stderr_shown():
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        failed = True
+        try:
+            with stderr_descriptor_to(tmp.fileno()):
+                yield
+            failed = False
+        finally:
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace")
+            kept = text if failed else "".join(
+                line for line in text.splitlines(keepends=True) if not any(n in line for n in noise))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def quiet_import(name: str):
@@ -46,23 +68,8 @@ def quiet_import(name: str):
     """
     if name in sys.modules:
         return sys.modules[name]
-    if native_stderr_shown():
+    with filtered_stderr(BANNER):
         return importlib.import_module(name)
-    with tempfile.TemporaryFile() as tmp:
-        failed = True
-        try:
-            with stderr_descriptor_to(tmp.fileno()):
-                module = importlib.import_module(name)
-            failed = False
-        finally:
-            tmp.seek(0)
-            text = tmp.read().decode("utf-8", errors="replace")
-            kept = text if failed else "".join(
-                line for line in text.splitlines(keepends=True) if not _is_banner(line))
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()
-    return module
 
 
 def import_keras():
