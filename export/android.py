@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.check import PARITY_JSON, PARITY_MD
 from export.config import ExportError
 from export.files import ensure_writable, sha256, write_atomic
 from runtime.cli import ArgumentParser
@@ -81,7 +82,7 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
     doc = read_export(export_dir)
     if out.resolve() == export_dir.resolve():  # would replace the export's metadata.json with the shipped-only one
         raise ExportError(f"--out is the export folder itself ({export_dir}): choose another folder")
-    parity_path = export_dir / "parity.json"
+    parity_path = export_dir / PARITY_JSON
     parity = None
     if not allow_unchecked:
         if not parity_path.is_file():
@@ -142,7 +143,7 @@ def _build(export_dir: Path, doc: dict, out: Path) -> dict:
         name = doc["files"][key]["file"]
         write_atomic(out / name, (export_dir / name).read_bytes())
         files[key] = name
-    for extra in ("labels.txt", "parity.md", "parity.json"):
+    for extra in ("labels.txt", PARITY_MD, PARITY_JSON):
         if (export_dir / extra).is_file():
             write_atomic(out / extra, (export_dir / extra).read_bytes())
     try:

@@ -23,6 +23,7 @@ from runtime.cli import ArgumentParser
 
 PARITY_JSON = "parity.json"
 PARITY_MD = "parity.md"
+INT8_DROP_POINTS = ExportConfig.int8_max_accuracy_drop * 100  # --max-int8-drop's default
 
 
 def read_json(path: Path) -> dict:
@@ -197,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
 
 def add_int8_drop_option(p: argparse.ArgumentParser) -> None:
     """--max-int8-drop, shared by python -m export and python -m export.check."""
-    p.add_argument("--max-int8-drop", type=float, default=ExportConfig.int8_max_accuracy_drop * 100,
+    p.add_argument("--max-int8-drop", type=float, default=INT8_DROP_POINTS,
                    metavar="POINTS",
                    help="int8 artifacts may lose at most this many accuracy points against Keras on the parity "
                         "windows (default: %(default)s). One window that flips is 100/N points of N: on a "

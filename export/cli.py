@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from export.audio import LABEL_SOURCES, load_folder
-from export.check import add_int8_drop_option, int8_drop_fraction
+from export.check import INT8_DROP_POINTS, add_int8_drop_option, int8_drop_fraction
 from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ONNX_CALIBRATIONS, ExportConfig, ExportError, require_positive
 from export.loading import FOLD_HELP
 from runtime.cli import ArgumentParser
@@ -118,7 +118,7 @@ def require_used(args) -> None:
         raise ExportError("--fold picks a checkpoint of --run; with --model it has no effect: leave it out")
     if args.data is not None and not args.run:
         raise ExportError("--data is the dataset of --run; with --model give --rep-data (and --test-data)")
-    if args.no_check and args.max_int8_drop != ExportConfig.int8_max_accuracy_drop * 100:
+    if args.no_check and args.max_int8_drop != INT8_DROP_POINTS:
         raise ExportError("--max-int8-drop is a parity-check threshold; with --no-check it has no effect: leave it out")
     if args.run and args.data is not None:
         ignored = [o for o, v in (("--rep-data", args.rep_data), ("--test-data", args.test_data),

@@ -19,6 +19,7 @@ from runtime.metadata import LABELS_NAME, MetadataError, ModelMetadata
 
 from export import onnx_export, tflite
 from export.audio import WindowSet
+from export.check import PARITY_JSON, PARITY_MD
 from export.config import ExportConfig, ExportError
 from export.files import ensure_writable, save_keras_atomic, sha256, write_atomic
 from export.loading import Source
@@ -203,7 +204,7 @@ def export_model(source: Source, representative: WindowSet, config: ExportConfig
 
     # A parity report of an earlier export into this folder judged other files: drop it before
     # the new ones land, so only a check of these artifacts (below, or export.check) vouches for them.
-    for stale in ("parity.json", "parity.md"):
+    for stale in (PARITY_JSON, PARITY_MD):
         (out_dir / stale).unlink(missing_ok=True)
     for a in config.artifacts:
         write_atomic(out_dir / a.filename, blobs[a.key])

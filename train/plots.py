@@ -108,7 +108,7 @@ def recall_png(recalls: np.ndarray, fold_names: Sequence[str], labels: Sequence[
     ax.set_title(title, fontsize=9)
     for i in range(f):
         for j in range(n):
-            if not np.isnan(recalls[i, j]):
-                v = recalls[i, j]
+            v = recalls[i, j]
+            if not np.isnan(v):
                 ax.text(j, i, f"{v:.2f}".lstrip("0") if 0 < v < 1 else f"{v:.0f}", ha="center", va="center", fontsize=7)
     _save(fig, path)
