@@ -90,6 +90,7 @@ def score(variant_list: list[Variant], reference: np.ndarray, x: np.ndarray, tru
     ``reference``: the Keras probabilities (n, C) the files are compared with."""
     from export.onnx_export import run_onnx
     from export.parity import accuracy, compare
+    from export.quiet import converter_chatter_dropped
     from export.tflite import run_tflite
 
     keras_acc = accuracy(reference, truth)
@@ -98,7 +99,8 @@ def score(variant_list: list[Variant], reference: np.ndarray, x: np.ndarray, tru
         progress(f"{v.format}: {v.choice}")
         t0 = time.perf_counter()
         try:
-            data = v.build()
+            with converter_chatter_dropped():  # the same routine notices `python -m export` drops
+                data = v.build()
         except ExportError:
             raise
         except Exception as e:  # a converter failing on one variant is a result, not a crash
@@ -106,7 +108,8 @@ def score(variant_list: list[Variant], reference: np.ndarray, x: np.ndarray, tru
                          "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"})
             continue
         build_s = time.perf_counter() - t0
-        probs = run_tflite(data, x) if v.runner == "tflite" else run_onnx(data, x)
+        with converter_chatter_dropped():
+            probs = run_tflite(data, x) if v.runner == "tflite" else run_onnx(data, x)
         stats = compare(reference, probs, truth)
         same_as = seen.get(hash(data))
         seen.setdefault(hash(data), v.choice)

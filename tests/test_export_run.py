@@ -62,8 +62,11 @@ def test_missing_data_root_is_one_line(tiny_run, tmp_path, capsys):
     assert not (tmp_path / "x" / "metadata.json").exists()
 
 
-def test_quant_probe_scores_every_choice_on_the_fold(tiny_run, tmp_path):
-    """python -m export.quant_probe: every variant built and scored against Keras on held-out windows."""
+def test_quant_probe_scores_every_choice_on_the_fold(tiny_run, tmp_path, capfd):
+    """python -m export.quant_probe: every variant built and scored against Keras on held-out windows,
+    with the converters' routine notices dropped as in ``python -m export``."""
+    from export.quiet import CALIBRATION_PRINTS, CONVERTER_NOISE
+
     out, data = tiny_run
     report = tmp_path / "probe" / "q.md"
     code = quant_probe_main(["--run", str(out), "--fold", "fold_0", "--data", str(data), "--out", str(report),
@@ -83,6 +86,9 @@ def test_quant_probe_scores_every_choice_on_the_fold(tiny_run, tmp_path):
     assert doc["representative_windows"] <= 8 and 0 <= doc["keras_accuracy"] <= 1
     text = report.read_text()
     assert "| onnx int8 | front end float, min-max calibration | no |" in text and "quant_probe" in text
+    printed = capfd.readouterr()
+    for noise in CONVERTER_NOISE + CALIBRATION_PRINTS:
+        assert noise not in printed.out + printed.err, noise
 
 
 @pytest.mark.parametrize("extra,message", [
