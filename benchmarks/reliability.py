@@ -11,9 +11,11 @@ headers, NaN/inf float samples, 1-sample clips, long clips, 1 kHz and 192 kHz,
 * ``runtime``: ``runtime.sources.FileSource`` -> ``runtime.engine.StreamingEngine`` in-process;
 * ``cli``: ``python -m runtime.live --file X --json --model M`` as a subprocess.
 
-Each run ends one of five ways. Good: ``ok`` (finite outputs everywhere) or
-``error`` (the project's one-line error: ``DataError``/``RuntimeFailure`` in-process,
-exactly one ``error: ...`` line on stderr, exit != 0 and no traceback for the CLI).
+Each run ends one of six ways. Good: ``ok`` (finite outputs everywhere), ``warned`` (the CLI
+classified input that is used but suspect, a truncated file or NaN samples, and said so in
+``warning: ...`` lines on stderr, exit 0) or ``error`` (the project's one-line error:
+``DataError``/``RuntimeFailure`` in-process, exactly one ``error: ...`` line on stderr, exit != 0
+and no traceback for the CLI).
 Bad: ``nonfinite`` (NaN/inf in an output), ``crash`` (another exception, a traceback
 or a multi-line error) and ``hang`` (past the timeout).
 
@@ -42,10 +44,10 @@ import soundfile as sf
 
 from runtime.cli import ArgumentParser
 from runtime.errors import USER_ERRORS, one_line
-from runtime.files import write_atomic
+from runtime.files import cannot_write, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD = ("ok", "error")
+GOOD = ("ok", "warned", "error")
 BAD = ("nonfinite", "crash", "hang")
 OUTCOMES = GOOD + BAD
 DATA_RATE = 8000  # rate the data path decodes to (the model's)
@@ -253,7 +255,8 @@ def run_cli(path: Path, model_path: Path, timeout: float = 120) -> tuple[str, st
         if len(lines) == 1 and lines[0].startswith("error: "):
             return "error", lines[0][len("error: "):]
         return "crash", f"exit {proc.returncode}, stderr {err[:200]!r}"
-    if err:
+    warnings = err.splitlines()
+    if warnings and not all(line.startswith("warning: ") for line in warnings):
         return "crash", f"exit 0 but stderr {err[:200]!r}"
     try:
         rows = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -267,6 +270,8 @@ def run_cli(path: Path, model_path: Path, timeout: float = 120) -> tuple[str, st
         return "nonfinite", "NaN/inf in the JSON output"
     if rows[-1]["summary"]["windows"] != len(windows):
         return "crash", "summary window count differs from the windows printed"
+    if warnings:
+        return "warned", f"{len(windows)} windows; " + " ".join(w.removeprefix("warning: ") for w in warnings)
     return "ok", f"{len(windows)} windows"
 
 
@@ -325,8 +330,10 @@ def markdown(results: list[Outcome], command: str, machine: dict | None, model_n
         "Paths: **data** = `train.data.load_folders` + `decode` (resampled to 8 kHz); "
         "**runtime** = `runtime.sources.FileSource` → `runtime.engine.StreamingEngine` in-process; "
         "**cli** = `python -m runtime.live --file X --json --model M` (subprocess, 120 s timeout).",
-        "Good endings: `ok` (finite outputs) and `error` (the project's one-line error; for the CLI exactly one "
-        "`error: …` line on stderr, exit ≠ 0, no traceback). Bad endings: `nonfinite`, `crash`, `hang`.",
+        "Good endings: `ok` (finite outputs), `warned` (CLI only: input used but suspect, a truncated file or "
+        "NaN/inf samples, said in `warning: …` lines on stderr, exit 0, finite outputs) and `error` (the project's "
+        "one-line error; for the CLI exactly one `error: …` line on stderr, exit ≠ 0, no traceback). "
+        "Bad endings: `nonfinite`, `crash`, `hang`.",
         "",
         "Other faults, each with its own generated report: training killed mid-run (SIGINT/SIGKILL at random "
         "moments, resumed, compared) in `train_faults.md` (`python -m benchmarks.train_faults`); the 10-hour "
@@ -391,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out.parent.is_dir():
         print(f"error: output folder does not exist: {args.out.parent}", file=sys.stderr)
         return 2
+    problem = cannot_write(args.out)  # before the corpus runs: minutes of work must have somewhere to go
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="tinyaudio-reliability-") as tmp:
         model = args.model or build_model_subprocess(Path(tmp) / "lv24_8k_int8.tflite")
         note = str(args.model) if args.model else "untrained `lv24` @ 8 kHz, full int8 (`benchmarks.soak.make_int8_model`, via `export.tflite.convert_full_int8`)"
@@ -399,9 +410,16 @@ def main(argv: list[str] | None = None) -> int:
         except USER_ERRORS as e:  # a missing or corrupt --model: nothing can be measured
             print(f"error: {one_line(e, 500)}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # the per-run lines above are the record of what ran
+            print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
+            return 130
     command = "python -m benchmarks.reliability " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(results, command, describe_machine(), note) + "\n".join(other_faults(args.out.parent)) + "\n"
-    write_atomic(args.out, text)
+    try:
+        write_atomic(args.out, text)
+    except OSError as e:  # checked up front; a disk can still fill up
+        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     bad = [r for r in results if r.outcome in BAD]
     print(f"{len(results)} runs: " + ", ".join(f"{n} {o}" for o, n in Counter(r.outcome for r in results).items()))
     return 1 if bad else 0

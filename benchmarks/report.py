@@ -257,13 +257,22 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # right format tag, damaged content
         print(f"error: {args.json}: malformed benchmark results ({type(e).__name__}: {e})", file=sys.stderr)
         return 2
-    from runtime.files import write_atomic
+    from runtime.files import cannot_write, write_atomic
 
-    write_atomic(args.json.with_suffix(".md"), md)
     stem = args.json.with_suffix("")
-    plot_latency(doc, stem.with_name(stem.name + "_latency.png"))
-    plot_pareto(doc, stem.with_name(stem.name + "_pareto.png"))
-    print(f"wrote {args.json.with_suffix('.md')} and the plots")
+    md_path = args.json.with_suffix(".md")
+    plots = (stem.with_name(stem.name + "_latency.png"), stem.with_name(stem.name + "_pareto.png"))
+    problem = cannot_write(md_path, *plots)  # all checked first, so a failure leaves no half-rendered set behind
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        write_atomic(md_path, md)
+        written = [md_path] + [p for p in (plot_latency(doc, plots[0]), plot_pareto(doc, plots[1])) if p]
+    except OSError as e:  # checked above; a disk can still fill up
+        print(f"error: cannot write {md_path.parent}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(f"wrote {', '.join(map(str, written))}")
     return 0
 
 

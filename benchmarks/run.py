@@ -57,13 +57,12 @@ class BenchConfig:
         bad = [f for f in self.formats if f not in FORMATS]
         if bad:
             raise BenchmarkError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
-        if self.windows < 1:
-            raise BenchmarkError(f"--windows must be >= 1, got {self.windows}")
-        if self.warmup < 0:
-            raise BenchmarkError(f"--warmup must be >= 0, got {self.warmup}")
-        bad_threads = [t for t in self.threads if t < 1]
-        if bad_threads:
-            raise BenchmarkError(f"--threads must be >= 1, got {' '.join(map(str, bad_threads))}")
+        from benchmarks.worker import bad_counts  # the bounds each worker process applies, checked before any
+
+        for t in self.threads:
+            problem = bad_counts(self.windows, self.warmup, t)
+            if problem:
+                raise BenchmarkError(problem)
         object.__setattr__(self, "threads", tuple(sorted(set(self.threads))))
 
 

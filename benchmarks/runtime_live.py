@@ -2,7 +2,7 @@
 
     python -m benchmarks.runtime_live --data ../shared/data --out benchmarks/results/runtime_live.md
 
-For each model in ``android_demo_assets/`` (float32 and int8) the command
+For each model in ``android_demo_assets/`` (``RECORDINGS``; float32 and int8) the command
 builds a recording from real dataset clips (spoken digits from FSDD, street
 sounds from UrbanSound8K), resampled to a typical microphone rate so the
 runtime's streaming resampler is part of the measurement, writes it to a
@@ -26,13 +26,23 @@ from pathlib import Path
 import numpy as np
 
 from runtime.cli import ArgumentParser
+from runtime.files import unwritable
 
 ASSETS = Path(__file__).resolve().parents[1] / "android_demo_assets"
 # folder -> (dataset, glob under the dataset root, recording rate fed to the runtime)
 RECORDINGS = {
     "spoken_digit": ("fsdd", "recordings/*_theo_*.wav", 16000),
     "environmental": ("urbansound8k", "audio/fold2/*.flac", 44100),
+    "spoken_digit_conv2d": ("fsdd", "recordings/*_theo_*.wav", 48000),
 }
+
+
+def clips(data_root: Path, folder: str) -> list[Path]:
+    dataset, pattern, _ = RECORDINGS[folder]
+    files = sorted((data_root / dataset).glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no {dataset} clips matching {pattern} under {data_root}")
+    return files
 
 
 def make_recording(data_root: Path, folder: str, seconds: float, out: Path) -> dict:
@@ -40,10 +50,8 @@ def make_recording(data_root: Path, folder: str, seconds: float, out: Path) -> d
     import soundfile as sf
     import soxr
 
-    dataset, pattern, rate = RECORDINGS[folder]
-    files = sorted((data_root / dataset).glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"no {dataset} clips matching {pattern} under {data_root}")
+    dataset, _, rate = RECORDINGS[folder]
+    files = clips(data_root, folder)
     parts, total, used = [], 0, 0
     gap = np.zeros(rate // 4, np.float32)
     for f in files:
@@ -87,19 +95,6 @@ def render(rows: list[dict], machine: dict, command: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def unwritable(out: Path) -> str | None:
-    """Why ``out`` cannot be written (its folder is created if missing), else None."""
-    if out.is_dir():
-        return f"--out {out} is a folder; give a .md file name"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out.parent):  # a real write: os.access says yes to root everywhere
-            pass
-    except OSError as e:
-        return f"cannot write to {out.parent}: {e.strerror or e}"
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(prog="python -m benchmarks.runtime_live", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,13 +110,21 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.seconds > 0 and math.isfinite(args.seconds)) or args.seconds > 86400:
         print(f"error: --seconds must be a positive number of seconds up to 86400, got {args.seconds}", file=sys.stderr)
         return 2
-    bad_out = unwritable(args.out)  # checked before measuring: minutes of work must not end with nowhere to write
+    # Checked before measuring, so minutes of work never end with nowhere to write; the JSON is
+    # written beside the Markdown, so a .json --out would be overwritten by it.
+    bad_out = unwritable(args.out, siblings=(".json",))
     if bad_out:
-        print(f"error: {bad_out}", file=sys.stderr)
+        print(f"error: --out {args.out}: {bad_out}", file=sys.stderr)
         return 2
     folders = [f for f in RECORDINGS if (ASSETS / f / "metadata.json").is_file()]
     if not folders:
         print(f"error: no bundled models under {ASSETS}", file=sys.stderr)
+        return 2
+    try:  # every recording's clips are there before the first one is measured
+        for folder in folders:
+            clips(args.data, folder)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     rows = []
     try:

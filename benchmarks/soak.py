@@ -40,8 +40,8 @@ import numpy as np
 
 from runtime.cli import ArgumentParser
 from runtime.errors import USER_ERRORS, ConfigError, one_line
-from runtime.files import atomic_path, write_atomic
-from runtime.limits import MAX_BLOCK_FRAMES, MAX_RATE  # the bounds runtime.live applies
+from runtime.files import atomic_path, cannot_write, write_atomic
+from runtime.limits import MAX_BLOCK_FRAMES, MAX_RATE, MIN_RATE  # the bounds runtime.live applies
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME, MODEL_RATE, MODEL_CLASSES = "lv24", 8000, 10
@@ -384,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         if value > limit:
             print(f"error: {name} must be at most {limit}, got {value}", file=sys.stderr)
             return 2
+    if args.rate < MIN_RATE:
+        print(f"error: --rate must be at least {MIN_RATE}, got {args.rate}", file=sys.stderr)
+        return 2
+    if args.bucket < args.hop:  # a bucket is closed between windows: shorter than a hop it holds none
+        print(f"error: --bucket must be at least one --hop ({args.hop:g} s), got {args.bucket:g}", file=sys.stderr)
+        return 2
     if args.seed < 0:  # numpy's generators take only non-negative seeds
         print(f"error: --seed must be >= 0, got {args.seed}", file=sys.stderr)
         return 2
@@ -395,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     if not out.parent.is_dir():  # checked before any work, so a long run cannot end without a place to write
         print(f"error: output folder does not exist: {out.parent}", file=sys.stderr)
         return 2
+    problem = cannot_write(out, out.with_suffix(".png"))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="tinyaudio-soak-") as tmp:
         model = args.model or build_model_subprocess(Path(tmp) / "lv24_8k_int8.tflite")
         log = lambda s, n: print(f"  {s['audio_min'] / 60:6.2f} h audio  {s['wall_s']:8.1f} s wall  RSS {s['rss_mib']:.1f} MiB  peak {s['peak_rss_mib']:.1f}  windows {n}", file=sys.stderr, flush=True)  # noqa: E731
@@ -404,12 +414,20 @@ def main(argv: list[str] | None = None) -> int:
         except USER_ERRORS as e:  # a missing or corrupt --model, a hop the engine refuses
             print(f"error: {one_line(e, 500)}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # a cut soak has no end to compare with its start: the progress lines are its record
+            print(f"interrupted: nothing written to {out} (the progress lines above are what was measured)",
+                  file=sys.stderr)
+            return 130
     result["command"] = "python -m benchmarks.soak " + " ".join(argv if argv is not None else sys.argv[1:])
     result["machine"] = describe_machine()
     if args.model is None:
         result["config"]["model"] = "untrained lv24 @ 8 kHz, full int8 via export.tflite.convert_full_int8 (built by this command)"
-    write_atomic(out, json.dumps(result, indent=1) + "\n")
-    plot(result, out.with_suffix(".png"))
+    try:  # checked up front; a disk can still fill up, and hours of soak must not end in a traceback
+        write_atomic(out, json.dumps(result, indent=1) + "\n")
+        plot(result, out.with_suffix(".png"))
+    except OSError as e:
+        print(f"error: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     r = result
     print(f"{r['audio_s'] / 3600:.2f} h audio in {r['wall_s']:.0f} s ({r['speed_x_real_time']}x real time); windows {r['windows']}/{r['windows_expected']} "
           f"(dropped {r['windows_dropped']}, hop gaps {r['hop_gaps']}, non-finite {r['nonfinite_windows']}); "

@@ -30,7 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from runtime.cli import ArgumentParser
-from runtime.files import PARTIAL, write_atomic
+from runtime.files import PARTIAL, cannot_write, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"TF_DETERMINISTIC_OPS": "1", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
@@ -217,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.trials < 1:
         print("error: --trials must be at least 1", file=sys.stderr)
         return 2
+    problem = cannot_write(args.out, args.out.with_suffix(".json"))  # before minutes of training
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from benchmarks.machine import describe_machine
 
     rng = random.Random(args.seed)
@@ -238,9 +242,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"trial {i + 1}/{args.trials}: {t.signal} after {t.delay_s:.1f} s, folds done {t.folds_done_at_kill}, "
                   f"same summary {t.same_summary}, truncated {len(t.truncated)}", file=sys.stderr, flush=True)
     command_line = "python -m benchmarks.train_faults " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_atomic(args.out, markdown(trials, baseline_s, command_line, describe_machine()))
-    write_atomic(args.out.with_suffix(".json"), json.dumps({"baseline_seconds": baseline_s,
-                                                            "trials": [t.__dict__ for t in trials]}, indent=1) + "\n")
+    try:  # checked up front; a disk can still fill up
+        write_atomic(args.out, markdown(trials, baseline_s, command_line, describe_machine()))
+        write_atomic(args.out.with_suffix(".json"), json.dumps({"baseline_seconds": baseline_s,
+                                                                "trials": [t.__dict__ for t in trials]}, indent=1) + "\n")
+    except OSError as e:
+        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     bad = [t for t in trials if not t.ok]
     print(f"{len(trials)} trials, {len(trials) - len(bad)} identical after resume → {args.out}")
     return 1 if bad else 0

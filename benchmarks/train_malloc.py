@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.machine import describe_machine, machine_line
 from runtime.cli import ArgumentParser
-from runtime.files import write_atomic
+from runtime.files import cannot_write, write_atomic
 
 CONDITIONS = {"glibc defaults": "default", "train.malloc": ""}
 
@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.suffix != ".md":
         print(f"error: --out must be a .md file (the JSON goes beside it), got {args.out}", file=sys.stderr)
         return 2
+    problem = cannot_write(args.out, args.out.with_suffix(".json"))  # before minutes of training
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     core = None if args.core < 0 or not hasattr(os, "sched_setaffinity") else args.core
     rows = []
     with tempfile.TemporaryDirectory(prefix="train_malloc_") as tmp:
@@ -130,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.train_malloc " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     train_cmd = " ".join(train_command(args, Path("OUT"))[1:]).replace("-m train", "python -m train", 1)
     machine = describe_machine()
-    write_atomic(args.out, render(rows, machine, command, train_cmd))
-    write_atomic(args.out.with_suffix(".json"), json.dumps({"command": command, "machine": machine, "rows": rows}, indent=1) + "\n")
+    try:  # checked up front; a disk can still fill up
+        write_atomic(args.out, render(rows, machine, command, train_cmd))
+        write_atomic(args.out.with_suffix(".json"), json.dumps({"command": command, "machine": machine, "rows": rows}, indent=1) + "\n")
+    except OSError as e:
+        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -67,11 +67,20 @@ def measure_file(path: Path, threads: int, windows: int, warmup: int) -> dict:
     }
 
 
+# A million windows is minutes of timing for the biggest model here; far above it a typo (extra
+# zeros) would preallocate the timing array in gigabytes or run for days.
+MAX_WINDOWS = 1_000_000
+
+
 def bad_counts(windows: int, warmup: int, threads: int) -> str | None:
-    """The one-line error for timing options no run can use (no timed window: no percentile), else None."""
-    for name, value, least in (("--windows", windows, 1), ("--warmup", warmup, 0), ("--threads", threads, 1)):
-        if value < least:
-            return f"{name} must be >= {least}, got {value}"
+    """The one-line error for timing options no run can use (no timed window: no percentile, more
+    threads than :func:`runtime.model.max_threads` allows, a typo of millions of windows), else None."""
+    from runtime.model import max_threads
+
+    for name, value, least, most in (("--windows", windows, 1, MAX_WINDOWS), ("--warmup", warmup, 0, MAX_WINDOWS),
+                                     ("--threads", threads, 1, max_threads())):
+        if not least <= value <= most:
+            return f"{name} must be {least} to {most}, got {value}"
     return None
 
 

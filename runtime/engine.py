@@ -19,6 +19,7 @@ import numpy as np
 
 from runtime.dsp import RingBuffer, Smoother, StreamResampler, rms, to_mono, top_k
 from runtime.errors import ConfigError
+from runtime.limits import MAX_SMOOTH_WINDOWS
 from runtime.model import Model
 
 # Well under quiet speech into a phone mic (about -45 to -30 dBFS over a 1 s window) and
@@ -54,8 +55,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.hop_samples is not None and self.hop_samples < 1:
             raise ConfigError(f"hop must be at least one sample, got {self.hop_samples}")
-        if self.smooth < 1:
-            raise ConfigError(f"smoothing must cover at least 1 window, got {self.smooth}")
+        if not 1 <= self.smooth <= MAX_SMOOTH_WINDOWS:
+            raise ConfigError(f"smoothing must cover 1 to {MAX_SMOOTH_WINDOWS} windows, got {self.smooth}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.top_k < 1:

@@ -74,6 +74,45 @@ def remove_partials(folder: Path | str) -> int:
     return n
 
 
+def unwritable(out: Path, siblings: tuple[str, ...] = (".json", ".png")) -> str | None:
+    """Why the file ``out`` cannot be written, or None. Its folder (or the nearest existing folder
+    above) must take a real file: os.access says yes to root everywhere, /proc included.
+    ``siblings``: the suffixes written beside ``out``, which ``out`` itself must not have. Called
+    before the work, so minutes of scoring or training never end with nowhere to write, and no
+    sibling (.json, .png) is left beside a target that then fails."""
+    out = Path(out)
+    if out.is_dir():
+        return f"it is a folder; give a file name, e.g. {out / 'report.md'}"
+    if out.exists() and not out.is_file():  # a device such as /dev/null: the atomic rename would replace it
+        return "it is not a regular file"
+    if out.suffix.lower() in siblings:  # the Markdown would be overwritten by its own sibling of that suffix
+        return f"the {out.suffix} written beside it would overwrite it; give a .md name"
+    # Probed where the file would go, or in the deepest folder that exists on the way there: nothing
+    # is created before the work (the writer makes the missing folders), so a refusal leaves no trace.
+    blocker = next((a for a in out.parents if a.exists()), Path("."))
+    if not blocker.is_dir():  # mkdir would say "File exists" or "Not a directory", which mislead
+        return f"{blocker} is not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=blocker, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        return f"cannot create files in {blocker}: {e.strerror or type(e).__name__}"
+    return None
+
+
+def cannot_write(*paths: Path) -> str | None:
+    """``cannot write PATH: why`` for the first of ``paths`` that :func:`unwritable` refuses, or that
+    is named twice (a ``.json`` --out whose JSON sibling has the same name), else None. For commands
+    that run minutes or hours before writing several files: checked first, so none is lost."""
+    seen: set[Path] = set()
+    for path in map(Path, paths):
+        why = "two of the outputs would get this name" if path in seen else unwritable(path, siblings=())
+        if why:
+            return f"cannot write {path}: {why}"
+        seen.add(path)
+    return None
+
+
 def not_a_file(path: Path, what: str) -> str | None:
     """Why ``path`` cannot be opened as a ``what`` (e.g. "audio file"), or ``None`` when it is a
     regular file. Tells a missing path from a folder or a device, which "not found" would hide."""

@@ -18,6 +18,13 @@ MAX_RATE = 768_000
 # Seconds given on a command line (a hop, a duration) become sample counts with round():
 # a huge finite value overflows there, and nothing this toolkit does runs for a year.
 MAX_SECONDS = 365 * 24 * 3600
+# Below 1 kHz nothing a microphone records is left to classify (telephone speech is 8 kHz), and a
+# header or --rate that low is a typo or a broken file: 8000 samples at "1 Hz" upsample to 16,000
+# windows, and a 64k-frame block to gigabytes.
+MIN_RATE = 1_000
+# --smooth averages the last K windows; a thousand is minutes of audio at any hop here, and a
+# typo far above it would cost K vector additions per window (or overflow the deque's length).
+MAX_SMOOTH_WINDOWS = 1_000
 # A classifier window is a second or a few; ten minutes (a ring buffer of 10 x 60 x rate
 # floats) is far beyond any model here, and a metadata typo above it would allocate gigabytes.
 MAX_WINDOW_SECONDS = 600

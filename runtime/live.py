@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from runtime.cli import ArgumentParser
 from runtime.engine import DEFAULT_SILENCE_DB, EngineConfig, StreamingEngine, WindowResult
 from runtime.errors import USER_ERRORS, AudioSourceError, ConfigError, ModelLoadError, native_stderr_silenced, one_line
 from runtime.model import load_model
-from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SECONDS
+from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SECONDS, MIN_RATE
 from runtime.sources import FileSource, MicConfig, MicSource, RawSource, Source, list_input_devices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,10 +93,8 @@ class LiveConfig:
                 raise ConfigError(f"{flag} must be a finite number of seconds above 0 and up to {MAX_SECONDS} (a year), got {value}")
         if self.stdin and self.rate is None:
             raise ConfigError("--stdin needs --rate (raw PCM has no header)")
-        if self.rate is not None and self.rate <= 0:
-            raise ConfigError(f"--rate must be a positive number of Hz, got {self.rate}")
-        if self.rate is not None and self.rate > MAX_RATE:
-            raise ConfigError(f"--rate must be at most {MAX_RATE} Hz, got {self.rate}")
+        if self.rate is not None and not MIN_RATE <= self.rate <= MAX_RATE:
+            raise ConfigError(f"--rate must be {MIN_RATE} to {MAX_RATE} Hz, got {self.rate}")
         # None means "the source's default"; 0 or less is a mistake, never a default.
         if self.channels is not None and not 1 <= self.channels <= MAX_CHANNELS:
             raise ConfigError(f"--channels must be between 1 and {MAX_CHANNELS}, got {self.channels}")
@@ -120,9 +119,11 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
     """Classify the configured input until it ends, ``duration_s`` passes or Ctrl-C.
 
     Calls ``on_window`` for every window and ``warn`` with a one-line warning about input
-    that is used but suspect (also in the summary's ``source``); returns the run summary (see
-    :meth:`runtime.budgets.RunStats.summary`). If the input stops mid-run
-    (device gone, unreadable further on) raises :class:`InputLostError`, which
+    that is used but suspect (a truncated file, in the summary's ``source``; NaN/inf samples,
+    replaced, counted in ``nonfinite_samples``); returns the run summary (see
+    :meth:`runtime.budgets.RunStats.summary`; ``interrupted``: Ctrl-C ended it). If the input
+    stops mid-run (device gone, unreadable further on), or ends without a single window to
+    classify (less than one sample at the model's rate), raises :class:`InputLostError`, which
     carries the summary so far (with an ``error`` key).
     """
     budget = get_budget(config.budget)  # fail on a bad name before opening devices
@@ -145,22 +146,33 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
         limit = None if config.duration_s is None else round(config.duration_s * source.sample_rate)
         frames = 0
         lost: AudioSourceError | None = None
+        interrupted = False
         try:
             for block in source:
                 if limit is not None and frames + block.shape[0] > limit:
                     block = block[: limit - frames]
                 frames += block.shape[0]
+                replaced = engine.nonfinite_samples
                 _process(engine, stats, on_window, block)
+                if engine.nonfinite_samples and not replaced:  # said once, when first seen; the total is in the summary
+                    warn(f"{source.name} holds NaN/inf samples (the first in the block at "
+                         f"{(frames - block.shape[0]) / source.sample_rate:.2f} s); "
+                         "they are replaced by silence (NaN) or full scale (inf) and counted in the summary")
                 if limit is not None and frames >= limit:
                     break
             _process(engine, stats, on_window, None)  # end of input: drain the resampler's delay
         except KeyboardInterrupt:
-            pass  # Ctrl-C ends the run normally, with its summary
+            interrupted = True  # Ctrl-C ends the run normally, with its summary
         except AudioSourceError as e:  # the input died mid-run (device gone, file corrupt further on)
             lost = e
+        if lost is None and not interrupted and not stats.latencies_s:
+            lost = AudioSourceError(
+                f"{source.name} gave no window to classify: {frames} frame(s) at {source.sample_rate} Hz "
+                f"is less than one sample at the model's {model.sample_rate} Hz")
         stats.audio_s = frames / source.sample_rate
         summary = stats.summary(budget, dropped=source.dropped, overflows=source.overflows)
         summary["nonfinite_samples"] = engine.nonfinite_samples
+        summary["interrupted"] = interrupted
         summary["source"] = {"name": source.name, "sample_rate": source.sample_rate, "channels": source.channels, "warning": source.warning}
         summary["model"] = {"path": str(config.model), "backend": model.backend, "sample_rate": model.sample_rate, "window_samples": model.window_samples, "hop_samples": engine.hop, "threads": model.threads}
         if lost is not None:
@@ -224,6 +236,7 @@ class ConsoleView:
             + f"peak RSS {s['peak_rss_mib']:.1f} MiB  dropped blocks {s['dropped_blocks']}  overflows {s['overflows']}"
             + (f"  non-finite samples {s['nonfinite_samples']} (replaced)" if s.get("nonfinite_samples") else "") + "\n"
             + f"budget {b['name']}: {verdict} ({'; '.join(b['reasons'])})\n"
+            + ("interrupted (Ctrl-C) before the end of the input\n" if s.get("interrupted") else "")
         )
 
 
@@ -271,6 +284,8 @@ def _db_or_off(text: str) -> float | None:
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): errors go nowhere, but the run and exit status stand
+        sys.stderr = open(os.devnull, "w")
     args = parse_args(argv)
     out = out or sys.stdout
     if out is None:  # started with stdout closed (`>&-`): Python sets sys.stdout to None
@@ -301,7 +316,11 @@ def _main(args: argparse.Namespace, out: TextIO) -> int:
             show(e.summary)  # what was classified before the input died, then the error line
             raise
         show(summary)
-        return 0
+        # Ctrl-C is how a microphone run ends; a file or stdin cut short did not finish, and says so.
+        return 130 if summary["interrupted"] and (config.file is not None or config.stdin) else 0
+    except KeyboardInterrupt:  # before the first block: loading the model, waiting for stdin's first frame
+        sys.stderr.write("interrupted: nothing was classified\n")
+        return 130
     except USER_ERRORS as e:
         sys.stderr.write(f"error: {one_line(e, 500)}\n")
         return 2

@@ -63,6 +63,11 @@ class Quantization:
         return ((q.astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)).astype(np.float32)
 
 
+# How far a score may stray outside [0, 1] and still be a probability: float16 softmax outputs
+# round to within 1e-3 of the range, int8 ones dequantize into it exactly.
+PROBABILITY_SLACK = 1e-3
+
+
 class Model:
     """A loaded classifier. Use :func:`load_model`.
 
@@ -103,6 +108,10 @@ class Model:
             window: ``float32 (window_samples,)``, raw mono PCM in [-1, 1] at ``sample_rate``.
         Returns:
             ``float32 (len(labels),)``, the model's softmax output (dequantized).
+        Raises:
+            InferenceError: the backend failed, or the output is not probabilities (NaN, inf, or a
+                score outside [0, 1]: a broken file, or a model exported without its softmax, whose
+                logits would make ``--threshold`` and the smoothing meaningless).
         """
         if window.dtype != np.float32 or window.shape != (self.window_samples,):
             raise InputTypeError(
@@ -113,7 +122,13 @@ class Model:
             out = self._invoke(q)
         except Exception as e:  # LiteRT/onnxruntime raise RuntimeError with kernel details
             raise InferenceError(f"{self.path.name}: inference failed ({one_line(e)})") from None
-        return self.output_quant.dequantize(out).reshape(-1)
+        probs = self.output_quant.dequantize(out).reshape(-1)
+        lo, hi = float(probs.min()), float(probs.max())  # NaN compares False below, so it is caught too
+        if not (-PROBABILITY_SLACK <= lo and hi <= 1.0 + PROBABILITY_SLACK):
+            bad = next(float(v) for v in probs if not -PROBABILITY_SLACK <= v <= 1.0 + PROBABILITY_SLACK)
+            raise InferenceError(f"{self.path.name} gave {bad:g} as a class score: its outputs are not probabilities "
+                                 "(a broken file, or a model exported without its softmax)")
+        return probs
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -23,7 +23,7 @@ import soundfile as sf
 from runtime.dsp import pcm_to_float32
 from runtime.errors import AudioSourceError, ConfigError, one_line, quiet_native_stderr
 from runtime.files import not_a_file
-from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE
+from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE, MIN_RATE
 
 
 class Source:
@@ -81,6 +81,10 @@ class FileSource(Source):
             self._file.close()
             raise AudioSourceError(f"{self.name} contains no audio (0 frames)")
         self.sample_rate = int(self._file.samplerate)
+        if not MIN_RATE <= self.sample_rate <= MAX_RATE:
+            self._file.close()
+            raise AudioSourceError(f"{self.name}: its header gives {self.sample_rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz "
+                                   "of recorded audio (a broken header?)")
         self.channels = int(self._file.channels)
         self.frames = int(self._file.frames)
         self.warning = truncation_warning(self.name, getattr(self._file, "extra_info", ""))
@@ -149,10 +153,8 @@ class RawSource(Source):
         block_frames: int = 1024,
         stream: BinaryIO | None = None,
     ) -> None:
-        if rate <= 0:
-            raise ConfigError(f"raw PCM needs a positive --rate, got {rate}")
-        if rate > MAX_RATE:
-            raise ConfigError(f"raw PCM --rate must be at most {MAX_RATE} Hz, got {rate}")
+        if not MIN_RATE <= rate <= MAX_RATE:
+            raise ConfigError(f"raw PCM --rate must be {MIN_RATE} to {MAX_RATE} Hz, got {rate}")
         if not 1 <= channels <= MAX_CHANNELS:
             raise ConfigError(f"raw PCM needs 1 to {MAX_CHANNELS} channels, got {channels}")
         if sample_format not in PCM_FORMATS:
@@ -161,6 +163,8 @@ class RawSource(Source):
             raise ConfigError(f"block size must be 1 to {MAX_BLOCK_FRAMES} frames, got {block_frames}")
         self.sample_rate, self.channels, self.block_frames = int(rate), int(channels), int(block_frames)
         self._dtype = PCM_FORMATS[sample_format]
+        if stream is None and sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise AudioSourceError("stdin is closed; pipe raw PCM into --stdin (e.g. arecord -f S16_LE -r 16000 | ...)")
         self._stream = stream if stream is not None else sys.stdin.buffer
         self.name = "stdin"
         # Read up to the first whole frame now, so that a stream without one fails at

@@ -130,6 +130,31 @@ def tone_tflite(int8: bool = False) -> Path:
 
 
 @functools.cache
+def bad_output_tflite(kind: str) -> Path:
+    """A two-tone-shaped model whose output is not probabilities: ``"nan"`` (log of a negative
+    number), ``"inf"`` (division by zero) or ``"logits"`` (scores of 100 and -100, no softmax)."""
+    tf = _quiet_tf()
+
+    @tf.function(input_signature=[tf.TensorSpec([1, TONE_WINDOW], tf.float32)])
+    def model(x):
+        level = tf.reduce_mean(tf.abs(x), axis=1, keepdims=True)  # (1, 1): depends on the input, so not folded away
+        if kind == "nan":
+            one = tf.math.log(-1.0 - level)
+        elif kind == "inf":
+            one = (1.0 + level) / (level * 0.0)
+        else:
+            one = 100.0 + level
+        return tf.concat([one, -one], axis=1)
+
+    path = _CACHE / f"bad_{kind}" / "model.tflite"
+    path.parent.mkdir(parents=True)
+    _convert(tf, model.get_concrete_function(), path)
+    meta = ModelMetadata(name=f"bad_{kind}", labels=TONE_LABELS, sample_rate=TONE_RATE, window_samples=TONE_WINDOW,
+                         hop_samples=TONE_WINDOW // 2)
+    return _write(path, meta)
+
+
+@functools.cache
 def tone_onnx() -> Path:
     """The two-tone detector as ``.onnx`` with the metadata in ``metadata_props`` (no sidecar)."""
     tf = _quiet_tf()

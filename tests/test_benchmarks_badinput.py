@@ -59,12 +59,26 @@ def export_root(tmp_path) -> Path:
     (["--rate", "1000000000"], "error: --rate must be at most 768000, got 1000000000"),  # runtime.live's bound
     (["--block", "100000000"], "error: --block must be at most 65536"),
     (["--seed", "-1"], "error: --seed must be >= 0, got -1"),
+    (["--rate", "1"], "error: --rate must be at least 1000, got 1"),
+    (["--bucket", "1e-9"], "error: --bucket must be at least one --hop"),  # was a ZeroDivisionError at the end
 ])
 def test_soak_refuses_out_of_range_values_before_any_work(args, message, tmp_path, capsys):
     from benchmarks.soak import main
 
     assert main([*args, "--out", str(tmp_path / "soak.json")]) == 2
     assert _one_error_line(capsys.readouterr().err).startswith(message)
+
+
+@pytest.mark.parametrize("module", ["benchmarks.soak", "benchmarks.reliability"])
+def test_long_runs_check_every_output_file_first(module, tmp_path, capsys):
+    """The soak's .png (or the report itself) being a folder ended hours of work in an IsADirectoryError."""
+    import importlib
+
+    out = tmp_path / ("soak.json" if module.endswith("soak") else "rel.md")
+    blocked = out.with_suffix(".png") if module.endswith("soak") else out
+    blocked.mkdir()
+    assert importlib.import_module(module).main(["--model", str(EXPORT / "model_int8.tflite"), "--out", str(out)]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith(f"error: cannot write {blocked}: it is a folder")
 
 
 def test_soak_refuses_a_hop_under_one_model_sample(tmp_path, capsys):
@@ -152,21 +166,59 @@ def test_nothing_measured_leaves_previous_results_alone(export_root, tmp_path, c
     (out / "latest.md").write_text("previous run\n")
     assert main([str(export_root), "--runtime-only", "--out", str(out), "--formats", "tflite_float32",
                  "--threads", "1", "--windows", "2", "--warmup", "0"]) == 1
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: nothing could be measured ({bad}); results in {out} left as they were")
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # says why, not only which file
+    assert last.startswith(f"error: nothing could be measured: {bad}: not a loadable TFLite model (")
+    assert last.endswith(f"; results in {out} left as they were")
     assert (out / "latest.md").read_text() == "previous run\n"
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--windows", "0"], "error: --windows must be >= 1, got 0"),
-    (["--warmup", "-1"], "error: --warmup must be >= 0, got -1"),
-    (["--threads", "1", "0", "-2"], "error: --threads must be >= 1, got 0 -2"),
+    (["--windows", "0"], "error: --windows must be 1 to 1000000, got 0"),
+    (["--windows", "100000000000000000000"], "error: --windows must be 1 to 1000000, got 100000000000000000000"),
+    (["--warmup", "-1"], "error: --warmup must be 0 to 1000000, got -1"),
+    (["--threads", "1", "0", "-2"], "error: --threads must be 1 to 64, got 0"),
+    (["--threads", "100000"], "error: --threads must be 1 to 64, got 100000"),  # was "nothing could be measured"
 ])
 def test_bad_counts_name_the_option(args, message, export_root, tmp_path, capsys):
     from benchmarks.__main__ import main
 
     assert main([str(export_root), "--out", str(tmp_path / "o"), *args]) == 2
     assert _one_error_line(capsys.readouterr().err) == message
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--quick", "--windows", "0"], "error: --quick sets its own formats, threads, windows and warmup; drop --windows or --quick"),
+    (["--quick", "--formats", "onnx_float32", "--threads", "7"], "drop --formats, --threads or --quick"),
+    (["--name", "a/b"], "error: --name must be a plain file name without folders (put those in --out), got 'a/b'"),
+    (["--name", ""], "error: --name must be a plain file name"),
+    (["--name", "../up"], "error: --name must be a plain file name"),
+])
+def test_options_are_checked_before_measuring(args, message, export_root, tmp_path, capsys):
+    """--quick took other options silently; --name with a folder failed only after every measurement."""
+    from benchmarks.__main__ import main
+
+    assert main([str(export_root), "--runtime-only", "--out", str(tmp_path / "o"), *args]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+def test_a_blocked_plot_is_refused_before_measuring(export_root, tmp_path, capsys):
+    from benchmarks.__main__ import main
+
+    (tmp_path / "o" / "latest_latency.png").mkdir(parents=True)
+    assert main([str(export_root), "--out", str(tmp_path / "o")]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith(
+        f"error: cannot write {tmp_path / 'o' / 'latest_latency.png'}: it is a folder")
+    assert not (tmp_path / "o" / "latest.json").exists()
+
+
+def test_report_checks_its_outputs_first(tmp_path, capsys):
+    from benchmarks.report import main
+
+    path = _results_with(tmp_path, 1.0)
+    (tmp_path / "r_pareto.png").mkdir()
+    assert main([str(path)]) == 2
+    assert _one_error_line(capsys.readouterr().err).startswith(f"error: cannot write {tmp_path / 'r_pareto.png'}: it is a folder")
+    assert not path.with_suffix(".md").exists()
 
 
 def test_help_puts_the_folders_first(capsys):
@@ -194,8 +246,9 @@ def test_runtime_live_refuses_bad_seconds(seconds, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("out,message", [
-    ("/proc/nope/x.md", "error: cannot write to /proc/nope: "),
-    (".", "error: --out . is a folder"),
+    ("/proc/nope/x.md", "error: --out /proc/nope/x.md: cannot create files in /proc: "),
+    (".", "error: --out .: it is a folder"),
+    ("r.json", "error: --out r.json: the .json written beside it would overwrite it"),  # it did, and said "wrote"
 ])
 def test_runtime_live_checks_the_output_before_measuring(out, message, tmp_path, capsys):
     from benchmarks.runtime_live import main
@@ -267,7 +320,7 @@ def test_worker_bad_count_names_the_option(capsys):
     from benchmarks.worker import main
 
     assert main([str(EXPORT / "model_int8.tflite"), "--warmup", "-1"]) == 2
-    assert _one_error_line(capsys.readouterr().err) == "error: --warmup must be >= 0, got -1"
+    assert _one_error_line(capsys.readouterr().err) == "error: --warmup must be 0 to 1000000, got -1"
 
 
 @pytest.mark.parametrize("module", ["benchmarks.worker", "benchmarks.peers"])

@@ -65,7 +65,9 @@ def test_cli_replaces_nan_and_counts_it(tmp_path, model):
     sf.write(wav, x, TONE_RATE, subtype="FLOAT")
     proc = subprocess.run([sys.executable, "-m", "runtime.live", "--model", str(model), "--file", str(wav), "--json", "--smooth", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ("warning: nan.wav holds NaN/inf samples (the first in the block at 0.00 s); they are "
+                           "replaced by silence (NaN) or full scale (inf) and counted in the summary\n")  # once, not per block
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     windows, summary = rows[:-1], rows[-1]["summary"]
     assert summary["nonfinite_samples"] == len(x[::500]) + 1
@@ -240,3 +242,14 @@ def test_live_writes_no_files(tmp_path, model):
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert list(cwd.iterdir()) == [] and sorted(p.name for p in wav.parent.iterdir()) == ["t.wav"]
+
+
+def test_a_rate_no_recording_has_is_refused_on_every_path(tmp_path, model):
+    """A WAV whose header says 1 Hz: its 4 samples were upsampled into 31 windows (and a long one into
+    gigabytes). The loaders and the runtime now refuse it, naming the file and the rate."""
+    from benchmarks.reliability import make_corpus, run_cli, run_data, run_runtime
+    from runtime.model import load_model
+
+    path = next(c for c in make_corpus() if c.name == "rate_1hz.wav").make(tmp_path)
+    for outcome, detail in (run_data(path, tmp_path), run_runtime(path, load_model(model)), run_cli(path, model)):
+        assert outcome == "error" and "1 Hz" in detail and "rate_1hz.wav" in detail, detail

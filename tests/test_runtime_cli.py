@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -171,7 +173,9 @@ def test_bad_settings(model, args, words):
         (["--channels", "0"], ["--channels", "got 0"]),  # 0 is not "the default"
         (["--block", "0"], ["--block", "got 0"]),
         (["--block", "100000000000"], ["--block", "65536"]),  # one raw read would not fit in memory
-        (["--rate", "0"], ["--rate must be a positive", "got 0"]),  # a rate was given: not "needs --rate"
+        (["--rate", "0"], ["--rate must be 1000 to", "got 0"]),  # a rate was given: not "needs --rate"
+        (["--rate", "1"], ["--rate must be 1000 to", "got 1"]),  # a 64k block would have upsampled to 2 GiB
+        (["--smooth", "99999999999999999999"], ["smoothing", "1 to 1000"]),  # overflowed the deque's length
         (["--rate", "1000000000000"], ["--rate", "768000", "1000000000000"]),  # used to give "0 windows"
         (["--hop", "1e308"], ["--hop", "a year", "1e+308"]),  # finite, but round(seconds x rate) overflowed
         (["--duration", "1e308"], ["--duration", "a year", "1e+308"]),
@@ -200,11 +204,15 @@ def test_stdin_without_a_whole_frame_is_an_error(model, data, args, words):
     assert proc.returncode == 2 and proc.stdout == b""
 
 
-def test_budget_without_windows_is_not_judged_on_latency(tmp_path, model):
-    """No window timed: latency is reported as not judged, never silently left out."""
+def test_no_window_is_an_error_whose_summary_judges_no_latency(tmp_path, model):
+    """No window timed (--duration under one sample): the summary says latency was not judged, never
+    silently left out, and the run ends with one error line, not exit 0 with "0 windows"."""
     wav = tmp_path / "t.wav"
     sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE), TONE_RATE)
-    _, summary = json_windows(run_cli("--model", model, "--file", str(wav), "--json", "--duration", "1e-9"))
+    proc = run_cli("--model", model, "--file", str(wav), "--json", "--duration", "1e-9")
+    assert proc.returncode == 2
+    assert proc.stderr.decode() == f"error: t.wav gave no window to classify: 0 frame(s) at {TONE_RATE} Hz is less than one sample at the model's 16000 Hz\n"
+    summary = json.loads(proc.stdout.decode().splitlines()[-1])["summary"]
     b = summary["budget"]
     assert summary["windows"] == 0
     assert "latency_ms_per_window not judged: no windows were timed" in b["reasons"]
@@ -326,3 +334,64 @@ def test_closed_stdout_is_a_one_line_error(tmp_path, model):
     proc = subprocess.run(["bash", "-c", f'"{sys.executable}" -m runtime.live --model "{model}" --file "{wav}" >&-'],
                           cwd=ROOT, capture_output=True, timeout=60)
     assert_one_line_error(proc, "stdout is closed")
+
+
+@pytest.mark.parametrize("kind,score", [("nan", "nan"), ("inf", "inf"), ("logits", "100")])
+def test_output_that_is_not_probabilities_is_an_error(tmp_path, kind, score):
+    """NaN or inf scores were printed (``"score": NaN`` is not even JSON) and an infinite one raised
+    an event; logits made --threshold meaningless. Now one error line naming the file and the score."""
+    from runtime_fixtures import bad_output_tflite
+
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE), TONE_RATE)
+    proc = run_cli("--model", str(bad_output_tflite(kind)), "--file", str(wav), "--json")
+    assert_one_line_error(proc, "model.tflite gave", score, "not probabilities")
+    assert proc.returncode == 2 and b"NaN" not in proc.stdout and b"Infinity" not in proc.stdout
+
+
+def test_closed_stderr_still_classifies(tmp_path, model):
+    """With stderr closed (``2>&-``) the tool exited 1 with no output at all."""
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE), TONE_RATE)
+    proc = subprocess.run(f"{shlex.quote(sys.executable)} -m runtime.live --model {shlex.quote(model)} "
+                          f"--file {shlex.quote(str(wav))} --json 2>&-", shell=True, cwd=ROOT, capture_output=True,
+                          timeout=60)
+    windows, summary = json_windows(proc)
+    assert summary["windows"] == len(windows) > 0
+
+
+def test_closed_stdin_is_one_error_line(model):
+    proc = subprocess.run(f"{shlex.quote(sys.executable)} -m runtime.live --model {shlex.quote(model)} "
+                          "--stdin --rate 8000 <&-", shell=True, cwd=ROOT, capture_output=True, timeout=60)
+    assert_one_line_error(proc, "stdin is closed")
+
+
+def _popen(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "runtime.live", *args], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_ctrl_c_cuts_a_file_run_with_its_summary_and_exit_130(tmp_path, model):
+    """A file cut short by Ctrl-C looked like a complete run (exit 0, nothing in the JSON said so)."""
+    wav = tmp_path / "long.wav"
+    sf.write(wav, tone_signal([("low", 30.0)], TONE_RATE), TONE_RATE)
+    proc = _popen("--model", model, "--file", str(wav), "--json", "--realtime")
+    first = json.loads(proc.stdout.readline())  # a window is out: the run is under way
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    summary = json.loads(out.decode().splitlines()[-1])["summary"]
+    assert proc.returncode == 130 and err == b"", err
+    assert first["index"] == 0 and summary["interrupted"] is True and summary["audio_s"] < 30
+
+
+def test_ctrl_c_before_the_first_frame_is_one_line(model):
+    """Ctrl-C while --stdin waits for its first frame (``arecord | ...`` not started yet) gave a traceback."""
+    proc = _popen("--model", model, "--stdin", "--rate", "8000")
+    deadline = time.monotonic() + 30
+    wchan = Path(f"/proc/{proc.pid}/wchan")  # the kernel function it sleeps in: (anon_)pipe_read once blocked on stdin
+    while time.monotonic() < deadline and not wchan.read_text().endswith("pipe_read"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and out == b""
+    assert err.decode() == "interrupted: nothing was classified\n"

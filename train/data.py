@@ -26,7 +26,6 @@ import csv
 import hashlib
 import json
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -35,7 +34,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from runtime.files import atomic_path
+from runtime.files import atomic_path, unwritable  # noqa: F401  (unwritable: re-exported for train.*)
+from runtime.limits import MAX_RATE, MIN_RATE
 
 
 class DataError(ValueError):
@@ -49,32 +49,6 @@ def read_json(path: Path, owner: str) -> dict:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise DataError(f"{owner}: cannot read {Path(path).name} ({type(e).__name__})") from None
-
-
-def unwritable(out: Path, siblings: tuple[str, ...] = (".json", ".png")) -> str | None:
-    """Why the file ``out`` cannot be written, or None. Its folder (or the nearest existing folder
-    above) must take a real file: os.access says yes to root everywhere, /proc included.
-    ``siblings``: the suffixes written beside ``out``, which ``out`` itself must not have. Called
-    before the work, so minutes of scoring or training never end with nowhere to write, and no
-    sibling (.json, .png) is left beside a target that then fails."""
-    out = Path(out)
-    if out.is_dir():
-        return f"it is a folder; give a file name, e.g. {out / 'report.md'}"
-    if out.exists() and not out.is_file():  # a device such as /dev/null: the atomic rename would replace it
-        return "it is not a regular file"
-    if out.suffix.lower() in siblings:  # the Markdown would be overwritten by its own sibling of that suffix
-        return f"the {out.suffix} written beside it would overwrite it; give a .md name"
-    # Probed where the file would go, or in the deepest folder that exists on the way there: nothing
-    # is created before the work (the writer makes the missing folders), so a refusal leaves no trace.
-    blocker = next((a for a in out.parents if a.exists()), Path("."))
-    if not blocker.is_dir():  # mkdir would say "File exists" or "Not a directory", which mislead
-        return f"{blocker} is not a folder"
-    try:
-        with tempfile.NamedTemporaryFile(dir=blocker, prefix=".write-check-"):
-            pass
-    except OSError as e:
-        return f"cannot create files in {blocker}: {e.strerror or type(e).__name__}"
-    return None
 
 
 def check_out(out: Path, option: str = "--out", siblings: tuple[str, ...] = (".json", ".png")) -> Path:
@@ -409,8 +383,8 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     """Decode ``path``, downmix to mono, resample to ``sample_rate``.
 
     Returns float32, shape (samples,), values as decoded (PCM16 gives [-1, 1)).
-    Raises :class:`AudioError` naming the file when it cannot be read, is empty or
-    holds NaN/inf samples.
+    Raises :class:`AudioError` naming the file when it cannot be read, is empty, has a
+    rate no recording has (``runtime.limits``) or holds NaN/inf samples.
     """
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -419,6 +393,9 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
         raise AudioError(path, reason, f"cannot read audio file {path} ({reason})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "audio file is empty", f"audio file is empty: {path}")
+    if not MIN_RATE <= rate <= MAX_RATE:  # the runtime's bounds: a "1 Hz" header is a broken file, not audio
+        reason = f"its header gives {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz of recorded audio"
+        raise AudioError(path, reason, f"{reason}: {path}")
     if not np.isfinite(data).all():  # float files can hold NaN/inf; one would poison every batch it is in
         reason = f"audio file has {int((~np.isfinite(data)).sum())} NaN/inf sample(s)"
         raise AudioError(path, reason, f"{reason}: {path}")
