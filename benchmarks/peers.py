@@ -155,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.worker import bad_counts
     from runtime.errors import USER_ERRORS, one_line
 
-    # Every peer times model_float32.tflite (and .onnx where present) of the folder: check that first.
-    if not (args.folder / "model_float32.tflite").is_file():
-        print(f"error: {args.folder} is not an export folder (no model_float32.tflite; make one with python -m export)",
-              file=sys.stderr)
-        return 2
+    # Every peer times model_float32.tflite (and .onnx where present) of the folder, and Keras its
+    # model.keras, which python -m export writes but the shipped asset folders do not carry: check both first.
+    for name in ("model_float32.tflite", "model.keras"):
+        if not (args.folder / name).is_file():
+            print(f"error: {args.folder} is not an export folder of python -m export (no {name}; the peers time "
+                  "Keras on model.keras and the interpreters on model_float32.tflite)", file=sys.stderr)
+            return 2
     bad = bad_counts(args.windows, args.warmup, args.threads)
     if bad:
         print(f"error: {bad}", file=sys.stderr)

@@ -324,7 +324,13 @@ def _main(args: argparse.Namespace, out: TextIO) -> int:
     except USER_ERRORS as e:
         sys.stderr.write(f"error: {one_line(e, 500)}\n")
         return 2
-    except OSError as e:  # e.g. a broken pipe on stdout, a device gone at the OS level
+    except BrokenPipeError:  # the reader went away (`... --json | head -1`): stop quietly, as command-line tools do
+        try:  # and keep Python's flush at exit from reporting the same pipe again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
+    except OSError as e:  # e.g. a device gone at the OS level
         sys.stderr.write(f"error: {one_line(e, 500)}\n")
         return 2
 

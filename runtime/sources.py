@@ -73,6 +73,8 @@ class FileSource(Source):
         problem = not_a_file(self.path, "audio file")
         if problem:
             raise AudioSourceError(problem)
+        if self.path.stat().st_size == 0:  # libsndfile would say "Format not recognised"
+            raise AudioSourceError(f"{self.name} is empty (0 bytes)")
         try:
             self._file = sf.SoundFile(str(self.path))
         except Exception as e:  # soundfile.LibsndfileError, RuntimeError on older versions

@@ -170,12 +170,17 @@ def test_corrupt_model_is_one_line(module, args, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / args[-1]).exists()
 
 
-def test_peers_missing_folder(tmp_path, capsys):
+@pytest.mark.parametrize("folder,missing", [("nonexist", "model_float32.tflite"),
+                                            ("android_demo_assets/spoken_digit", "model.keras")])
+def test_peers_needs_an_export_folder(tmp_path, capsys, folder, missing):
+    """A shipped asset folder has no model.keras: that was an ExportError traceback after loading."""
     from benchmarks.peers import main
 
-    assert main([str(tmp_path / "nonexist")]) == 2
-    assert capsys.readouterr().err == (f"error: {tmp_path / 'nonexist'} is not an export folder "
-                                       "(no model_float32.tflite; make one with python -m export)\n")
+    path = tmp_path / folder if folder == "nonexist" else ROOT / folder
+    assert main([str(path), "--windows", "2", "--warmup", "0"]) == 2
+    assert capsys.readouterr().err == (f"error: {path} is not an export folder of python -m export (no {missing}; "
+                                       "the peers time Keras on model.keras and the interpreters on "
+                                       "model_float32.tflite)\n")
 
 
 def test_report_refuses_json_of_the_wrong_shape(tmp_path, capsys):

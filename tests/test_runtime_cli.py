@@ -395,3 +395,19 @@ def test_ctrl_c_before_the_first_frame_is_one_line(model):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and out == b""
     assert err.decode() == "interrupted: nothing was classified\n"
+
+
+def test_empty_file_and_a_closed_pipe(tmp_path, model):
+    """A 0-byte WAV said libsndfile's "Format not recognised"; a reader that stops early (`| head -1`)
+    gave "error: [Errno 32] Broken pipe". Now "is empty", and a quiet exit 141 as other tools give."""
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    assert_one_line_error(run_cli("--model", model, "--file", str(empty)), "empty.wav is empty (0 bytes)")
+    wav = tmp_path / "t.wav"
+    # ~1000 windows of JSON, more than a pipe's 64 KiB buffer: the writer must meet the closed end.
+    sf.write(wav, tone_signal([("low", 120.0)], TONE_RATE), TONE_RATE)
+    proc = subprocess.run(f"{shlex.quote(sys.executable)} -m runtime.live --model {shlex.quote(model)} --file "
+                          f"{shlex.quote(str(wav))} --json | head -1; exit ${{PIPESTATUS[0]}}", shell=True,
+                          executable="/bin/bash", cwd=ROOT, capture_output=True, timeout=60)
+    assert proc.returncode == 141 and proc.stderr == b"", proc.stderr
+    assert json.loads(proc.stdout)["index"] == 0

@@ -238,3 +238,18 @@ def test_truncation_warning_reads_libsndfiles_header_log(log, truncated):
     assert (warning is not None) == truncated
     if truncated:
         assert "x.wav looks truncated" in warning and "96000" in warning and "32000" in warning
+
+
+def test_a_broken_metadata_json_is_named(tmp_path):
+    """'model metadata is not valid JSON' did not say which file, though several models may share a folder."""
+    import shutil
+
+    from runtime.model import load_model
+    from runtime_fixtures import tone_tflite
+
+    model = tmp_path / "m.tflite"
+    shutil.copy(tone_tflite(), model)
+    (tmp_path / "metadata.json").write_text('{"name": "tone2", ')
+    with pytest.raises(MetadataError) as e:
+        load_model(model)
+    assert str(e.value).startswith(f"{tmp_path / 'metadata.json'}: model metadata is not valid JSON")
