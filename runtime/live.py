@@ -246,6 +246,17 @@ def _json_line(out: TextIO, obj: dict) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = parser()
+    args = p.parse_args(argv)
+    if args.list_devices:  # it lists and exits: anything else given with it would be silently ignored
+        flags = {a.dest: a.option_strings[0] for a in p._actions if a.option_strings}
+        ignored = [flags[k] for k, v in vars(args).items() if k != "list_devices" and v != p.get_default(k)]
+        if ignored:
+            p.error(f"--list-devices lists the input devices and exits; it takes no other option (got {', '.join(ignored)})")
+    return args
+
+
+def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m runtime.live", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model file (default: {DEFAULT_MODEL.relative_to(ROOT)})")
     src = p.add_argument_group("input (default: the microphone)")
@@ -271,7 +282,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out.add_argument("--duration", dest="duration_s", type=float, metavar="SECONDS", help="stop after this many seconds of audio")
     out.add_argument("--json", action="store_true", help="one JSON object per window, then {\"summary\": ...}")
     out.add_argument("--budget", default=DEFAULT_BUDGET, help=f"mobile budget to check: {', '.join(load_budgets())}")
-    return p.parse_args(argv)
+    return p
 
 
 def _db_or_off(text: str) -> float | None:

@@ -243,6 +243,12 @@ def test_no_input_device_at_all(model):
     assert_one_line_error(run_cli("--model", model, "--duration", "1", env=env), "no default input device")
 
 
+def test_list_devices_refuses_options_it_would_ignore(model):
+    proc = run_cli("--list-devices", "--model", model, "--format", "s16le")
+    assert_one_line_error(proc, "--list-devices lists the input devices and exits", "(got --model, --format)")
+    assert proc.returncode == 2 and proc.stdout == b""
+
+
 def test_file_at_real_time_pace(tmp_path, model):
     wav = tmp_path / "t.wav"
     sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE), TONE_RATE)
