@@ -18,7 +18,7 @@ from pathlib import Path
 from export.audio import LABEL_SOURCES, WindowSet, load_folder
 from export.config import ARTIFACT_KEYS, ONNX_CALIBRATIONS, ExportConfig, ExportError, artifact, require_positive
 from export.files import sha256, write_atomic
-from export.parity import compare, judge, label_indices
+from export.parity import Verdict, compare, judge, label_indices
 from runtime.cli import ArgumentParser
 
 PARITY_JSON = "parity.json"
@@ -78,6 +78,25 @@ def run_artifact(kind: str, path: Path, x):
     return run_onnx(path.read_bytes(), x)
 
 
+def probe_windows(window: int, sample_rate: int) -> tuple[list[str], "np.ndarray"]:
+    """The golden-vector probes (silence, noise, sines, chirps, a click, a square) plus noise under the
+    models' RMS floor: inputs held-out audio never holds, where a converter's rounding shows as NaN
+    (a float16 file once gave NaN on every class for silence). Names and (n, window) float32."""
+    import numpy as np
+
+    from runtime.signals import noise, probe_set
+
+    probes = probe_set(window, sample_rate)
+    probes["noise_under_rms_floor"] = noise(window, 1e-5, seed=3)  # PerSampleNormalization floors the RMS at 1e-4
+    return list(probes), np.stack(list(probes.values()))
+
+
+def _non_finite_probes(names: list[str], probs) -> list[str]:
+    import numpy as np
+
+    return [name for name, row in zip(names, probs) if not np.isfinite(row).all()]
+
+
 def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = None,
                  model=None, log=print) -> dict:
     """Run every artifact of the export at ``out_dir`` on ``test`` windows;
@@ -97,7 +116,12 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
     truth = label_indices(test.labels, doc["labels"])
     ref = keras_probs(model, test.x)
     keras_stats = compare(ref, ref, truth)
+    probe_names, probes = probe_windows(doc["window_samples"], doc["sample_rate"])
+    keras_bad_probes = _non_finite_probes(probe_names, keras_probs(model, probes))
     rows, failures = {}, []
+    if keras_bad_probes:
+        failures.append(f"{REFERENCE_NAME} (the Keras reference gives NaN/inf outputs on the probe(s) "
+                        f"{', '.join(keras_bad_probes)}: the model itself is broken)")
     if keras_stats["non_finite_windows"]:
         # Nothing to compare against: every artifact would "agree" with NaN (argmax 0 == argmax 0).
         # The failed report is still written, so a passing parity.json of an earlier export into
@@ -116,15 +140,19 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
         stats = _finite_or_none(compare(ref, run_artifact(info["kind"], path, test.x), truth))
         verdict = judge(artifact(key).precision, stats, keras_stats["accuracy"],
                         config.float_min_agreement, config.int8_max_accuracy_drop)
+        bad_probes = _non_finite_probes(probe_names, run_artifact(info["kind"], path, probes))
+        if bad_probes and verdict.passed is not False:
+            verdict = Verdict(False, f"NaN/inf outputs on the probe(s) {', '.join(bad_probes)}")
         rows[key] = {"file": info["file"], "bytes": path.stat().st_size, "sha256": info["sha256"],
                      "precision": info["precision"],
-                     **stats, "passed": verdict.passed, "verdict": verdict.reason}
+                     **stats, "non_finite_probes": bad_probes, "passed": verdict.passed, "verdict": verdict.reason}
         log(f"  {info['file']}: {verdict.reason}, max prob diff {_diff(stats['max_prob_diff'])}")
         if verdict.passed is False:
             failures.append(f"{info['file']} ({verdict.reason})")
     report = {
         "model": doc["name"],
         "audio": (doc.get("data") or {}).get("parity_audio"),
+        "probes": probe_names,
         "windows": int(len(test)),
         "labelled_windows": int((truth >= 0).sum()),
         "keras_accuracy": keras_stats["accuracy"],
@@ -170,7 +198,9 @@ def render_markdown(report: dict) -> str:
         f"Keras accuracy {_pct(report['keras_accuracy'])}. Thresholds: float artifacts agree (top-1) with Keras "
         f"on ≥ {report['thresholds']['float_min_top1_agreement']:.1%} of windows; int8 artifacts lose ≤ "
         f"{report['thresholds']['int8_max_accuracy_drop'] * 100:.1f} accuracy "
-        f"point{'' if report['thresholds']['int8_max_accuracy_drop'] == 0.01 else 's'}.",
+        f"point{'' if report['thresholds']['int8_max_accuracy_drop'] == 0.01 else 's'}."
+        + (f" Every artifact must also give finite outputs on {len(report['probes'])} probe windows "
+           f"({', '.join(report['probes'])})." if report.get("probes") else ""),
         "",
         "| artifact | size (bytes) | accuracy | top-1 agreement | max prob diff | verdict |",
         "|---|---:|---:|---:|---:|---|",

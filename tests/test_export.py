@@ -22,7 +22,7 @@ from export.exporter import export_model
 from export.files import sha256
 from export.loading import Source
 from export.parity import judge
-from export.onnx_export import convert_int8
+from export.onnx_export import convert_int8, run_onnx
 from export.tflite import _quantized_front_end_weights, convert_dynamic_int8, frozen_function, run_tflite
 from export.tflite_metadata import read_model_metadata
 from runtime.metadata import JSON_NAME, LABELS_NAME, ONNX_KEY, read_metadata, tflite_associated_files
@@ -56,9 +56,13 @@ def assert_export_complete(doc: dict, source: Source, out) -> None:
     window, sr = doc["window_samples"], doc["sample_rate"]
     x = tones(2, window, sr, seed=1)
     ref = np.asarray(source.model(x, training=False))
+    silence = np.zeros((1, window), np.float32)
     for a in ARTIFACTS:
         path = out / a.filename
         assert path.is_file(), a.filename
+        # float16 once gave NaN here: the RMS floor squared (1e-8) is 0 in float16, and silence became 0 / 0
+        on_silence = run_tflite(path.read_bytes(), silence) if a.kind == "tflite" else run_onnx(path.read_bytes(), silence)
+        assert np.isfinite(on_silence).all(), a.filename
         assert doc["files"][a.key]["sha256"] == sha256(path)
         meta = read_metadata(path)
         assert meta.name == source.model_config.name and meta.sample_rate == sr and meta.window_samples == window
@@ -180,6 +184,28 @@ def test_parity_fails_loudly_naming_the_artifact(tmp_path):
         check_export(tmp_path, test, ExportConfig(out_dir=tmp_path, float_min_agreement=1.0), model=other)
     report = json.loads((tmp_path / "parity.json").read_text())
     assert report["passed"] is False and "FAIL" in (tmp_path / "parity.md").read_text()
+
+
+def test_parity_check_fails_an_artifact_that_is_nan_on_a_probe(tmp_path, monkeypatch):
+    """Held-out audio never holds digital silence: the check also runs probes (silence, noise under the
+    RMS floor, tones, ...) through every artifact, and NaN on any of them fails it, naming the probe."""
+    import export.check as check
+
+    doc, source = export_untrained("lv42", 8000, tmp_path, formats=("tflite_float32",))
+    real = check.run_artifact
+
+    def nan_on_silence(kind, path, x):  # what the float16 file did before the RMS floor moved after the sqrt
+        probs = real(kind, path, x)
+        probs[~np.abs(x).any(axis=1)] = np.nan
+        return probs
+
+    monkeypatch.setattr(check, "run_artifact", nan_on_silence)
+    test = WindowSet.from_array(tones(6, 8000, 8000, seed=3))
+    with pytest.raises(ExportError, match=r"model_float32.tflite \(NaN/inf outputs on the probe\(s\) silence\)"):
+        check_export(tmp_path, test, ExportConfig(out_dir=tmp_path), model=source.model)
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert report["artifacts"]["tflite_float32"]["non_finite_probes"] == ["silence"]
+    assert "noise_under_rms_floor" in report["probes"] and "finite outputs on 11 probe windows" in (tmp_path / "parity.md").read_text()
 
 
 def test_clip_windows_pads_and_caps():

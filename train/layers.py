@@ -40,8 +40,18 @@ class PerSampleNormalization(keras.layers.Layer):
     def call(self, x):
         x = ops.cast(x, "float32")
         mean_square = ops.mean(ops.square(x), axis=-1, keepdims=True)
-        rms = ops.sqrt(ops.maximum(mean_square, self.floor * self.floor))
-        return ops.expand_dims(x / rms, axis=-1)
+        # gain = 1 / max(RMS, floor), written so that every exported form keeps it finite:
+        # - a multiply, not x / RMS: a full-int8 file quantizes the RMS with the scale of speech-level
+        #   audio, where the floor rounds to zero, and its DIV aborted on silence ("data[i] != zero_point");
+        # - the floor inside the square root, so rsqrt never sees 0 (XNNPACK's rsqrt(0) is NaN, and
+        #   sqrt's gradient at 0 is infinite);
+        # - scaled by c = floor ** -0.5 so that every constant (c, c**2 = 1 / floor, (c * floor)**2 =
+        #   floor) is a normal float16 number: unscaled, floor**2 = 1e-8 is stored as 0 in a float16
+        #   export and silence gave NaN on every class.
+        # In float32 this is x / max(RMS, floor) to rounding, so trained checkpoints are unchanged.
+        c = self.floor ** -0.5
+        gain = c * ops.rsqrt(ops.maximum(mean_square * (c * c), (c * self.floor) ** 2))
+        return ops.expand_dims(x * gain, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, 1)
