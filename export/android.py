@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.check import PARITY_JSON, PARITY_MD
+from export.check import PARITY_JSON, PARITY_MD, verify_side_files
 from export.config import ExportError
 from export.files import ensure_writable, sha256, write_atomic
 from runtime.cli import ArgumentParser
@@ -103,6 +103,7 @@ def package(export_dir: Path, out: Path, allow_unchecked: bool = False) -> dict:
         _parity_covers(export_dir, parity, doc)
     if not (export_dir / "labels.txt").is_file():
         raise ExportError(f"{export_dir} has no labels.txt: not a complete export")
+    verify_side_files(export_dir, doc, ("labels",))  # an app reads labels.txt: it must be the exported one
     if out.exists():
         ensure_writable(out)  # a file in the way, or no permission: say so before any work
     staging = Path(tempfile.mkdtemp(dir=ensure_writable(out.parent), prefix=f".{out.name}.partial-"))
@@ -191,4 +192,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli import exit_with
+
+    exit_with(main, "python -m export.android")

@@ -97,6 +97,22 @@ def _non_finite_probes(names: list[str], probs) -> list[str]:
     return [name for name, row in zip(names, probs) if not np.isfinite(row).all()]
 
 
+def verify_side_files(out_dir: Path, doc: dict, keys=("labels", "reference_keras")) -> None:
+    """ExportError unless labels.txt and model.keras are the bytes metadata.json recorded. A labels.txt
+    edited to other names would ship (the artifacts carry their own copy, an app reads this one), and a
+    swapped model.keras made every artifact "disagree" with a reference that was never exported."""
+    for key in keys:
+        info = doc["files"].get(key)
+        if not isinstance(info, dict) or "sha256" not in info:
+            continue  # an export from before these entries: nothing recorded to compare with
+        path = Path(out_dir) / str(info.get("file"))
+        if not path.is_file():
+            raise ExportError(f"{path.name} is missing from {out_dir}: not a complete export")
+        if sha256(path) != info["sha256"]:
+            raise ExportError(f"{path.name} in {out_dir} does not match the SHA-256 in metadata.json "
+                              "(changed after the export): export again")
+
+
 def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = None,
                  model=None, log=print) -> dict:
     """Run every artifact of the export at ``out_dir`` on ``test`` windows;
@@ -112,6 +128,7 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
     if test.x.shape[1] != doc["window_samples"]:
         raise ExportError(f"parity windows have {test.x.shape[1]} samples, the model wants {doc['window_samples']}")
     require_labels(test, doc["labels"], doc["files"])  # before anything is written
+    verify_side_files(out_dir, doc, ("labels",) if model is not None else ("labels", "reference_keras"))
     model = model if model is not None else load_keras(out_dir / REFERENCE_NAME)
     truth = label_indices(test.labels, doc["labels"])
     ref = keras_probs(model, test.x)
@@ -266,4 +283,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli import exit_with
+
+    exit_with(main, "python -m export.check")

@@ -233,4 +233,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli import exit_with
+
+    exit_with(main, "python -m export.quant_probe")

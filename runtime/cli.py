@@ -10,7 +10,8 @@ exit, the same ``error: ...`` the commands print for their own errors, with a po
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+import sys
+from typing import Callable, NoReturn
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -21,4 +22,16 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-__all__ = ["ArgumentParser"]
+def exit_with(main: Callable[[], int], prog: str) -> NoReturn:
+    """``sys.exit(main())`` for a command's ``__main__`` block, with Ctrl-C as one line and exit 130
+    (the shell's code for SIGINT) instead of a traceback through whatever library was running.
+    Commands that can resume (``python -m train``) catch it themselves and say how."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        sys.stderr.write(f"interrupted: {prog} stopped before it finished (Ctrl-C); run it again to redo it\n")
+        code = 130
+    sys.exit(code)
+
+
+__all__ = ["ArgumentParser", "exit_with"]

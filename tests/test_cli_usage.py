@@ -94,3 +94,31 @@ def test_bad_value_from_the_shell(args, expected):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == expected + "\n"
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys):
+    """Ctrl-C in python -m export (or check, android, describe, ...) was a traceback through TensorFlow
+    or onnxruntime; runtime.cli.exit_with turns it into one line and the shell's 130."""
+    from runtime.cli import exit_with
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as e:
+        exit_with(interrupted, "python -m export")
+    assert e.value.code == 130
+    assert capsys.readouterr().err == ("interrupted: python -m export stopped before it finished (Ctrl-C); "
+                                       "run it again to redo it\n")
+
+
+# Commands that catch Ctrl-C themselves, to say how to resume (train) or to keep the summary so far (runtime.live,
+# the benchmarks): their __main__ blocks may call main() directly.
+OWN_CTRL_C = {"train.__main__", "train.grid", "runtime.live", "benchmarks.__main__", "benchmarks.soak",
+              "benchmarks.reliability"}
+
+
+@pytest.mark.parametrize("module", [m for m in COMMANDS if m.startswith(("train.", "export.")) and m not in OWN_CTRL_C])
+def test_commands_end_through_exit_with(module):
+    source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
+    block = source[source.index('if __name__ == "__main__":'):]
+    assert "exit_with(main" in block, f"{module}: its __main__ block should call runtime.cli.exit_with(main, ...)"

@@ -376,8 +376,8 @@ def test_corrupt_keras_file_is_called_corrupt(small_export, tmp_path, capsys):
     bad = copy_export(exp, tmp_path / "bad")
     (bad / "model.keras").write_bytes(b"not a zip")
     before = snapshot(bad)
-    assert check_main([str(bad), "--data", str(clips)]) == 1
-    assert "cannot load model.keras: unreadable or corrupt" in one_line_error(capsys)
+    assert check_main([str(bad), "--data", str(clips)]) == 1  # no longer the file the export wrote and hashed
+    assert "model.keras in" in (err := one_line_error(capsys)) and "does not match the SHA-256" in err
     assert snapshot(bad) == before
 
 
@@ -509,3 +509,24 @@ def test_unnamed_model_outputs_get_a_labels_hint():
                        ("tflite_int8",))
     with pytest.raises(ExportError, match=r"\(a, b; labels found: anger, fear\); choose the --label-source"):
         require_labels(WindowSet.from_array(x, ["anger", "fear", "anger", "fear"]), ("a", "b"), ("tflite_int8",))
+
+
+def test_edited_labels_or_a_swapped_reference_are_named(small_export, tmp_path, capsys):
+    """labels.txt rewritten to two other names passed export.check and shipped with export.android;
+    a swapped model.keras made the check blame every artifact. Both files' hashes are in metadata.json."""
+    from export.android import main as android_main
+    from export.check import main as check_main
+
+    exp, clips = small_export
+    edited = copy_export(exp, tmp_path / "labels")
+    (edited / "labels.txt").write_text("dog\ncat\n")
+    assert android_main([str(edited), "--out", str(tmp_path / "labels_out")]) == 2
+    assert "labels.txt in" in (err := one_line_error(capsys)) and "does not match the SHA-256" in err
+    assert check_main([str(edited), "--data", str(clips)]) == 1
+    assert "labels.txt in" in one_line_error(capsys) and not (tmp_path / "labels_out").exists()
+
+    swapped = copy_export(exp, tmp_path / "swapped")
+    config = ModelConfig(name="lv42", sample_rate=8000, num_classes=2)
+    build(config).save(swapped / "model.keras")
+    assert check_main([str(swapped), "--data", str(clips)]) == 1
+    assert "model.keras in" in one_line_error(capsys)

@@ -76,6 +76,9 @@ def test_check_fails_when_keras_or_an_artifact_gives_nan(small_export, tmp_path,
     assert "| NaN/inf |" in (folder / "parity.md").read_text()
     # python -m export.check on the folder whose model.keras is the NaN model too (the probe's case)
     nan.save(folder / "model.keras")
+    doc = json.loads((folder / "metadata.json").read_text())  # as if the export had written this model.keras
+    doc["files"]["reference_keras"]["sha256"] = sha256(folder / "model.keras")
+    (folder / "metadata.json").write_text(json.dumps(doc))
     assert check_main([str(folder), "--data", str(clips)]) == 1
     err = one_line_error(capsys)
     assert "model.keras (the Keras reference gives NaN/inf outputs on 4 of 4 windows" in err
