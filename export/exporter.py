@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from runtime.metadata import LABELS_NAME, MetadataError, ModelMetadata
 from export import onnx_export, tflite
 from export.audio import WindowSet
 from export.check import PARITY_JSON, PARITY_MD
-from export.config import ExportConfig, ExportError
+from export.config import ARTIFACTS, ExportConfig, ExportError
 from export.files import ensure_writable, save_keras_atomic, sha256, write_atomic
 from export.loading import Source
 from export.parity import compare, non_finite_windows
@@ -29,6 +30,7 @@ from export.sizes import onnx_front_end_bytes, tflite_front_end_bytes
 
 REFERENCE_NAME = "model.keras"
 METADATA_NAME = "metadata.json"
+RUN_FILES = ("run.json", "result.json", "summary.json")  # what python -m train writes: --out must not be a run
 
 
 def preprocessing_text(model_config) -> str:
@@ -185,6 +187,13 @@ def export_model(source: Source, representative: WindowSet, config: ExportConfig
     from train.macs import count_macs
     from train.models import get_entry, trainable_params
 
+    run_file = next((n for n in RUN_FILES if (Path(config.out_dir) / n).is_file()), None)
+    if run_file:  # model.keras there is a training checkpoint: the export's stripped copy would replace it
+        raise ExportError(f"{config.out_dir} holds a training run ({run_file}): exporting there would overwrite "
+                          "its model.keras; give another --out")
+    if Path(source.path).resolve() == (Path(config.out_dir) / REFERENCE_NAME).resolve():
+        raise ExportError(f"{source.path} is the model being exported: exporting into its folder would overwrite "
+                          "it with the export's copy; give another --out")
     out_dir = ensure_writable(config.out_dir)
     meta = model_metadata(source, config)
     for name, ws in (("representative", representative), ("test", test)):
@@ -206,6 +215,12 @@ def export_model(source: Source, representative: WindowSet, config: ExportConfig
     # the new ones land, so only a check of these artifacts (below, or export.check) vouches for them.
     for stale in (PARITY_JSON, PARITY_MD):
         (out_dir / stale).unlink(missing_ok=True)
+    # Formats of an earlier export into this folder that this one does not write would sit beside the
+    # new metadata.json, which no longer lists them: files of another model that an app could pick up.
+    for a in ARTIFACTS:
+        if a not in config.artifacts and (out_dir / a.filename).is_file():
+            (out_dir / a.filename).unlink()
+            log(f"  removed {a.filename} of an earlier export (not among --formats)")
     for a in config.artifacts:
         write_atomic(out_dir / a.filename, blobs[a.key])
     save_keras_atomic(source.model, out_dir / REFERENCE_NAME)

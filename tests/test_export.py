@@ -530,3 +530,20 @@ def test_edited_labels_or_a_swapped_reference_are_named(small_export, tmp_path, 
     build(config).save(swapped / "model.keras")
     assert check_main([str(swapped), "--data", str(clips)]) == 1
     assert "model.keras in" in one_line_error(capsys)
+
+
+def test_export_never_overwrites_a_checkpoint_and_drops_stale_formats(run_dir, tmp_path, capsys):
+    """--out onto a run's fold folder replaced its training checkpoint with the export's stripped copy;
+    an export with fewer --formats into an earlier export left that export's other files beside it."""
+    fold = next(run_dir.glob("fold*"))
+    (fold / "result.json").write_text("{}")  # a finished fold, as python -m train leaves it
+    before = (fold / "model.keras").read_bytes()
+    assert export_main(["--model", str(fold / "model.keras"), "--rep-data", str(tmp_path / "train"), "--out", str(fold),
+                        "--no-check", "--formats", "tflite_float32"]) != 0
+    assert "holds a training run (result.json)" in one_line_error(capsys)
+    assert (fold / "model.keras").read_bytes() == before
+
+    doc, _ = export_untrained("lv42", 8000, tmp_path / "e", formats=("tflite_float32", "tflite_float16"))
+    assert (tmp_path / "e" / "model_float16.tflite").is_file()
+    export_untrained("lv42", 8000, tmp_path / "e", formats=("tflite_float32",))
+    assert not (tmp_path / "e" / "model_float16.tflite").exists()
