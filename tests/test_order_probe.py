@@ -99,3 +99,43 @@ def test_cli_refuses_a_folder_that_is_no_run_or_a_broken_model(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "cannot load fold_0/model.keras" in err and err.count("\n") == 1
     assert not (tmp_path / "p.md").exists()  # nothing half-written
+
+
+def _fsdd(root, speakers, per_digit=1):
+    """An FSDD layout of short tones: one pitch per digit, for the given speakers."""
+    import soundfile as sf
+
+    (root / "recordings").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    t = np.arange(2000) / 8000
+    for speaker in speakers:
+        for digit in range(10):
+            for i in range(per_digit):
+                x = 0.3 * np.sin(2 * np.pi * (200 + 150 * digit) * t) + 0.02 * rng.standard_normal(len(t))
+                sf.write(str(root / "recordings" / f"{digit}_{speaker}_{i}.wav"), x.astype(np.float32), 8000)
+    return root
+
+
+def test_cli_matches_folds_by_name_and_refuses_data_without_the_runs_folds(tmp_path, capsys):
+    """Before, fold_K was scored on the K-th fold of whatever --data gave: on data with other
+    speakers the model of fold 'speaker=alice' scored bob's clips, which it had trained on (exit 0)."""
+    data = _fsdd(tmp_path / "fsdd", ("alice", "bob", "carol"))
+    run = tmp_path / "run"
+    assert train_main(["--model", "lv42", "--dataset", "fsdd", "--data", str(data), "--protocol", "loso",
+                       "--out", str(run), "--epochs", "1", "--max-folds", "1", "--quiet"]) == 0
+    out = tmp_path / "probe.md"
+    wrong = _fsdd(tmp_path / "other", ("bob", "carol", "dave"))  # as many clips; fold 0 is bob's there
+    capsys.readouterr()
+    assert main([str(run), "--data", str(wrong), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {run}: fold 'speaker=alice' of fold_0 is not among "
+                                                   f"the folds {wrong} gives (speaker=bob, speaker=carol, speaker=dave)")
+    more = _fsdd(tmp_path / "more", ("alice", "bob", "carol"), per_digit=2)  # the same speakers, other clips
+    assert main([str(run), "--data", str(more), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fold 'speaker=alice' of fold_0 was trained on other clips (n_train" in err
+    assert not out.exists()
+    assert main([str(run), "--data", str(data), "--out", str(out), "--shuffles", "1", "--quiet"]) == 0  # its own data
+    folds = json.loads(out.with_suffix(".json").read_text())["runs"][0]["folds"]
+    assert [f["fold"] for f in folds] == ["speaker=alice"]
+    assert all(f["accuracy"] == f["result_accuracy"] for f in folds)

@@ -383,3 +383,36 @@ def test_grid_help_is_wrapped_and_grid_task_explains_itself(capsys):
     r = subprocess.run([sys.executable, "-m", "train.grid_task"], capture_output=True, text=True, timeout=120,
                        cwd=Path(__file__).resolve().parents[1])
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def _npy(array) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=True)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("entry", [
+    b"",  # cut to nothing: was EOFError
+    b"not an array\n",  # was numpy's "pickled data ... allow_pickle", naming no file
+    _npy(np.zeros((2, 800), np.float32)),  # was a broadcast error in training
+    _npy(np.full(1600, np.nan, np.float32)),  # was loaded as is, past read_audio's NaN check
+    _npy(np.zeros(1600, np.float64)),
+    _npy(np.array([{"code": "would run"}], dtype=object)),  # a pickle: never loaded
+], ids=["empty", "text", "2d", "nan", "float64", "pickle"])
+def test_a_corrupt_cache_entry_is_decoded_again_and_replaced(tmp_path, entry):
+    from train.data import AudioCache
+
+    clips = load_dataset("folders", _folders(tmp_path / "data", per_class=1)).clips
+    want = decode(clips, 8000, AudioCache(tmp_path / "cache"))
+    entries = sorted((tmp_path / "cache").glob("*/*.npy"))
+    assert len(entries) == len(clips)
+    entries[0].write_bytes(entry)
+    cache = AudioCache(tmp_path / "cache")
+    got = decode(clips, 8000, cache)
+    assert cache.reads == 1  # only the corrupt entry was decoded again
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.load(entries[0]), want[0])  # and the entry is whole again
+    assert sorted((tmp_path / "cache").glob("*/*")) == entries  # replaced atomically: no temporary file left

@@ -103,3 +103,64 @@ def test_final_model_reports_where_it_went(data, tmp_path, capsys):
     assert f"final model: 1 epochs on all {sum(1 for _ in data.rglob('*.wav'))} clips" in err
     assert str(out / "final" / "model.keras") in err
     assert json.loads((out / "final" / "config.json").read_text())["fold"] == "all data"
+
+
+@pytest.fixture(scope="module")
+def finished_run(data, tmp_path_factory):
+    """Both folds of a tiny run, trained once; tests resume copies of it."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert main(_args(data, out, "--max-folds", "2")) == 0
+    return out
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    return shutil.copytree(run, tmp_path / "run")
+
+
+def test_finished_folds_without_run_json_are_refused(data, finished_run, tmp_path, capsys):
+    """Before, other settings (here another model) resumed into such a folder: its folds were
+    skipped as done before and summary.json credited them to the new model."""
+    out = _copy(finished_run, tmp_path)
+    (out / "run.json").unlink()
+    summary = (out / "summary.json").read_text()
+    capsys.readouterr()
+    assert main(_args(data, out, "--max-folds", "2", "--model", "lv24")) == 2
+    _one_line_error(capsys, str(out), "fold_0/result.json", "no run.json", "restore its run.json or use another --out")
+    assert not (out / "run.json").exists() and (out / "summary.json").read_text() == summary
+
+
+def test_a_smaller_max_folds_keeps_every_finished_fold_in_the_summary(data, finished_run, tmp_path, capsys):
+    """Before, --max-folds 1 rewrote a 2/2 summary as 1/2, and --max-folds 0 as 0/2 with no mean."""
+    out = _copy(finished_run, tmp_path)
+    before = json.loads((out / "summary.json").read_text())
+    assert before["folds_done"] == 2
+    for n in ("1", "0"):
+        assert main(_args(data, out, "--max-folds", n)) == 0
+        after = json.loads((out / "summary.json").read_text())
+        assert after["folds_done"] == 2 and after["complete"], n
+        assert [f["name"] for f in after["folds"]] == [f["name"] for f in before["folds"]]
+        assert after["mean"]["accuracy"] == before["mean"]["accuracy"]
+    assert "2/2 folds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda r: {}, ["lacks accuracy"]),
+    (lambda r: {**r, "accuracy": "NaN"}, ["accuracy 'NaN'", "not a number"]),
+    (lambda r: {**r, "accuracy": float("nan")}, ["accuracy nan"]),
+    (lambda r: {**r, "f1": 1.5}, ["f1 1.5", "out of range"]),
+    (lambda r: {**r, "best_epoch": True}, ["best_epoch True"]),
+    (lambda r: {**r, "confusion": [[1, 2], [3]]}, ["confusion matrix"]),
+    (lambda r: {**r, "history": []}, ["malformed"]),
+])
+def test_a_corrupt_fold_result_is_named_on_resume(data, finished_run, tmp_path, capsys, edit, words):
+    """Before: KeyError or TypeError tracebacks, or a NaN accuracy written into summary.json with exit 0."""
+    out = _copy(finished_run, tmp_path)
+    result = out / "fold_1" / "result.json"  # past --max-folds 1: read all the same, as the summary covers it
+    result.write_text(json.dumps(edit(json.loads(result.read_text()))))
+    summary = (out / "summary.json").read_text()
+    capsys.readouterr()
+    assert main(_args(data, out)) == 2
+    _one_line_error(capsys, str(result), f"delete {result.parent} to train that fold again", *words)
+    assert (out / "summary.json").read_text() == summary

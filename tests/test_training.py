@@ -590,6 +590,22 @@ def test_report_and_describe_refuse_bad_runs_and_outputs_in_one_line(tmp_path, c
     assert err.startswith("error: cannot write to") and "\n" not in err, err
 
 
+@pytest.mark.parametrize("text", ["null", "3", "[]", '"lv18"'])
+def test_report_names_a_summary_that_is_no_json_object(tmp_path, capsys, text):
+    """Valid JSON but no object: before, an AttributeError traceback ('NoneType' has no 'get')."""
+    from train.report import main as report_main
+
+    good, bad = tmp_path / "runs" / "good", tmp_path / "runs" / "bad"
+    _write_summary(good, "lv18", 0.7, 30.0, "official")
+    bad.mkdir()
+    (bad / "summary.json").write_text(text)
+    assert report_main([str(good), str(bad), "--out", str(tmp_path / "r.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {bad / 'summary.json'}: holds {text}, not a summary object; remove the run folder "
+                   "from the arguments or train it again"), err
+    assert not (tmp_path / "r.md").exists()
+
+
 def test_report_keeps_an_earlier_reports_rows(tmp_path, capsys):
     """Run folders (checkpoints) are not committed: --keep carries an earlier report's rows over, a run
     folder given again replaces its row, and the report reads the same as one built from all folders."""

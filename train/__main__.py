@@ -254,10 +254,11 @@ def _read_json(path: Path, remedy: str) -> dict:
     return data
 
 
-def _finished_fold(result_file: Path, fold: Fold) -> dict:
+def _finished_fold(result_file: Path, fold: Fold, n_classes: int) -> dict:
     """A finished fold's result, checked against the fold this data gives: a run resumed on another
     --data folder (other speakers, or clips added or removed) must not mix in folds of other clips."""
     result = _read_json(result_file, "delete it to train that fold again")
+    _check_result(result, result_file, n_classes)
     now = {"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test)}
     differ = [k for k in now if k in result and result[k] != now[k]]  # older result.json files lack the counts
     if differ:
@@ -266,6 +267,46 @@ def _finished_fold(result_file: Path, fold: Fold) -> dict:
         raise DataError(f"fold {fold.index} of {result_file.parent.parent} was trained on other clips ({was}; this --data "
                         f"gives {is_}): the data changed since, so use another --out")
     return result
+
+
+# What summary.json reads from a finished fold's result.json besides SUMMARY_KEYS, and the range of each
+# number: a hand-edited or foreign file must stop the run here, not as a traceback or a NaN in summary.json.
+RESULT_KEYS = ("name", "confusion", "history")
+RESULT_RANGES = {"accuracy": (0, 1), "precision": (0, 1), "recall": (0, 1), "f1": (0, 1), "epochs": (1, np.inf),
+                 "best_epoch": (1, np.inf), "train_seconds": (0, np.inf)}
+assert set(RESULT_RANGES) == set(SUMMARY_KEYS)
+
+
+def _check_result(result: dict, result_file: Path, n_classes: int) -> None:
+    """DataError (one line naming the file) unless ``result`` holds every field summary.json reads,
+    its numbers finite and in range and its confusion matrix n_classes x n_classes counts."""
+    remedy = f"delete {result_file.parent} to train that fold again"
+    missing = [k for k in (*SUMMARY_KEYS, *RESULT_KEYS) if k not in result]
+    if missing:
+        raise DataError(f"{result_file} lacks {', '.join(missing)}; {remedy}")
+
+    def in_range(v, lo, hi) -> bool:  # bool is an int to Python; "NaN" as a string is no number
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v)) and lo <= v <= hi
+
+    bad = [f"{k} {result[k]!r}" for k, (lo, hi) in RESULT_RANGES.items() if not in_range(result[k], lo, hi)]
+    if bad:
+        raise DataError(f"{result_file} holds {', '.join(bad)}, out of range or not a number; {remedy}")
+    try:
+        confusion = np.array(result["confusion"], dtype=float)
+    except (TypeError, ValueError):  # ragged or not numbers
+        confusion = None
+    if confusion is None or confusion.shape != (n_classes, n_classes) or not (np.isfinite(confusion) & (confusion >= 0)).all():
+        raise DataError(f"{result_file} has no {n_classes} x {n_classes} confusion matrix of counts; {remedy}")
+    if not isinstance(result["name"], str) or not isinstance(result["history"], dict) or not isinstance(result.get("trained_on", {}), dict):
+        raise DataError(f"{result_file} has a malformed name, history or trained_on; {remedy}")
+
+
+def finished_folds(p: RunPlan) -> dict[int, dict]:
+    """fold index -> checked result of every fold of the run with a result.json on disk, trained in
+    this invocation or not: --max-folds limits what is trained, never what summary.json covers."""
+    out = Path(p.cfg.out)
+    return {f.index: _finished_fold(out / f"fold_{f.index}" / "result.json", f, len(p.dataset.labels))
+            for f in p.folds if (out / f"fold_{f.index}" / "result.json").is_file()}
 
 
 def claim(cfg: TrainConfig) -> Path:
@@ -289,6 +330,14 @@ def claim(cfg: TrainConfig) -> Path:
         if before != identity:
             changed = sorted(k for k in set(before) | set(identity) if before.get(k) != identity.get(k))
             raise DataError(f"{out} holds a run with different settings ({', '.join(changed)}); use another --out")
+    else:
+        # Without run.json nothing says which settings trained the work already there: resuming would
+        # skip it as "done before" and credit it to these settings in summary.json.
+        done = sorted(str(f.relative_to(out)) for f in out.glob("fold_*/result.json"))
+        done += ["final/model.keras"] if (out / "final" / "model.keras").is_file() else []
+        if done:
+            raise DataError(f"{out} holds finished work ({', '.join(done[:3])}{', ...' if len(done) > 3 else ''}) but no "
+                            "run.json, so the settings it was trained with are unknown: restore its run.json or use another --out")
     _write_json(run_file, identity)
     return out
 
@@ -338,11 +387,15 @@ def _distilled_targets(p: RunPlan, part: str, indices, audio: list) -> np.ndarra
 
 
 def write_summary(p: RunPlan, results: list[dict]) -> dict:
-    """summary.json (+ run-level confusion and curves PNGs) over the finished folds' results."""
+    """summary.json (+ run-level confusion and curves PNGs) over ``results`` and every other finished
+    fold of the run on disk, so a re-run with a smaller --max-folds never shrinks a summary."""
     from train.metrics import class_recall, weakest_cells
     from train.plots import confusion_png, curves_png, recall_png
 
     cfg, entry, dataset, out = p.cfg, p.entry, p.dataset, Path(p.cfg.out)
+    given = {r["name"] for r in results}  # train.grid passes only the folds of its tasks: add the others on disk
+    results = sorted([*results, *(r for r in finished_folds(p).values() if r["name"] not in given)],
+                     key=lambda r: [f.name for f in p.folds].index(r["name"]))
     window = p.meta["window_samples"]
     summary = {**_summarise(cfg, entry, dataset, p.rate, window, p.folds, results), "model_config": p.model_config.to_dict()}
     if results:
@@ -366,21 +419,19 @@ def run(cfg: TrainConfig) -> dict:
     audio = None  # decoded lazily: a fully finished run does not touch the audio
 
     todo = p.folds if cfg.max_folds is None else p.folds[: cfg.max_folds]  # 0 with --final: only the final model
-    results = []
+    finished = finished_folds(p)  # every one on disk, checked before any training
     for fold in todo:
-        fold_dir = out / f"fold_{fold.index}"
-        result_file = fold_dir / "result.json"
-        if result_file.is_file():
-            results.append(_finished_fold(result_file, fold))
+        if fold.index in finished:
             print(f"fold {fold.index} ({fold.name}): done before, skipped", file=sys.stderr)
             continue
         if audio is None:
             audio = decode(p.dataset.clips, p.rate, AudioCache(cfg.cache_dir), progress=cfg.progress)
-        result = train_fold(p, fold, audio, fold_dir)
-        results.append(result)
-        write_summary(p, results)  # after every fold, so an interrupted run still reports what it finished
+        result = train_fold(p, fold, audio, out / f"fold_{fold.index}")
+        finished[fold.index] = result
+        write_summary(p, [finished[i] for i in sorted(finished)])  # after every fold, so an interrupted run still reports what it finished
         print(f"fold {fold.index} ({fold.name}): accuracy {result['accuracy']:.3f}, macro F1 {result['f1']:.3f}", file=sys.stderr)
 
+    results = [finished[i] for i in sorted(finished)]
     summary = write_summary(p, results)
     if cfg.final:
         _final(p, out, results, audio)
@@ -535,7 +586,8 @@ def parser() -> argparse.ArgumentParser:
                    help="with --teacher: targets are (1 - W) x one-hot + W x teacher (default: 0.5)")
     p.add_argument("--teacher-temperature", type=float, default=2.0, metavar="T",
                    help="with --teacher: flatten the teacher's probabilities as logits / T would (default: 2)")
-    p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model)")
+    p.add_argument("--max-folds", type=int, default=None, help="train only the first N folds (quick runs; 0 with --final: only the final model); "
+                   "summary.json still covers every finished fold in --out")
     p.add_argument("--final", action="store_true", help="also train one model on all the data, for export (runs/NAME/final/)")
     p.add_argument("--cache-dir", default=None, help="keep decoded, resampled audio here across runs (default: memory only)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

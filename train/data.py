@@ -433,9 +433,8 @@ class AudioCache:
         if key in self._memory:
             return self._memory[key]
         disk = self._disk_path(Path(path), sample_rate) if Path(path).exists() else None
-        if disk is not None and disk.is_file():
-            audio = np.load(disk)
-        else:
+        audio = _load_cached(disk) if disk is not None and disk.is_file() else None
+        if audio is None:  # not cached, or a corrupt entry: decoded again and the entry replaced
             audio = read_audio(Path(path), sample_rate)
             self.reads += 1
             if disk is not None:
@@ -444,6 +443,19 @@ class AudioCache:
                     np.save(tmp, audio)
         self._memory[key] = audio
         return audio
+
+
+def _load_cached(disk: Path) -> np.ndarray | None:
+    """The cache entry ``disk`` as read_audio returns it, or None when it is none: cut short, not an
+    .npy file, pickled (never loaded: a shared cache folder must not run code), another dtype or
+    shape, or holding NaN/inf, which read_audio refuses in a file but a cache entry would slip past."""
+    try:
+        audio = np.load(disk, allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # EOFError: an empty file
+        return None
+    if not isinstance(audio, np.ndarray) or audio.dtype != np.float32 or audio.ndim != 1 or not audio.size:
+        return None  # an .npz archive, or an array read_audio never returns
+    return audio if np.isfinite(audio).all() else None
 
 
 def decode(clips: Iterable[Clip], sample_rate: int, cache: AudioCache | None = None, progress: bool = False) -> list[np.ndarray]:

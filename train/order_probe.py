@@ -103,6 +103,34 @@ def read_run(run: Path) -> dict:
     return cfg
 
 
+def matched_folds(run: Path, folds: list, data: Path) -> list[tuple[Path, object, dict]]:
+    """(fold folder, train.protocols.Fold, result) of each finished fold of ``run``, matched by the
+    name in its result.json among ``folds`` (what ``data`` gives), never by position: on other data
+    fold_K can be another speaker's fold, whose training clips would then be scored as its test clips.
+    DataError (one line) for a fold the data does not give, or gives with other clip counts."""
+    by_name = {f.name: f for f in folds}
+    dirs = sorted((d for d in run.glob("fold_*") if d.name[5:].isdigit() and (d / "result.json").is_file()),
+                  key=lambda d: int(d.name[5:]))
+    done = []
+    for fold_dir in dirs:
+        result = read_json(fold_dir / "result.json", str(run))
+        if not isinstance(result, dict):
+            raise DataError(f"{run}: {fold_dir.name}/result.json is not a JSON object; delete {fold_dir} and re-run "
+                            "python -m train to train that fold again")
+        fold = by_name.get(result.get("name")) if isinstance(result.get("name"), str) else None
+        if fold is None:
+            raise DataError(f"{run}: fold {result.get('name')!r} of {fold_dir.name} is not among the folds {data} gives "
+                            f"({', '.join(by_name)}); give the --data the run was trained on")
+        now = {"n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test)}
+        differ = [k for k in now if k in result and result[k] != now[k]]  # older result.json files lack the counts
+        if differ:
+            raise DataError(f"{run}: fold {fold.name!r} of {fold_dir.name} was trained on other clips "
+                            f"({', '.join(f'{k} {result[k]}' for k in differ)}; {data} gives "
+                            f"{', '.join(f'{k} {now[k]}' for k in differ)}); give the --data the run was trained on")
+        done.append((fold_dir, fold, result))
+    return done
+
+
 def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuffles: int = 3, seed: int = 0,
               cache_dir: Path | None = None, progress: bool = False) -> RunProbe:
     """Score every finished fold of ``run`` (a ``python -m train`` folder) on its test clips from
@@ -120,7 +148,7 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
     dataset = load_dataset(cfg["dataset"], data)
     folds = make_folds(dataset, cfg["protocol"], seed=cfg.get("seed", 0), k=cfg.get("k", 3),
                        val_fraction=cfg.get("val_fraction", 0.1))
-    done = [f for f in folds if (run / f"fold_{f.index}" / "result.json").is_file()]
+    done = matched_folds(run, folds, data)
     if not done:
         raise DataError(f"{run}: no finished fold (fold_*/result.json)")
     cache = AudioCache(cache_dir)
@@ -130,9 +158,8 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
         from tqdm import tqdm
 
         it = tqdm(done, desc=f"{run.name}", unit="fold", leave=False)
-    for fold in it:
-        fold_dir = run / f"fold_{fold.index}"
-        meta, result = (read_json(fold_dir / name, str(run)) for name in ("config.json", "result.json"))
+    for fold_dir, fold, result in it:
+        meta = read_json(fold_dir / "config.json", str(run))
         if meta.get("labels") != list(dataset.labels):
             raise DataError(f"{run}: fold {fold.index} has labels {meta.get('labels')}, {data} has {list(dataset.labels)}")
         try:
@@ -290,4 +317,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli import exit_with
+
+    exit_with(main, "python -m train.order_probe")

@@ -82,11 +82,17 @@ def load_runs(paths: list[Path]) -> tuple[list[dict], list[str]]:
         if not f.is_file():
             notes.append(f"{p}: no summary.json, skipped")
             continue
+        remedy = "remove the run folder from the arguments or train it again"
         try:
             s = json.loads(f.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{f}: unreadable ({type(e).__name__}); {remedy}") from None
+        if not isinstance(s, dict):  # null, a number, a list: valid JSON, but no summary
+            raise ValueError(f"{f}: holds {json.dumps(s)[:40]}, not a summary object; {remedy}")
+        try:
             accuracies = [float(r["accuracy"]) for r in s.get("folds", [])]
-        except (OSError, ValueError, TypeError, KeyError) as e:
-            raise ValueError(f"{f}: unreadable ({type(e).__name__}); remove the run folder from the arguments or train it again") from None
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"{f}: unreadable ({type(e).__name__}); {remedy}") from None
         if not all(math.isfinite(a) for a in accuracies):
             raise ValueError(f"{f}: a fold's accuracy is not a finite number; train that run again")
         if not s.get("folds_done"):
@@ -677,4 +683,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runtime.cli import exit_with
+
+    exit_with(main, "python -m train.report")
