@@ -373,8 +373,11 @@ def test_closed_stdin_is_one_error_line(model):
 
 
 def _popen(*args: str) -> subprocess.Popen:
+    # A test run started in the background (nohup, `&` in a script) hands its children SIGINT *ignored*,
+    # and Python then installs no KeyboardInterrupt handler: restore the default so Ctrl-C reaches it.
     return subprocess.Popen([sys.executable, "-m", "runtime.live", *args], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_ctrl_c_cuts_a_file_run_with_its_summary_and_exit_130(tmp_path, model):
