@@ -15,10 +15,12 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from export.audio import LABEL_SOURCES, WindowSet, load_folder
 from export.config import ARTIFACT_KEYS, ONNX_CALIBRATIONS, ExportConfig, ExportError, artifact, require_positive
 from export.files import sha256, write_atomic
-from export.parity import Verdict, compare, judge, label_indices
+from export.parity import Verdict, compare, judge, label_indices, non_finite_rows
 from runtime.cli import ArgumentParser
 
 PARITY_JSON = "parity.json"
@@ -78,12 +80,10 @@ def run_artifact(kind: str, path: Path, x):
     return run_onnx(path.read_bytes(), x)
 
 
-def probe_windows(window: int, sample_rate: int) -> tuple[list[str], "np.ndarray"]:
+def probe_windows(window: int, sample_rate: int) -> tuple[list[str], np.ndarray]:
     """The golden-vector probes (silence, noise, sines, chirps, a click, a square) plus noise under the
     models' RMS floor: inputs held-out audio never holds, where a converter's rounding shows as NaN
     (a float16 file once gave NaN on every class for silence). Names and (n, window) float32."""
-    import numpy as np
-
     from runtime.signals import noise, probe_set
 
     probes = probe_set(window, sample_rate)
@@ -92,9 +92,7 @@ def probe_windows(window: int, sample_rate: int) -> tuple[list[str], "np.ndarray
 
 
 def _non_finite_probes(names: list[str], probs) -> list[str]:
-    import numpy as np
-
-    return [name for name, row in zip(names, probs) if not np.isfinite(row).all()]
+    return [name for name, bad in zip(names, non_finite_rows(probs)) if bad]
 
 
 def verify_side_files(out_dir: Path, doc: dict, keys=("labels", "reference_keras")) -> None:
@@ -131,10 +129,12 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
     verify_side_files(out_dir, doc, ("labels",) if model is not None else ("labels", "reference_keras"))
     model = model if model is not None else load_keras(out_dir / REFERENCE_NAME)
     truth = label_indices(test.labels, doc["labels"])
-    ref = keras_probs(model, test.x)
-    keras_stats = compare(ref, ref, truth)
     probe_names, probes = probe_windows(doc["window_samples"], doc["sample_rate"])
-    keras_bad_probes = _non_finite_probes(probe_names, keras_probs(model, probes))
+    # Each model runs once on the held-out windows followed by the probes (one load of each file).
+    n, x = len(test), np.concatenate([test.x, probes])
+    ref, ref_probes = np.split(keras_probs(model, x), [n])
+    keras_stats = compare(ref, ref, truth)
+    keras_bad_probes = _non_finite_probes(probe_names, ref_probes)
     rows, failures = {}, []
     if keras_bad_probes:
         failures.append(f"{REFERENCE_NAME} (the Keras reference gives NaN/inf outputs on the probe(s) "
@@ -154,10 +154,11 @@ def check_export(out_dir: Path, test: WindowSet, config: ExportConfig | None = N
             raise ExportError(f"{key}: artifact missing: {path}")
         if sha256(path) != info["sha256"]:
             raise ExportError(f"{key}: {path.name} does not match the SHA-256 in metadata.json")
-        stats = _finite_or_none(compare(ref, run_artifact(info["kind"], path, test.x), truth))
+        probs, probe_probs = np.split(run_artifact(info["kind"], path, x), [n])
+        stats = _finite_or_none(compare(ref, probs, truth))
         verdict = judge(artifact(key).precision, stats, keras_stats["accuracy"],
                         config.float_min_agreement, config.int8_max_accuracy_drop)
-        bad_probes = _non_finite_probes(probe_names, run_artifact(info["kind"], path, probes))
+        bad_probes = _non_finite_probes(probe_names, probe_probs)
         if bad_probes and verdict.passed is not False:
             verdict = Verdict(False, f"NaN/inf outputs on the probe(s) {', '.join(bad_probes)}")
         rows[key] = {"file": info["file"], "bytes": path.stat().st_size, "sha256": info["sha256"],

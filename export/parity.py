@@ -16,10 +16,15 @@ def label_indices(labels, classes) -> np.ndarray:
     return np.asarray([pos.get(label, -1) if label is not None else -1 for label in labels], dtype=np.int64)
 
 
+def non_finite_rows(probs: np.ndarray) -> np.ndarray:
+    """bool (n_windows,): which windows have at least one NaN or infinite probability."""
+    probs = np.asarray(probs)
+    return (~np.isfinite(probs)).reshape(len(probs), -1).any(axis=1) if len(probs) else np.zeros(0, bool)
+
+
 def non_finite_windows(probs: np.ndarray) -> int:
     """Windows (rows) with at least one NaN or infinite probability."""
-    probs = np.asarray(probs)
-    return int((~np.isfinite(probs)).reshape(len(probs), -1).any(axis=1).sum()) if len(probs) else 0
+    return int(non_finite_rows(probs).sum())
 
 
 def accuracy(probs: np.ndarray, truth: np.ndarray) -> float | None:

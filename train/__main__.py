@@ -32,7 +32,7 @@ from runtime.cli import ArgumentParser
 from runtime.files import remove_partials, write_atomic
 from train.augment import Augment
 from train.data import LOADERS, AudioCache, DataError, decode, load_dataset
-from train.protocols import PROTOCOLS, Fold, make_folds
+from train.protocols import PROTOCOLS, Fold, changed_counts, make_folds
 
 # Largest --seed: fold K seeds with seed + K, and numpy/TensorFlow refuse seeds from 2**32 on.
 MAX_SEED = 2**32 - 1 - 1000
@@ -259,11 +259,12 @@ def _finished_fold(result_file: Path, fold: Fold, n_classes: int) -> dict:
     --data folder (other speakers, or clips added or removed) must not mix in folds of other clips."""
     result = _read_json(result_file, "delete it to train that fold again")
     _check_result(result, result_file, n_classes)
-    now = {"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test)}
-    differ = [k for k in now if k in result and result[k] != now[k]]  # older result.json files lack the counts
+    differ = changed_counts(result, fold)
+    if result["name"] != fold.name:
+        differ = {"name": (result["name"], fold.name), **differ}
     if differ:
-        was = ", ".join(f"{k} {result[k]}" for k in differ)
-        is_ = ", ".join(f"{k} {now[k]}" for k in differ)
+        was = ", ".join(f"{k} {a}" for k, (a, _) in differ.items())
+        is_ = ", ".join(f"{k} {b}" for k, (_, b) in differ.items())
         raise DataError(f"fold {fold.index} of {result_file.parent.parent} was trained on other clips ({was}; this --data "
                         f"gives {is_}): the data changed since, so use another --out")
     return result

@@ -29,7 +29,7 @@ import numpy as np
 from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.data import AudioCache, DataError, check_out, decode, load_dataset, read_json
-from train.protocols import make_folds
+from train.protocols import changed_counts, make_folds
 
 
 def shuffle_chunks(audio: np.ndarray, chunk: int, rng: np.random.Generator) -> np.ndarray:
@@ -121,12 +121,11 @@ def matched_folds(run: Path, folds: list, data: Path) -> list[tuple[Path, object
         if fold is None:
             raise DataError(f"{run}: fold {result.get('name')!r} of {fold_dir.name} is not among the folds {data} gives "
                             f"({', '.join(by_name)}); give the --data the run was trained on")
-        now = {"n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test)}
-        differ = [k for k in now if k in result and result[k] != now[k]]  # older result.json files lack the counts
+        differ = changed_counts(result, fold)
         if differ:
             raise DataError(f"{run}: fold {fold.name!r} of {fold_dir.name} was trained on other clips "
-                            f"({', '.join(f'{k} {result[k]}' for k in differ)}; {data} gives "
-                            f"{', '.join(f'{k} {now[k]}' for k in differ)}); give the --data the run was trained on")
+                            f"({', '.join(f'{k} {a}' for k, (a, _) in differ.items())}; {data} gives "
+                            f"{', '.join(f'{k} {b}' for k, (_, b) in differ.items())}); give the --data the run was trained on")
         done.append((fold_dir, fold, result))
     return done
 

@@ -43,6 +43,13 @@ class Fold:
     test: tuple[int, ...]
 
 
+def changed_counts(result: dict, fold: Fold) -> dict[str, tuple[int, int]]:
+    """{key: (recorded, now)} of the n_train/n_val/n_test counts a fold's ``result.json`` recorded that
+    this ``fold`` no longer gives: the data changed since it trained (older files lack the counts)."""
+    now = {"n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test)}
+    return {k: (result[k], v) for k, v in now.items() if k in result and result[k] != v}
+
+
 def _group(clip: Clip) -> str:
     """The unit that must not be split: the speaker when known, else the source recording."""
     return clip.speaker if clip.speaker is not None else clip.source
