@@ -34,6 +34,19 @@ class MetadataError(ValueError):
     """A model file's metadata is missing or unreadable."""
 
 
+def label_problem(label: object) -> str | None:
+    """Why ``label`` cannot name a class in an exported model, or None. labels.txt (read by
+    MediaPipe and Android apps) holds one label per line, so a line break or other control
+    character would split or corrupt the list; leading or trailing spaces vanish in many readers."""
+    if not isinstance(label, str) or not label:
+        return "is not a non-empty string"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in label):
+        return "holds a line break or other control character"
+    if label != label.strip():
+        return "starts or ends with white space"
+    return None
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """What a runtime must know to feed a model and read its output.
@@ -84,8 +97,10 @@ class ModelMetadata:
             raise MetadataError(f"metadata labels must be a list of class names, got {type(self.labels).__name__}")
         if not self.labels:
             raise MetadataError("metadata has no labels")
-        if not all(isinstance(label, str) and label for label in self.labels):
-            raise MetadataError("metadata labels must be non-empty strings")
+        for label in self.labels:
+            why = label_problem(label)
+            if why:
+                raise MetadataError(f"metadata label {label!r} {why}")
         if len(set(self.labels)) != len(self.labels):
             raise MetadataError("metadata labels must be distinct (each names one output)")
         object.__setattr__(self, "labels", tuple(self.labels))

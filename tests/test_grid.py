@@ -82,6 +82,23 @@ def test_in_process_layout_report_and_resume(in_process, data):
     assert (in_process / "lv42_folders" / "fold_0" / "result.json").stat().st_mtime_ns == before
 
 
+def test_a_corrupt_fold_result_is_named_not_summarised(in_process, data, tmp_path, capsys):
+    """Regression: the grid read finished folds' result.json without the checks python -m train makes on
+    resume, so a hand-edited accuracy went into summary.json (and the report) as it was."""
+    import shutil
+
+    grid = tmp_path / "grid"
+    shutil.copytree(in_process, grid)
+    result_file = grid / "lv42_folders" / "fold_0" / "result.json"
+    result = json.loads(result_file.read_text())
+    result_file.write_text(json.dumps({**result, "accuracy": 7.5}))
+    before = (grid / "lv42_folders" / "summary.json").read_text()
+    assert main(["--models", *MODELS, "--datasets", "folders", "--data", str(data), "--out", str(grid), *ARGS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error:") and str(result_file) in err and "accuracy 7.5" in err, err
+    assert (grid / "lv42_folders" / "summary.json").read_text() == before
+
+
 def test_local_jobs_match_in_process(in_process, data, tmp_path):
     """--jobs 2: two spawned worker processes, no Ray; the same numbers as one process, to the bit."""
     result = run_grid(_config(data, tmp_path / "jobs", jobs=2))
@@ -113,7 +130,7 @@ def test_grid_takes_every_training_option_of_python_m_train(data, tmp_path):
     from train.__main__ import _identity, parser as train_parser, training_fields
     from train.grid import config_from_args, expand, parser as grid_parser
 
-    options = ["--epochs", "7", "--batch-size", "8", "--lr", "0.002", "--no-augment", "--k", "2", "--val-fraction", "0.2",
+    options = ["--epochs", "7", "--batch-size", "8", "--lr", "0.002", "--augment", "--k", "2", "--val-fraction", "0.2",
                "--patience", "3", "--monitor", "val_accuracy", "--schedule", "cosine", "--label-smoothing", "0.1",
                "--mixup", "0.2", "--speed", "0.9", "1.1", "--eq", "3", "--masks", "2", "--sample-rate", "8000"]
     sinc = ["--sinc-units", "hz"]  # python -m train refuses it for other models; the grid applies it to sincnet

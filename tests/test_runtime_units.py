@@ -208,7 +208,9 @@ GOOD_METADATA = {"name": "m", "labels": ["a", "b"], "sample_rate": 8000, "window
         ({"sample_rate": 10**9}, ["sample_rate", "768000"]),  # used to hang resampling into nothing
         ({"window_samples": 8000 * 601}, ["600 s"]),
         ({"labels": "0123456789"}, ["labels", "list"]),  # used to become ten one-letter labels
-        ({"labels": ["a", 1]}, ["labels", "strings"]),
+        ({"labels": ["a", 1]}, ["label 1", "not a non-empty string"]),
+        ({"labels": ["a", "b\nc"]}, ["label 'b\\nc'", "line break"]),  # labels.txt would list three classes
+        ({"labels": ["a", "b "]}, ["label 'b '", "white space"]),
         ({"labels": ["a", "a"]}, ["distinct"]),
         ({"labels": []}, ["no labels"]),
         ({"name": ""}, ["name"]),

@@ -78,6 +78,52 @@ def test_train_cli_eq_inf_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("protocol, extra, words", [
+    ("loso", ["--k", "5"], "--protocol loso ignores it"),
+    ("split", ["--k", "5"], "--protocol split ignores it"),
+    ("split", ["--val-fraction", "0.2"], "its own 80/10/10 validation share"),
+    ("kfold", ["--no-augment", "--speed", "0.9", "1.1"], "--speed shape the training augmentation"),
+    ("kfold", ["--no-augment", "--eq", "6", "--masks", "2"], "--eq and --masks shape the training augmentation"),
+    ("kfold", ["--mixup", "1e308"], "mixup must be 0 (off) or positive up to 100"),
+    ("kfold", ["--window", "1e9"], "--window must be a positive number of seconds up to 60"),
+])
+def test_train_cli_refuses_options_that_would_change_nothing_or_blow_up(tmp_path, capsys, protocol, extra, words):
+    """An option without effect (--k outside kfold, augmentation settings with --no-augment) was
+    accepted and recorded in run.json as if it had shaped the run; --mixup 1e308 silently mixed nothing
+    (numpy's Beta sampler gives 0) and --window 1e9 went on to allocate the window."""
+    from train.__main__ import main
+
+    data = _folders(tmp_path / "set", per_class=6)
+    assert main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--protocol", protocol,
+                 "--out", str(tmp_path / "o"), "--quiet", *extra]) == 2
+    assert words in _one_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_grid_cli_refuses_an_option_without_effect(tmp_path, capsys):
+    from train.grid import main as grid_main
+
+    data = _folders(tmp_path / "set", per_class=6)
+    assert grid_main(["--models", "lv42", "--datasets", "folders", "--data", f"folders={data}", "--protocol", "loso",
+                      "--k", "4", "--out", str(tmp_path / "g")]) == 2
+    assert "--protocol loso ignores it" in _one_line(capsys)
+    assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", "trailing "])
+def test_a_class_name_labels_txt_cannot_hold_is_refused_on_loading(tmp_path, capsys, name):
+    """Regression: a class folder named with a line break trained for hours, then gave an export whose
+    labels.txt listed one class more than the model has outputs."""
+    from train.describe import main as describe_main
+
+    root = _folders(tmp_path / "set")
+    (root / "a").rename(root / name)
+    with pytest.raises(DataError, match="labels.txt holds one class per line"):
+        load_dataset("folders", root)
+    assert describe_main(["--data", f"folders={root}", "--out", str(tmp_path / "d.md"), "--quiet"]) == 2
+    assert f"class name {name!r}" in _one_line(capsys)
+
+
 # --------------------------------------------------------------------- 2. metadata CSVs
 
 
@@ -311,6 +357,38 @@ def test_out_that_is_a_folder_is_refused_and_nothing_is_written(tmp_path, capsys
     assert rc == 1  # both tools' exit status for an output they cannot write
     assert "is a folder; give a file name" in _one_line(capsys)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["res"] and not any((tmp_path / "out" / "res").iterdir())
+
+
+@pytest.mark.parametrize("rows, words", [
+    ([1], "row 1 is int, not an object"),
+    ([{"accuracy": "x"}], "has a malformed accuracy"),
+    ([{"run": 5}], "has a malformed run"),
+    ([{"seed": 1.5, "epochs": float("nan")}], "has a malformed seed, epochs"),
+])
+def test_report_keep_with_malformed_rows_is_one_line(tmp_path, capsys, rows, words):
+    """Regression: --keep with a row that was not an object gave a TypeError traceback; a row with a
+    string accuracy went on to fail inside the table code."""
+    from train.report import main
+
+    good = json.loads(Path(__file__).resolve().parents[1].joinpath("benchmarks/results/accuracy.json").read_text())
+    row = next(iter(good["groups"].values()))[0]
+    keep = tmp_path / "keep.json"
+    keep.write_text(json.dumps({"groups": {"t": [r if not isinstance(r, dict) else {**row, **r} for r in rows]}}))
+    assert main(["--keep", str(keep), "--out", str(tmp_path / "r.md")]) == 2
+    assert words in _one_line(capsys)
+    assert not list(tmp_path.glob("r.*"))
+
+
+def test_report_reads_a_run_listed_twice_once(tmp_path, monkeypatch):
+    """Regression: runs/x runs/x/ (two globs) gave the run two rows, and its seed-repeat statement a
+    second 'seed'."""
+    from train.report import main
+
+    run = _summary(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "run/", "./run", str(run), "--out", "r.md"]) == 0
+    rows = [r for table in json.loads((tmp_path / "r.json").read_text())["groups"].values() for r in table]
+    assert len(rows) == 1
 
 
 def test_report_names_skipped_runs_on_stderr_and_shows_its_default(tmp_path, capsys):

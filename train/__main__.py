@@ -529,16 +529,33 @@ def add_training_arguments(p) -> None:
                    "much a model does); adds (S - 1) x channels x 64 weights, about 18k at S = 4")
 
 
+# Longest --window to train with: a 2D model's dense layer grows with it, and a minute already takes
+# 2.6 M samples a window at 44.1 kHz; longer is a typo, not an experiment. (runtime.limits allows ten
+# minutes to a model's metadata: reading a window is cheap, training on it is not.)
+MAX_TRAIN_WINDOW_SECONDS = 60.0
+
+
 def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
     """TrainConfig fields from the options of ``add_training_arguments``, checked for the given models.
     Raises ValueError with a one-line message on a bad value."""
     for name in ("epochs", "batch_size", "k"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.window is not None and not 0 < args.window < float("inf"):  # also refuses nan
-        raise ValueError(f"--window must be a positive number of seconds, got {args.window}")
+    if args.window is not None and not 0 < args.window <= MAX_TRAIN_WINDOW_SECONDS:  # also refuses nan
+        raise ValueError(f"--window must be a positive number of seconds up to {MAX_TRAIN_WINDOW_SECONDS:g}, got {args.window}")
     if not 0 < args.val_fraction < 1:
         raise ValueError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    # An option that would change nothing is refused: a run folder records every setting, and one
+    # that says "--k 5" for a leave-one-speaker-out run would misstate how it was trained.
+    if args.k != TrainConfig.k and args.protocol != "kfold":
+        raise ValueError(f"--k sets the folds of --protocol kfold; --protocol {args.protocol} ignores it")
+    if args.val_fraction != TrainConfig.val_fraction and args.protocol in ("split", "random-split"):
+        raise ValueError(f"--val-fraction holds out validation clips from each fold's training side; --protocol "
+                         f"{args.protocol} has its own 80/10/10 validation share and ignores it")
+    unused = [flag for flag, on in (("--speed", tuple(args.speed) != (1.0, 1.0)), ("--eq", args.eq_db != 0.0),
+                                    ("--masks", args.masks != 0)) if on]
+    if unused and not args.augment:
+        raise ValueError(f"{' and '.join(unused)} shape the training augmentation, which --no-augment turns off")
     if args.sinc_units is not None and "sincnet" not in models:
         raise ValueError(f"--sinc-units applies to sincnet only, not {' '.join(models)}")
     if args.head_segments < 1:

@@ -36,6 +36,7 @@ import soxr
 
 from runtime.files import atomic_path, unwritable  # noqa: F401  (unwritable: re-exported for train.*)
 from runtime.limits import MAX_RATE, MIN_RATE
+from runtime.metadata import label_problem
 
 
 class DataError(ValueError):
@@ -95,6 +96,14 @@ class Dataset:
     @property
     def has_folds(self) -> bool:
         return all(c.fold is not None for c in self.clips)
+
+    def __post_init__(self) -> None:
+        # Checked on loading, not at export hours later: every label ends up in labels.txt.
+        for label in self.labels:
+            why = label_problem(label)
+            if why:
+                raise DataError(f"{self.name}: class name {label!r} {why}; labels.txt holds one class per line, "
+                                "so rename it (a folder, or the class column of the metadata)")
 
     def subset(self, indices: Iterable[int]) -> tuple[Clip, ...]:
         return tuple(self.clips[i] for i in indices)

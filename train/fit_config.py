@@ -64,11 +64,15 @@ class FitConfig:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label smoothing must be in [0, 1), not {self.label_smoothing}")
-        if not 0.0 <= self.mixup < math.inf:
-            raise ValueError(f"mixup must be 0 (off) or positive, not {self.mixup}")
+        if not 0.0 <= self.mixup <= MAX_MIXUP:
+            raise ValueError(f"mixup must be 0 (off) or positive up to {MAX_MIXUP:g}, not {self.mixup}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema decay must be in [0, 1) (0: off), not {self.ema}")
 
+
+# Largest mixup alpha: Beta(100, 100) already keeps the weight at 0.5 ± 0.04, and numpy's Beta sampler
+# returns 0 (no mixing at all) for huge alphas such as 1e308.
+MAX_MIXUP = 100.0
 
 # What may choose the kept checkpoint, and whether lower (min) or higher (max) is better.
 MONITORS = {"val_loss": "min", "val_accuracy": "max"}

@@ -76,8 +76,11 @@ def load_runs(paths: list[Path]) -> tuple[list[dict], list[str]]:
     Raises ValueError (one line) for a summary.json that cannot be read or holds a non-finite
     accuracy: a report quietly missing a run, or showing NaN, would be read as a result.
     """
-    runs, notes = [], []
+    runs, notes, seen = [], [], set()
     for p in paths:
+        if p.resolve() in seen:  # runs/x and runs/x/ from two globs: one run, not two rows
+            continue
+        seen.add(p.resolve())
         f = p / "summary.json"
         if not f.is_file():
             notes.append(f"{p}: no summary.json, skipped")
@@ -194,6 +197,13 @@ def group_key(r: dict) -> str:
 KEPT_FIELDS = ("run", "model", "dataset", "protocol", "sample_rate", "folds", "complete", "accuracy", "accuracy_std",
                "f1", "epochs", "train_seconds", "recipe", "max_epochs", "monitor", "seed", "machine")
 
+_NUMBER = (int, float)
+# The kept fields the report computes with or prints as text: a hand-edited row must stop here, in one
+# line, not as a traceback from the table or chart code.
+KEPT_TYPES = {"run": str, "model": str, "dataset": str, "protocol": str, "recipe": str, "monitor": str,
+              "sample_rate": int, "seed": int, "accuracy": _NUMBER, "accuracy_std": _NUMBER, "f1": _NUMBER,
+              "epochs": _NUMBER, "train_seconds": _NUMBER}
+
 
 def load_kept(path: Path) -> list[dict]:
     """The rows of an earlier report's JSON, one per run (a seed-0 run also listed in a seed-repeats
@@ -205,12 +215,18 @@ def load_kept(path: Path) -> list[dict]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path}: not a report JSON written by python -m train.report ({type(e).__name__}: {e})") from None
     kept: dict[str, dict] = {}
-    for r in rows:
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise ValueError(f"{path}: row {i + 1} is {type(r).__name__}, not an object; not a report JSON written by python -m train.report")
         if "seed" not in r:  # rows from reports older than the seed column: a summary without a seed reads as 0 too
             r = {**r, "seed": 0}
         missing = [f for f in KEPT_FIELDS if f not in r]
         if missing:
             raise ValueError(f"{path}: row {r.get('run', '?')} lacks {', '.join(missing)}")
+        bad = [f for f, kind in KEPT_TYPES.items() if not isinstance(r[f], kind) or isinstance(r[f], bool)
+               or (kind is _NUMBER and not math.isfinite(r[f]))]
+        if bad:
+            raise ValueError(f"{path}: row {r['run']!r} has a malformed {', '.join(bad)}")
         kept.setdefault(_same_run(r["run"]), {
             **{k: v for k, v in r.items() if k not in ("relative_performance", "relative_training_time")},
             "label": _label(r["model"], r["seed"]), **_paper_fields(r["model"], r["dataset"]),
