@@ -231,13 +231,41 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def run_test_windows(data: dict, root: Path | None, max_clips: int | None) -> WindowSet:
+    """The parity windows of an export made with ``python -m export --run``: the same held-out clips
+    of the same fold, rebuilt from the run folder and dataset root it recorded (``root`` overrides the
+    dataset root). A folder of class sub-folders would label a dataset such as FSDD wrongly, so it is
+    used only when asked for with --label-source."""
+    from export.run_data import run_windows
+
+    run_dir, checkpoint = data.get("run_dir"), data.get("checkpoint")
+    other = "or check against other labelled audio with --data FOLDER --label-source parent|prefix"
+    if not isinstance(run_dir, str) or not isinstance(checkpoint, str):
+        raise ExportError("this export was made from a run before python -m export recorded the run folder: "
+                          f"export it again, {other}")
+    if not (Path(checkpoint).parent / "config.json").is_file():
+        raise ExportError(f"the run this export was made from is gone ({checkpoint} with its config.json, recorded at "
+                          f"export): run the check where the run folder is, {other}")
+    root = root or Path(str(data.get("data_root", "")))
+    if max_clips is None and isinstance(data.get("max_clips"), int):
+        max_clips = data["max_clips"]
+    per_clip = data.get("max_windows_per_clip", 4)
+    _, test, _ = run_windows(Path(run_dir), Path(checkpoint), root, per_clip if isinstance(per_clip, int) else 4,
+                             max_clips, seed=data["seed"] if isinstance(data.get("seed"), int) else 0, representative=False)
+    return test
+
+
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="python -m export.check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("export_dir", type=Path, help="an export folder written by python -m export")
-    p.add_argument("--data", type=Path, help="folder of held-out audio (default: the one recorded at export)")
+    p.add_argument("--data", type=Path,
+                   help="folder of held-out audio (default: the one recorded at export). For an export made with "
+                   "--run: the dataset root, and the check uses the same held-out clips of the run's fold as the "
+                   "export did (rebuilt from the recorded run folder)")
     p.add_argument("--label-source", choices=LABEL_SOURCES,
-                   help="label of a clip: parent folder name, file-name prefix before '_', or none")
+                   help="label of a clip: parent folder name, file-name prefix before '_', or none. Given for an "
+                   "export made with --run, --data is read as a plain folder of labelled clips instead of the run's data")
     p.add_argument("--max-clips", type=int, default=None,
                    help="use at most this many clips, >= 1 (random, fixed seed; default: as at export)")
     add_int8_drop_option(p)
@@ -267,13 +295,16 @@ def main(argv=None) -> int:
         config = ExportConfig(out_dir=args.export_dir, int8_max_accuracy_drop=int8_drop_fraction(args.max_int8_drop))
         doc = read_export(args.export_dir)
         data = doc.get("data") or {}
-        folder = args.data or (Path(data["test_dir"]) if data.get("test_dir") else None)
-        if folder is None:
-            raise ExportError("no held-out audio: pass --data FOLDER")
-        test = load_folder(folder, doc["sample_rate"], doc["window_samples"],
-                           args.label_source or data.get("label_source", "parent"),
-                           max_windows_per_clip=data.get("max_windows_per_clip", 4),
-                           max_clips=args.max_clips if args.max_clips is not None else data.get("max_test_clips"))
+        if isinstance(data, dict) and data.get("fold") is not None and args.label_source is None:
+            test = run_test_windows(data, args.data, args.max_clips)  # exported with --run: the run's own test clips
+        else:
+            folder = args.data or (Path(data["test_dir"]) if data.get("test_dir") else None)
+            if folder is None:
+                raise ExportError("no held-out audio: pass --data FOLDER")
+            test = load_folder(folder, doc["sample_rate"], doc["window_samples"],
+                               args.label_source or data.get("label_source", "parent"),
+                               max_windows_per_clip=data.get("max_windows_per_clip", 4),
+                               max_clips=args.max_clips if args.max_clips is not None else data.get("max_test_clips"))
         report = check_export(args.export_dir, test, config)
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr)

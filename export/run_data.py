@@ -43,8 +43,10 @@ def _windows(audios, clips, labels, window: int, hop: int, max_per_clip: int) ->
 
 
 def run_windows(run_dir: Path, checkpoint: Path, data_root: Path, max_per_clip: int,
-                max_clips: int | None = None, seed: int = 0) -> tuple[WindowSet, WindowSet, dict]:
-    """(representative, parity, info) for ``checkpoint`` of the run at ``run_dir``."""
+                max_clips: int | None = None, seed: int = 0,
+                representative: bool = True) -> tuple[WindowSet | None, WindowSet, dict]:
+    """(representative, parity, info) for ``checkpoint`` of the run at ``run_dir``; representative is
+    None, and its clips are not decoded, with ``representative=False`` (a parity check alone)."""
     from train.__main__ import LEGACY_SETTINGS, TrainConfig, plan
     from train.data import DataError, decode
 
@@ -81,16 +83,18 @@ def run_windows(run_dir: Path, checkpoint: Path, data_root: Path, max_per_clip: 
     except (KeyError, TypeError, ValueError):
         raise ExportError(f"{cfg_file}: no usable window_samples/hop_samples (not written by python -m train?)") from None
     try:
-        rep_audio = decode(p.dataset.subset(rep_idx), p.rate)
+        rep_audio = decode(p.dataset.subset(rep_idx), p.rate) if representative else None
         test_audio = decode(p.dataset.subset(test_idx), p.rate)
     except DataError as e:
         raise ExportError(str(e)) from None
     labels = p.dataset.labels
-    rep = _windows(rep_audio, p.dataset.subset(rep_idx), labels, window, hop, max_per_clip)
+    rep = _windows(rep_audio, p.dataset.subset(rep_idx), labels, window, hop, max_per_clip) if representative else None
     test = _windows(test_audio, p.dataset.subset(test_idx), labels, window, hop, max_per_clip)
     info = {"dataset": p.dataset.name, "data_root": str(data_root), "protocol": cfg.protocol, "fold": fold_name,
             "representative_clips": len(rep_idx), "parity_clips": len(test_idx), "parity_audio": note,
-            "max_windows_per_clip": max_per_clip}
+            "max_windows_per_clip": max_per_clip,
+            # what python -m export.check needs to rebuild the same parity clips later
+            "run_dir": str(run_dir), "checkpoint": str(checkpoint), "max_clips": max_clips, "seed": seed}
     return rep, test, info
 
 

@@ -54,6 +54,36 @@ def test_cli_exports_and_checks_a_fold(tiny_run, tmp_path):
     assert code == (0 if parity["passed"] else 1)
 
 
+def test_check_rebuilds_the_folds_test_clips_of_a_run_export(tiny_run, tmp_path, capsys):
+    """Regression: python -m export.check on an export made with --run found no test_dir recorded and
+    asked for --data FOLDER, which it then labelled by parent folder (wrong for FSDD's file-name
+    labels). It now rebuilds the same held-out clips of the same fold from the recorded run."""
+    from export.check import main as check_main
+
+    out, data = tiny_run
+    dest = tmp_path / "exp"
+    export_main(["--run", str(out), "--fold", "fold_0", "--data", str(data), "--out", str(dest),
+                 "--formats", "tflite_float32", "--max-clips", "5"])
+    first = json.loads((dest / "parity.json").read_text())
+    meta = json.loads((dest / "metadata.json").read_text())
+    assert meta["data"]["run_dir"] == str(out) and meta["data"]["max_clips"] == 5
+    (dest / "parity.json").unlink()
+    assert check_main([str(dest)]) == 0
+    again = json.loads((dest / "parity.json").read_text())
+    assert again["windows"] == first["windows"]
+    assert again["keras_accuracy"] == first["keras_accuracy"]
+    capsys.readouterr()
+
+    # an export from before the run folder was recorded: one line that says what to do
+    meta["data"] = {k: v for k, v in meta["data"].items() if k not in ("run_dir", "checkpoint")}
+    (dest / "metadata.json").write_text(json.dumps(meta))
+    assert check_main([str(dest)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: this export was made from a run before") and "--label-source" in err and "\n" not in err
+    # --label-source reads --data as a folder of labelled clips, as for any export
+    assert check_main([str(dest), "--data", str(data), "--label-source", "parent"]) == 0
+
+
 def test_missing_data_root_is_one_line(tiny_run, tmp_path, capsys):
     out, _ = tiny_run
     code = export_main(["--run", str(out), "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
