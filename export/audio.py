@@ -78,23 +78,15 @@ def label_of(path: Path, label_source: str) -> str | None:
 
 
 def read_clip(path: Path, sample_rate: int) -> np.ndarray:
-    """One file as mono float32 at ``sample_rate`` (resampled with soxr)."""
-    import soundfile as sf
-    import soxr
+    """One file as mono float32 at ``sample_rate``, decoded exactly as training decodes it
+    (``train.data.read_audio``: soxr, and the same refusals of an empty, truncated or NaN-holding
+    file or a rate no recording has; a NaN sample would give int8 calibration an infinite scale)."""
+    from train.data import AudioError, read_audio
 
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises several types for bad files
-        raise ExportError(f"{path}: cannot read audio ({e})") from None
-    # float WAVs can hold NaN/inf: one such sample gives int8 calibration an infinite
-    # scale (a TFLite crash) and NaN parity numbers. Training rejects them the same way.
-    bad = int((~np.isfinite(data)).sum())
-    if bad:
-        raise ExportError(f"audio file has {bad} NaN/inf sample(s): {path}")
-    mono = data.mean(axis=1)
-    if rate != sample_rate:
-        mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
-    return mono
+        return read_audio(Path(path), sample_rate)
+    except AudioError as e:
+        raise ExportError(str(e)) from None
 
 
 def audio_files(folder: Path) -> list[Path]:

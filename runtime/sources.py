@@ -120,16 +120,24 @@ _CHUNK_SIZE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILIN
 _PLACEHOLDER_SIZES = (0x7FFFFFFF, 0xFFFFFFFF, 0x7FFFF000, 0xFFFFF000)
 
 
-def truncation_warning(name: str, header_log: str) -> str | None:
-    """A one-line warning when libsndfile's ``header_log`` says the data chunk is shorter
-    than the header declares (a copy or download cut short); the frames present still play."""
+def truncated_sizes(header_log: str) -> tuple[int, int] | None:
+    """(declared, present) bytes of audio data when libsndfile's ``header_log`` (``SoundFile.extra_info``)
+    says the data chunk is shorter than its header declares (a copy or download cut short), else None."""
     m = _CHUNK_SIZE.search(header_log or "")
     if m is None:
         return None
     declared, present = int(m.group(1)), int(m.group(2))
     if declared <= present or declared in _PLACEHOLDER_SIZES:
         return None
-    return f"{name} looks truncated: its header declares {declared} bytes of audio, the file holds {present}; classifying what is there"
+    return declared, present
+
+
+def truncation_warning(name: str, header_log: str) -> str | None:
+    """A one-line warning for a truncated file (see :func:`truncated_sizes`); the frames present still play."""
+    sizes = truncated_sizes(header_log)
+    if sizes is None:
+        return None
+    return f"{name} looks truncated: its header declares {sizes[0]} bytes of audio, the file holds {sizes[1]}; classifying what is there"
 
 
 # ---------------------------------------------------------------- stdin

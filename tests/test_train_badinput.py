@@ -262,6 +262,30 @@ def test_unreadable_file_is_named_once_with_libsndfile_reason(tmp_path):
     assert msg.count(str(junk)) == 1 and "\n" not in msg
 
 
+def test_truncated_and_zero_frame_files_are_named_by_training_and_export(tmp_path, capsys):
+    """Regression: libsndfile reads a WAV cut short without a word, so half a clip trained (and
+    calibrated int8) as a whole one; a WAV header with no frames passed export's reader. Training and
+    export now share one reader (export.audio.read_clip is train.data.read_audio)."""
+    from export.audio import read_clip
+    from export.config import ExportError
+
+    root = _folders(tmp_path / "f")
+    whole = (root / "a" / "0.wav").read_bytes()
+    cut = root / "a" / "cut.wav"
+    cut.write_bytes(whole[: len(whole) // 2])
+    empty = _tone(root / "b" / "empty.wav", seconds=0.0)
+    with pytest.raises(DataError) as e:
+        decode(load_dataset("folders", root).clips, 8000)
+    msg = str(e.value)
+    assert msg.startswith("2 audio file(s) missing or unreadable") and "\n" not in msg
+    assert f"{cut} (truncated: its header declares {len(whole) - 44} bytes of audio, the file holds" in msg
+    assert f"{empty} (audio file is empty)" in msg
+    for path, words in ((cut, "is truncated"), (empty, "audio file is empty")):
+        with pytest.raises(ExportError, match=words):
+            read_clip(path, 8000)
+    assert read_clip(root / "a" / "0.wav", 16000).shape == (3200,)  # a whole file still reads, resampled
+
+
 def test_describe_names_the_reason_too(tmp_path, capsys):
     from train.describe import main as describe_main
 

@@ -37,6 +37,7 @@ import soxr
 from runtime.files import atomic_path, unwritable  # noqa: F401  (unwritable: re-exported for train.*)
 from runtime.limits import MAX_RATE, MIN_RATE
 from runtime.metadata import label_problem
+from runtime.sources import truncated_sizes
 
 
 class DataError(ValueError):
@@ -396,10 +397,15 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     rate no recording has (``runtime.limits``) or holds NaN/inf samples.
     """
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            data, rate, header_log = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
         reason = _why_unreadable(Path(path), e)
         raise AudioError(path, reason, f"cannot read audio file {path} ({reason})") from None
+    cut = truncated_sizes(header_log)
+    if cut:  # libsndfile reads what is there without a word: a clip cut short must not train as a whole one
+        reason = f"truncated: its header declares {cut[0]} bytes of audio, the file holds {cut[1]}; restore or remove it"
+        raise AudioError(path, reason, f"audio file {path} is {reason}")
     if data.shape[0] == 0:
         raise AudioError(path, "audio file is empty", f"audio file is empty: {path}")
     if not MIN_RATE <= rate <= MAX_RATE:  # the runtime's bounds: a "1 Hz" header is a broken file, not audio
