@@ -136,6 +136,28 @@ def test_cache_reads_each_file_once(tmp_path):
     assert fresh.reads == 0 and all(np.array_equal(a, b) for a, b in zip(first, again))
 
 
+def test_cache_entries_from_older_decoding_rules_are_decoded_again(tmp_path, monkeypatch):
+    """A file cached before read_audio refused truncated WAVs would otherwise pass from the cache
+    for ever: the rules' version is part of the key."""
+    import train.data
+
+    _tone(tmp_path / "data" / "a" / "x.wav")
+    _tone(tmp_path / "data" / "b" / "x.wav")
+    cut = tmp_path / "data" / "a" / "x.wav"
+    whole = cut.read_bytes()
+    cut.write_bytes(whole[: len(whole) // 2])
+    ds = load_dataset("folders", tmp_path / "data")
+    monkeypatch.setattr(train.data, "DECODE_RULES", train.data.DECODE_RULES - 1)
+    old = AudioCache(tmp_path / "cache")
+    entry = old._disk_path(cut, 8000)  # what the older rules decoded and cached for the cut file
+    entry.parent.mkdir(parents=True)
+    np.save(entry, sf.read(str(cut), dtype="float32")[0])
+    assert len(decode(ds.clips, 8000, old)) == 2 and old.reads == 1  # under those rules: served from the cache
+    monkeypatch.undo()
+    with pytest.raises(DataError, match="truncated: its header declares"):
+        decode(ds.clips, 8000, AudioCache(tmp_path / "cache"))
+
+
 # --------------------------------------------------------------------- windowing
 
 

@@ -420,10 +420,17 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+# Part of every disk cache key; raised whenever read_audio refuses or decodes differently, so an entry
+# decoded under older rules is decoded again (and refused, if the new rules refuse its file).
+# 1: the original rules; 2: truncated and zero-frame files refused.
+DECODE_RULES = 2
+
+
 class AudioCache:
     """Decoded, resampled audio by (path, rate): in memory, and on disk when ``folder`` is given.
 
-    The disk key hashes the path, size, mtime and rate, so an edited file is re-read.
+    The disk key hashes the path, size, mtime, rate and :data:`DECODE_RULES`, so an edited file is
+    re-read, and so is every file once the decoding rules change.
     """
 
     def __init__(self, folder: Path | None = None) -> None:
@@ -440,7 +447,7 @@ class AudioCache:
         if self.folder is None:
             return None
         st = path.stat()
-        key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{sample_rate}".encode()).hexdigest()
+        key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{sample_rate}|{DECODE_RULES}".encode()).hexdigest()
         return self.folder / f"{key[:2]}/{key}.npy"
 
     def get(self, path: Path, sample_rate: int) -> np.ndarray:
