@@ -317,6 +317,24 @@ def test_check_out_refuses_before_any_work(tmp_path, where, message):
     assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".write-check-*"))  # nothing left behind
 
 
+@pytest.mark.parametrize("extra, words", [
+    (["--chunk", "1e-9"], "--chunk must be 0.001 to 60 seconds and --shuffles 1 to 100, got 1e-09 and 3"),
+    (["--chunk", "0.1", "1e300"], "got 0.1, 1e+300 and 3"),
+    (["--chunk", "nan"], "got nan and 3"),
+    (["--shuffles", "100000"], "got 0.1 and 100000"),
+    (["--shuffles", "0"], "got 0.1 and 0"),
+])
+def test_order_probe_bounds_its_settings_before_any_work(tmp_path, capsys, monkeypatch, extra, words):
+    """Regression: --chunk 1e-9 passed the check and failed in shuffle_chunks after the model loaded;
+    --shuffles 100000 was accepted (100,000 passes over every fold's test clips)."""
+    import train.order_probe as op
+
+    monkeypatch.setattr(op, "probe_run", lambda *a, **k: pytest.fail("scored with settings out of bounds"))
+    assert op.main([str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "op.md"), "--quiet", *extra]) == 2
+    assert words in _one_line(capsys)
+    assert not list(tmp_path.glob("op.*"))
+
+
 def test_order_probe_checks_out_before_scoring(tmp_path, capsys, monkeypatch):
     """Regression: --out /proc/x/op.md crashed with a traceback after all the scoring work."""
     import train.order_probe as op

@@ -83,12 +83,21 @@ class RunProbe:
         return float(np.mean([f.same_prediction[c] for f in self.folds]))
 
 
+# Bounds of the settings: a chunk under a millisecond is a few samples (under one at low rates, which
+# shuffle_chunks refuses only after the model has loaded), one over a minute is longer than any window
+# here (nothing to shuffle), and every shuffle is another pass over all test clips of every fold.
+CHUNK_SECONDS = (0.001, 60.0)
+MAX_SHUFFLES = 100
+
+
 def check_settings(chunks_s, shuffles: int) -> tuple[float, ...]:
-    """The chunk lengths as a tuple of floats; ValueError (one line) unless each is a positive number
-    of seconds and ``shuffles`` is at least 1."""
+    """The chunk lengths as a tuple of floats; ValueError (one line) unless each is within
+    CHUNK_SECONDS and ``shuffles`` is 1 to MAX_SHUFFLES."""
     chunks_s = tuple(float(c) for c in chunks_s)
-    if not chunks_s or not all(0 < c < np.inf for c in chunks_s) or shuffles < 1:
-        raise ValueError(f"--chunk must be positive seconds and --shuffles at least 1, got {chunks_s} and {shuffles}")
+    lo, hi = CHUNK_SECONDS
+    if not chunks_s or not all(lo <= c <= hi for c in chunks_s) or not 1 <= shuffles <= MAX_SHUFFLES:
+        raise ValueError(f"--chunk must be {lo:g} to {hi:g} seconds and --shuffles 1 to {MAX_SHUFFLES}, "
+                         f"got {', '.join(f'{c:g}' for c in chunks_s) or 'no chunk'} and {shuffles}")
     return chunks_s
 
 
