@@ -82,7 +82,7 @@ def test_cli_refuses_a_folder_that_is_no_run_or_a_broken_model(tmp_path, capsys)
     assert err.startswith("error: ") and "no run.json" in err and err.count("\n") == 1
     assert main([str(tmp_path), "--data", str(data), "--out", str(tmp_path / "p.md"), "--chunk", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "--chunk must be 0.001 to 60 seconds" in err and err.count("\n") == 1
+    assert "--chunk must be at least 0.001 seconds" in err and err.count("\n") == 1
     (tmp_path / "run.json").write_text("{}")
     assert main([str(tmp_path), "--data", str(data), "--out", str(tmp_path / "p.md"), "--quiet"]) == 2
     err = capsys.readouterr().err
