@@ -295,7 +295,7 @@ def main(argv=None) -> int:
         config = ExportConfig(out_dir=args.export_dir, int8_max_accuracy_drop=int8_drop_fraction(args.max_int8_drop))
         doc = read_export(args.export_dir)
         data = doc.get("data") or {}
-        if isinstance(data, dict) and data.get("fold") is not None and args.label_source is None:
+        if data.get("fold") is not None and args.label_source is None:
             test = run_test_windows(data, args.data, args.max_clips)  # exported with --run: the run's own test clips
         else:
             folder = args.data or (Path(data["test_dir"]) if data.get("test_dir") else None)

@@ -388,15 +388,13 @@ def _distilled_targets(p: RunPlan, part: str, indices, audio: list) -> np.ndarra
 
 
 def write_summary(p: RunPlan, results: list[dict]) -> dict:
-    """summary.json (+ run-level confusion and curves PNGs) over ``results`` and every other finished
-    fold of the run on disk, so a re-run with a smaller --max-folds never shrinks a summary."""
+    """summary.json (+ run-level confusion and curves PNGs) over ``results``: every finished fold of
+    the run, checked and in fold order, as :func:`finished_folds` gives them (so a re-run with a smaller
+    --max-folds never shrinks a summary)."""
     from train.metrics import class_recall, weakest_cells
     from train.plots import confusion_png, curves_png, recall_png
 
     cfg, entry, dataset, out = p.cfg, p.entry, p.dataset, Path(p.cfg.out)
-    given = {r["name"] for r in results}  # train.grid passes only the folds of its tasks: add the others on disk
-    results = sorted([*results, *(r for r in finished_folds(p).values() if r["name"] not in given)],
-                     key=lambda r: [f.name for f in p.folds].index(r["name"]))
     window = p.meta["window_samples"]
     summary = {**_summarise(cfg, entry, dataset, p.rate, window, p.folds, results), "model_config": p.model_config.to_dict()}
     if results:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from runtime.cli import ArgumentParser
-from train.__main__ import (TRAINING_FIELDS, RunPlan, TrainConfig, add_training_arguments, claim, plan, training_fields,
-                            write_summary)
+from train.__main__ import (TRAINING_FIELDS, RunPlan, TrainConfig, add_training_arguments, claim, finished_folds, plan,
+                            training_fields, write_summary)
 from train.data import LOADERS, DataError, data_pair, unwritable
 from train.grid_task import Task, clean_parts, run_task
 from train.protocols import PROTOCOLS
@@ -231,7 +231,8 @@ def run_grid(cfg: GridConfig) -> dict:
     def finished(task: Task) -> None:  # a run's summary as soon as its last fold is in
         run_tasks = by_run[Path(task.run.out).name]
         if all(t.done() for t in run_tasks):
-            write_summary(plans[Path(task.run.out).name], [])  # reads and checks every fold result on disk
+            p = plans[Path(task.run.out).name]
+            write_summary(p, list(finished_folds(p).values()))
 
     if todo:
         runner = _on_ray if cfg.ray or cfg.ray_address else _in_pool if cfg.jobs > 1 else _in_process
@@ -239,8 +240,9 @@ def run_grid(cfg: GridConfig) -> dict:
     summaries = {}
     for name, p in plans.items():
         clean_parts(Path(p.cfg.out))
-        if any(t.done() for t in by_run[name]):  # a result.json on disk: write_summary reads and checks them all
-            summaries[name] = write_summary(p, [])
+        results = list(finished_folds(p).values())  # every result.json on disk, checked as on resume
+        if results:
+            summaries[name] = write_summary(p, results)
     wall = time.perf_counter() - start
     return {"runs": len(plans), "tasks": len(tasks), "ran": progress.done, "skipped": progress.skipped,
             "failed": progress.failed, "wall_seconds": wall, "load_average_start": load, "summaries": summaries}
