@@ -27,6 +27,8 @@ Writes OUT/latest.json, OUT/latest.md, OUT/latest_latency.png and OUT/latest_par
 for exports that carry a parity report)."""
 
 
+RESULTS, QUICK_OUT = Path("benchmarks/results"), Path("runs/benchmarks_quick")
+
 # --formats, --threads and --models take several values and so swallow folders given after them:
 # the usage line and the example put the folders first.
 EPILOG = """\
@@ -40,7 +42,9 @@ def parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("roots", nargs="*", type=Path, metavar="ROOT", help="folders to search for exports "
                    "(default: android_demo_assets exports)")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder (default benchmarks/results)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"results folder (default {RESULTS}; with --quick {QUICK_OUT}, so a smoke test never "
+                        "replaces the committed results)")
     p.add_argument("--formats", nargs="+", default=None, choices=FORMATS, metavar="FMT",
                    help=f"formats to time (default all: {' '.join(FORMATS)})")
     p.add_argument("--threads", nargs="+", type=int, default=None, help="thread counts (default: 1 and all cores)")
@@ -76,6 +80,13 @@ def config_from_args(args) -> BenchConfig:
                        peers=not args.runtime_only, models=tuple(args.models))
 
 
+def results_folder(args) -> Path:
+    """--out, else the committed results folder, else (--quick) a scratch folder under runs/."""
+    if args.out is not None:
+        return args.out
+    return QUICK_OUT if args.quick else RESULTS
+
+
 def output_files(out: Path, name: str, plots: bool) -> dict[str, Path]:
     """The files a run writes, each checked before any measuring (BenchmarkError, one line, if one
     cannot be written): a full run takes minutes and must not end with nowhere to put it."""
@@ -92,6 +103,7 @@ def output_files(out: Path, name: str, plots: bool) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.out = results_folder(args)
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         config = config_from_args(args)
@@ -121,15 +133,25 @@ def main(argv: list[str] | None = None) -> int:
         written = [files["json"], files["md"]]
         if "latency" in files:  # a plot with nothing to show (no parity accuracy: no Pareto front) is not drawn
             written += [p for p in (plot_latency(doc, files["latency"]), plot_pareto(doc, files["pareto"])) if p]
+        # A plot of the same name not drawn this time (or --runtime-only, which draws none) is the previous
+        # run's: left beside the new JSON it would be read as this run's.
+        stale = [png for png in (files["json"].with_name(f"{args.name}_{k}.png") for k in ("latency", "pareto"))
+                 if png not in written and png.exists()]
+        for path in stale:
+            path.unlink()
     except OSError as e:
         print(f"error: cannot write the results to {args.out}: {e.strerror or e}", file=sys.stderr)
         return 2
-    print(f"wrote {', '.join(map(str, written))}")
+    print(f"wrote {', '.join(map(str, written))}" + (f"; removed the previous run's {', '.join(map(str, stale))}"
+                                                       if stale else ""))
+    peer_failed = [p["folder"] for p in doc["peers"] if "error" in p]
+    if peer_failed:  # measured and written, but a comparison asked for is missing
+        print(f"error: the peer comparison failed for {', '.join(peer_failed)}; details in {files['md']}",
+              file=sys.stderr)
     if failed:  # the rest was measured and written; still, a broken export must not pass as a clean run
         print(f"error: {len(failed)} of {len(doc['results'])} measurements failed ({broken}); "
               f"details in {files['md']}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed or peer_failed else 0
 
 
 if __name__ == "__main__":

@@ -166,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2
+    from export.config import ExportError
+
     try:
         doc = measure_peers(args.folder, args.windows, args.warmup, args.threads)
-    except USER_ERRORS as e:  # a corrupt model file or metadata
+    except (*USER_ERRORS, ExportError) as e:  # a corrupt model file (.tflite, .keras) or metadata
         print(f"error: {one_line(e, 500)}", file=sys.stderr)
         return 2
     print(json.dumps(doc))

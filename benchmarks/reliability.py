@@ -402,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    machine = describe_machine()  # before the runs: its load average is the one they started under
     with tempfile.TemporaryDirectory(prefix="tinyaudio-reliability-") as tmp:
         model = args.model or build_model_subprocess(Path(tmp) / "lv24_8k_int8.tflite")
         note = str(args.model) if args.model else "untrained `lv24` @ 8 kHz, full int8 (`benchmarks.soak.make_int8_model`, via `export.tflite.convert_full_int8`)"
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
             return 130
     command = "python -m benchmarks.reliability " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(results, command, describe_machine(), note) + "\n".join(other_faults(args.out.parent)) + "\n"
+    text = markdown(results, command, machine, note) + "\n".join(other_faults(args.out.parent)) + "\n"
     try:
         write_atomic(args.out, text)
     except OSError as e:  # checked up front; a disk can still fill up

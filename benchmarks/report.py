@@ -22,6 +22,25 @@ def _label(r: dict) -> str:
     return f"{r['model']}@{r['sample_rate'] / 1000:g}k"
 
 
+def row_labels(rows: list[dict]) -> dict[str, str]:
+    """Export folder -> its name in tables and plots: ``model@rate``, plus the folder's name where two
+    folders hold the same model at the same rate (else their rows and bars would merge into one)."""
+    folders: dict[str, list[str]] = {}
+    for r in rows:
+        dirs = folders.setdefault(_label(r), [])
+        if r["model_dir"] not in dirs:
+            dirs.append(r["model_dir"])
+    return {d: base if len(dirs) == 1 else f"{base} ({Path(d).name})" for base, dirs in folders.items() for d in dirs}
+
+
+def _percent_of_peak(r: dict, peak: dict) -> str:
+    # Recomputed, not read from the row: results written before int8 rows were exempted still render right.
+    from benchmarks.run import fraction_of_peak
+
+    fraction = fraction_of_peak(r, peak)
+    return "–" if fraction is None else f"{100 * fraction:.0f} %"
+
+
 def _fmt(v, spec: str, dash: str = "–") -> str:
     return dash if v is None else format(v, spec)
 
@@ -38,6 +57,7 @@ def pareto(points: list[tuple[float, float, str]]) -> list[tuple[float, float, s
 
 def render_markdown(doc: dict, command: str) -> str:
     rows = _ok(doc["results"])
+    label_of = row_labels(doc["results"])
     threads = doc["config"]["threads"]
     when = dt.datetime.fromtimestamp(doc["created_unix"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     peak = doc["peak"]
@@ -51,7 +71,9 @@ def render_markdown(doc: dict, command: str) -> str:
         "",
         f"**Compute peak (one core):** {peak['peak_gmacs']:.1f} GMAC/s — LiteRT 3×3 convolution probe "
         f"{_fmt(peak['litert_gmacs'], '.1f')} GMAC/s, numpy BLAS matmul {peak['blas_gmacs']:.1f} GMAC/s "
-        "(see `benchmarks/probe.py` for how each is measured; the larger is the peak).",
+        "(see `benchmarks/probe.py` for how each is measured; the larger is the peak). `% of peak` is a float row's "
+        "GMAC/s over that peak times its threads; int8 rows (tfl-dyn, tfl-int8, onnx-int8) get none, since int8 "
+        "kernels have another ceiling that no single probe bounds.",
         "",
         f"Each cell is measured in a fresh process that loads the model through `runtime.model` and times "
         f"{doc['config']['windows']} single windows after {doc['config']['warmup']} warm-up windows. "
@@ -68,21 +90,27 @@ def render_markdown(doc: dict, command: str) -> str:
         for r in sel:
             lat = r["latency_ms"]
             out.append(
-                f"| {_label(r)} | {SHORT[r['format']]} | {r['size_bytes'] / 1024:.1f} | {lat['p50']:.3f} | "
+                f"| {label_of[r['model_dir']]} | {SHORT[r['format']]} | {r['size_bytes'] / 1024:.1f} | {lat['p50']:.3f} | "
                 f"{lat['p95']:.3f} | {lat['p99']:.3f} | {r['windows_per_s']:.0f} | {r['load_ms']:.1f} | "
                 f"{r['peak_rss_mb']:.1f} | {r['macs'] / 1e6:.1f} | {r['gmacs_per_s']:.1f} | "
-                f"{100 * r['fraction_of_peak']:.0f} % | {_fmt(r['accuracy'], '.1%')} |")
+                f"{_percent_of_peak(r, peak)} | {_fmt(r['accuracy'], '.1%')} |")
         out.append("")
     errors = [r for r in doc["results"] if "error" in r]
     if errors:
         out += ["## Measurements that failed", ""] + [
-            f"- {_label(r)} {r['format']} threads={r['threads']}: {r['error']}" for r in errors] + [""]
+            f"- {label_of[r['model_dir']]} {r['format']} threads={r['threads']}: {r['error']}" for r in errors] + [""]
 
     names = list(doc["budgets"])
-    out += ["## Budgets (1 thread)", "",
-            "✓ = every limit of the profile holds; ✗ names the first limit broken. Limits and their sources are listed below.",
-            "", "| model | format | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
-    for r in [r for r in rows if r["threads"] == 1]:
+    single = [r for r in rows if r["threads"] == 1]
+    out += ["## Budgets (1 thread)", ""]
+    if not single:  # the profiles' latency limits are for one core: nothing here to judge them with
+        out += ["Not judged: this run has no 1-thread measurement (`--threads` without 1), and the "
+                "profiles' latency limits are for the one core a phone gives audio.", ""]
+    else:
+        out += ["✓ = every limit of the profile holds; ✗ names every limit broken. Limits and their sources "
+                "are listed below.", "", "| model | format | " + " | ".join(names) + " |",
+                "|---|---|" + "---|" * len(names)]
+    for r in single:
         cells = []
         for n in names:
             v = r["budgets"][n]
@@ -90,8 +118,8 @@ def render_markdown(doc: dict, command: str) -> str:
                 cells.append("✓")
             else:
                 broken = [x for x in v["reasons"] if " > " in x] or [f"unjudged: {', '.join(v['unjudged'])}"]
-                cells.append("✗ " + broken[0])
-        out.append(f"| {_label(r)} | {SHORT[r['format']]} | " + " | ".join(cells) + " |")
+                cells.append("✗ " + "; ".join(broken))
+        out.append(f"| {label_of[r['model_dir']]} | {SHORT[r['format']]} | " + " | ".join(cells) + " |")
     out += ["", "| profile | limit | value | source |", "|---|---|---:|---|"]
     for n, b in doc["budgets"].items():
         for k, v in b["limits"].items():
@@ -107,23 +135,32 @@ def render_markdown(doc: dict, command: str) -> str:
         for task, front in fronts.items():
             out += [f"**{task}**", "", "| model | format | p50 ms | accuracy | size KiB |", "|---|---|---:|---:|---:|"]
             for r in front:
-                out.append(f"| {_label(r)} | {SHORT[r['format']]} | {r['latency_ms']['p50']:.3f} | "
+                out.append(f"| {label_of[r['model_dir']]} | {SHORT[r['format']]} | {r['latency_ms']['p50']:.3f} | "
                            f"{_fmt(r['accuracy'], '.1%')} | {r['size_bytes'] / 1024:.1f} |")
             out.append("")
 
-    if doc["peers"]:
+    skipped = doc.get("peers_skipped", [])
+    if doc["peers"] or skipped:
         peer_names = []
         for p in doc["peers"]:
             for k in p.get("peers", {}):
                 if k not in peer_names:
                     peer_names.append(k)
+        columns = peer_names or ["peers"]  # every peer run failed: one column for the errors
+        windows = doc["config"].get("peer_windows")
         out += ["## Against what users would run instead (float32, 1 thread)", "",
-                "p50 ms per window, and in brackets the ratio to this project's runtime on the same "
-                "`.tflite` and the same windows (> 1 = slower than ours). See `benchmarks/peers.py`.", "",
-                "| model | " + " | ".join(peer_names) + " |", "|---|" + "---:|" * len(peer_names)]
+                "p50 ms per window" + (f" over {windows} windows after {doc['config']['warmup']} warm-up"
+                                       if windows else "")
+                + ", and in brackets the ratio to this project's runtime on the same "
+                "`.tflite` and the same windows (> 1 = slower than ours). See `benchmarks/peers.py`.", ""]
+        if skipped:
+            out += [f"Not compared (no `model.keras` to time Keras on; shipped asset folders carry none): "
+                    f"{', '.join(f'`{s}`' for s in skipped)}.", ""]
+        if doc["peers"]:
+            out += ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
         for p in doc["peers"]:
             if "error" in p:
-                out.append(f"| {p.get('folder', '?')} | error: {p['error']} |")
+                out.append(f"| {p['folder']} | {p['error']} |" + " |" * (len(columns) - 1))
                 continue
             cells = [f"{p['peers'][k]['p50']:.2f} (×{p['peers'][k]['ratio_to_runtime']:.2f})" if k in p["peers"]
                      else "–" for k in peer_names]
@@ -145,16 +182,17 @@ def plot_latency(doc: dict, path: Path) -> Path | None:
     rows = [r for r in _ok(doc["results"]) if r["threads"] == 1]
     if not rows:
         return None
-    models = list(dict.fromkeys(_label(r) for r in rows))
+    label_of = row_labels(doc["results"])
+    dirs = list(dict.fromkeys(r["model_dir"] for r in rows))
     formats = [f for f in SHORT if any(r["format"] == f for r in rows)]
     width = 0.8 / len(formats)
-    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(models) + 3), 4.5))
-    x = np.arange(len(models))
+    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(dirs) + 3), 4.5))
+    x = np.arange(len(dirs))
     for i, f in enumerate(formats):
-        vals = [next((r["latency_ms"]["p50"] for r in rows if _label(r) == m and r["format"] == f), np.nan)
-                for m in models]
+        vals = [next((r["latency_ms"]["p50"] for r in rows if r["model_dir"] == d and r["format"] == f), np.nan)
+                for d in dirs]
         ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=SHORT[f])
-    ax.set_xticks(x, models, rotation=35, ha="right")
+    ax.set_xticks(x, [label_of[d] for d in dirs], rotation=35, ha="right")
     ax.set_yscale("log")
     ax.set_ylabel("p50 latency per window (ms, log)")
     ax.set_title(f"Latency per model and format, 1 thread — {doc['machine']['cpu']}", fontsize=9)
@@ -193,13 +231,14 @@ def plot_pareto(doc: dict, path: Path) -> Path | None:
     if not tasks:
         return None
     fronts = pareto_fronts(doc)
+    label_of = row_labels(doc["results"])
     fig, axes = plt.subplots(len(tasks), 1, figsize=(9, 3.6 * len(tasks)), squeeze=False)
     for ax, (task, rows) in zip(axes[:, 0], tasks.items()):
         ax.scatter([r["latency_ms"]["p50"] for r in rows], [100 * r["accuracy"] for r in rows], s=22, alpha=0.45)
         front = fronts[task]
         ax.plot([r["latency_ms"]["p50"] for r in front], [100 * r["accuracy"] for r in front], "-o", ms=6, color="C3")
         for k, r in enumerate(front):  # alternate label offsets so neighbours do not overprint
-            ax.annotate(f"{_label(r)} {SHORT[r['format']]}", (r["latency_ms"]["p50"], 100 * r["accuracy"]), fontsize=7,
+            ax.annotate(f"{label_of[r['model_dir']]} {SHORT[r['format']]}", (r["latency_ms"]["p50"], 100 * r["accuracy"]), fontsize=7,
                         xytext=(4, 6 if k % 2 == 0 else -10), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_title(f"{task} ({len(rows)} model × format points; red: Pareto front)", fontsize=9)

@@ -19,6 +19,10 @@ import numpy as np
 from runtime.errors import one_line
 
 FORMATS = ("tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8", "onnx_float32", "onnx_int8")
+# Formats whose kernels multiply in int8. Their ceiling is not the float probe's: int8 LV models ran at 1.5-2.6x
+# the float peak (shipped.json, latest.json), while a 3x3 int8 probe convolution ran no faster than the float
+# one, so no single probe bounds them and they get no "% of peak".
+INT8_ARITHMETIC = frozenset({"tflite_dynamic_int8", "tflite_int8", "onnx_int8"})
 
 
 class BenchmarkError(Exception):
@@ -102,8 +106,11 @@ def _all_exports(roots: tuple[Path, ...]) -> list[Path]:
 
 def _run_json(args: list[str], timeout: int) -> dict:
     """Run ``python -m ...`` in a fresh process; its last stdout line is JSON."""
-    proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    try:
+        proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    except subprocess.TimeoutExpired:  # one stuck or slow measurement must not cost the others
+        return {"error": f"error: python -m {args[0]} took over {timeout} s and was stopped (fewer --windows?)"}
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.startswith("error:")] or proc.stderr.strip().splitlines()[-1:]
         return {"error": lines[-1] if lines else f"exit {proc.returncode}"}
@@ -185,6 +192,13 @@ def _task(doc: dict) -> str:
     return f"{len(labels)} classes: {', '.join(labels[:3])}{', …' if len(labels) > 3 else ''}"
 
 
+def fraction_of_peak(row: dict, peak: dict) -> float | None:
+    """A float row's GMAC/s over the machine's single-core float peak times its threads; None for int8 rows."""
+    if row["format"] in INT8_ARITHMETIC:
+        return None
+    return row["gmacs_per_s"] / (peak["peak_gmacs"] * row["threads"])
+
+
 def judge_all(row: dict, budgets: dict) -> dict:
     """Pass/fail of one measured row against every budget profile."""
     single = row["latency_ms"]["p95"] if row["threads"] == 1 else None
@@ -220,10 +234,14 @@ def run_benchmarks(config: BenchConfig, log=print) -> dict:
     if not any(path.is_file() for path in listed):
         raise BenchmarkError(f"nothing to measure: every model file listed is missing ({', '.join(map(str, listed))})")
     started = time.time()
+    machine = describe_machine()  # now, so its load average is the one the measurements started under
     log("measuring this machine's compute peak ...")
-    peak = measure_peak()
+    try:
+        peak = measure_peak()
+    except (subprocess.SubprocessError, ValueError) as e:  # a failed or stuck probe child; bad JSON from it
+        raise BenchmarkError(f"the compute-peak probe failed: {one_line(e)}") from None
     budgets = load_budgets()
-    rows, peers = [], []
+    rows, peers, peers_skipped = [], [], []
     for folder, doc, accuracy in exports:
         for key in config.formats:
             info = doc["files"].get(key)
@@ -256,27 +274,29 @@ def run_benchmarks(config: BenchConfig, log=print) -> dict:
                        "task": _task(doc), "accuracy": accuracy.get(key), "activation_peak_bytes": act,
                        **res, "threads": threads}
                 if "error" not in res:
-                    gmacs = row["macs"] / (row["latency_ms"]["p50"] / 1e3) / 1e9
-                    row["gmacs_per_s"] = gmacs
-                    # Peak is single-core; with more threads the fraction is of one core's peak x threads.
-                    row["fraction_of_peak"] = gmacs / (peak["peak_gmacs"] * threads)
+                    row["gmacs_per_s"] = row["macs"] / (row["latency_ms"]["p50"] / 1e3) / 1e9
+                    row["fraction_of_peak"] = fraction_of_peak(row, peak)
                     row["budgets"] = judge_all(row, budgets)
                 rows.append(row)
-        if config.peers and (folder / "model.keras").is_file():
+        if config.peers and not (folder / "model.keras").is_file():
+            peers_skipped.append(str(folder))  # shipped asset folders carry no Keras model to time
+        elif config.peers:
             log(f"{folder.name:<22} peers")
-            peers.append(_run_json(["benchmarks.peers", str(folder), "--windows", str(config.peer_windows)],
-                                   timeout=900))
+            res = _run_json(["benchmarks.peers", str(folder), "--windows", str(config.peer_windows),
+                             "--warmup", str(config.warmup)], timeout=900)
+            peers.append({"folder": str(folder), **res})
     return {
         "format": "tinyaudio-benchmarks/1",
         "created_unix": int(started),
         "duration_s": round(time.time() - started, 1),
-        "machine": describe_machine(),
+        "machine": machine,
         "peak": peak,
         "config": {"formats": list(config.formats), "threads": list(config.threads), "windows": config.windows,
-                   "warmup": config.warmup, "peers": config.peers},
+                   "warmup": config.warmup, "peers": config.peers, "peer_windows": config.peer_windows},
         "budgets": {n: {"description": b.description,
                         "limits": {k: {"limit": v.value, "source": v.source} for k, v in b.limits.items()}}
                     for n, b in budgets.items()},
         "results": rows,
         "peers": peers,
+        "peers_skipped": peers_skipped,
     }

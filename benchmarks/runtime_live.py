@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rows = []
+    machine = describe_machine()  # before the runs: its load average is the one they started under
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for folder in folders:
@@ -140,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     command = "python -m benchmarks.runtime_live " + " ".join(argv if argv is not None else sys.argv[1:])
-    machine = describe_machine()
     from export.config import ExportError
     from export.files import write_atomic
 

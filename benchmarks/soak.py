@@ -405,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    machine = describe_machine()  # before the soak: its load average is the one it started under
     with tempfile.TemporaryDirectory(prefix="tinyaudio-soak-") as tmp:
         model = args.model or build_model_subprocess(Path(tmp) / "lv24_8k_int8.tflite")
         log = lambda s, n: print(f"  {s['audio_min'] / 60:6.2f} h audio  {s['wall_s']:8.1f} s wall  RSS {s['rss_mib']:.1f} MiB  peak {s['peak_rss_mib']:.1f}  windows {n}", file=sys.stderr, flush=True)  # noqa: E731
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 130
     result["command"] = "python -m benchmarks.soak " + " ".join(argv if argv is not None else sys.argv[1:])
-    result["machine"] = describe_machine()
+    result["machine"] = machine
     if args.model is None:
         result["config"]["model"] = "untrained lv24 @ 8 kHz, full int8 via export.tflite.convert_full_int8 (built by this command)"
     try:  # checked up front; a disk can still fill up, and hours of soak must not end in a traceback

@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from benchmarks.machine import describe_machine
 
+    machine = describe_machine()  # before the trainings: its load average is the one they started under
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="tinyaudio-train-faults-") as tmp:
         data = make_data(Path(tmp) / "data")
@@ -243,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"same summary {t.same_summary}, truncated {len(t.truncated)}", file=sys.stderr, flush=True)
     command_line = "python -m benchmarks.train_faults " + " ".join(argv if argv is not None else sys.argv[1:])
     try:  # checked up front; a disk can still fill up
-        write_atomic(args.out, markdown(trials, baseline_s, command_line, describe_machine()))
-        write_atomic(args.out.with_suffix(".json"), json.dumps({"baseline_seconds": baseline_s,
+        write_atomic(args.out, markdown(trials, baseline_s, command_line, machine))
+        write_atomic(args.out.with_suffix(".json"), json.dumps({"command": command_line, "machine": machine,
+                                                                "baseline_seconds": baseline_s,
                                                                 "trials": [t.__dict__ for t in trials]}, indent=1) + "\n")
     except OSError as e:
         print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)

@@ -118,7 +118,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     core = None if args.core < 0 or not hasattr(os, "sched_setaffinity") else args.core
+    if core is not None and core not in os.sched_getaffinity(0):  # else each child fails in preexec_fn
+        allowed = " ".join(map(str, sorted(os.sched_getaffinity(0))))
+        print(f"error: --core {core} is not a core this process may run on (allowed: {allowed}; -1: no pinning)",
+              file=sys.stderr)
+        return 2
     rows = []
+    machine = describe_machine()  # before the trainings: its load average is the one they started under
     with tempfile.TemporaryDirectory(prefix="train_malloc_") as tmp:
         for i in range(args.repeats):
             for name, malloc in CONDITIONS.items():
@@ -133,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         print("note: train.malloc did not apply here (not glibc?); both conditions ran with the defaults", file=sys.stderr)
     command = "python -m benchmarks.train_malloc " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     train_cmd = " ".join(train_command(args, Path("OUT"))[1:]).replace("-m train", "python -m train", 1)
-    machine = describe_machine()
     try:  # checked up front; a disk can still fill up
         write_atomic(args.out, render(rows, machine, command, train_cmd))
         write_atomic(args.out.with_suffix(".json"), json.dumps({"command": command, "machine": machine, "rows": rows}, indent=1) + "\n")
