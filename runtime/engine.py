@@ -19,7 +19,7 @@ import numpy as np
 
 from runtime.dsp import RingBuffer, Smoother, StreamResampler, rms, to_mono, top_k
 from runtime.errors import ConfigError
-from runtime.limits import MAX_SMOOTH_WINDOWS
+from runtime.limits import MAX_SAMPLE_ABS, MAX_SMOOTH_WINDOWS
 from runtime.model import Model
 
 # Well under quiet speech into a phone mic (about -45 to -30 dBFS over a 1 s window) and
@@ -137,6 +137,7 @@ class StreamingEngine:
         self._smoother = Smoother(config.smooth, len(model.labels))
         self._scratch = np.empty(self.window, dtype=np.float32)
         self.nonfinite_samples = 0  # NaN/inf input samples replaced (never reset: a run's total)
+        self.clipped_samples = 0  # finite samples beyond +-MAX_SAMPLE_ABS clipped to it (a run's total too)
         self.reset()
 
     def reset(self) -> None:
@@ -158,15 +159,17 @@ class StreamingEngine:
 
         Args:
             block: ``float32``, ``(frames,)`` or ``(frames, channels)`` at ``input_rate``.
-                Non-finite samples become 0 (NaN) or +-1 (inf), counted in ``nonfinite_samples``.
+                Non-finite samples become 0 (NaN) or +-1 (inf), counted in ``nonfinite_samples``;
+                finite ones beyond +-``MAX_SAMPLE_ABS`` are clipped to it, counted in ``clipped_samples``.
         """
         mono = to_mono(block)
-        if not np.isfinite(mono).all():
-            # A float file or driver can deliver NaN/inf; one such sample would make every
+        if not (np.abs(mono) <= MAX_SAMPLE_ABS).all():  # one test on the usual path: NaN compares False too
+            # A float file or driver can deliver NaN/inf or garbage; one such sample would make every
             # window it touches (and, through the resampler's filter, its neighbours) NaN.
-            bad = ~np.isfinite(mono)
-            self.nonfinite_samples += int(bad.sum())
-            mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+            finite = np.isfinite(mono)
+            self.nonfinite_samples += int((~finite).sum())
+            self.clipped_samples += int((finite & (np.abs(mono) > MAX_SAMPLE_ABS)).sum())
+            mono = np.clip(np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0), -MAX_SAMPLE_ABS, MAX_SAMPLE_ABS)
         return self._consume(self._resampler.process(mono))
 
     def flush(self, pad_short: bool = True) -> list[WindowResult]:

@@ -28,3 +28,7 @@ MAX_SMOOTH_WINDOWS = 1_000
 # A classifier window is a second or a few; ten minutes (a ring buffer of 10 x 60 x rate
 # floats) is far beyond any model here, and a metadata typo above it would allocate gigabytes.
 MAX_WINDOW_SECONDS = 600
+# Float audio is nominally within +-1 (full scale); a few dB over happens (a float mix, inter-sample
+# peaks), 24 dB (16x) does not. Beyond it a float file holds garbage: finite values up to 3.4e38, which
+# the resampler's filter turns into inf and NaN, and whose squares overflow a window's RMS.
+MAX_SAMPLE_ABS = 16.0

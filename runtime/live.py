@@ -2,7 +2,7 @@
 
     python -m runtime.live                          # default mic, bundled spoken-digit model
     python -m runtime.live --model m.tflite --file speech.wav --json
-    arecord -f S16_LE -r 16000 | python -m runtime.live --stdin --rate 16000
+    arecord -t raw -f S16_LE -r 16000 | python -m runtime.live --stdin --rate 16000
 
 Thin CLI: arguments -> :class:`LiveConfig` -> :func:`run`. Errors print one
 line, ``error: ...``, and exit with status 2.
@@ -25,7 +25,7 @@ from runtime.cli import ArgumentParser
 from runtime.engine import DEFAULT_SILENCE_DB, EngineConfig, StreamingEngine, WindowResult
 from runtime.errors import USER_ERRORS, AudioSourceError, ConfigError, ModelLoadError, native_stderr_silenced, one_line
 from runtime.model import load_model
-from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SECONDS, MIN_RATE
+from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE, MAX_SAMPLE_ABS, MAX_SECONDS, MIN_RATE
 from runtime.sources import FileSource, MicConfig, MicSource, RawSource, Source, list_input_devices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,12 +152,15 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
                 if limit is not None and frames + block.shape[0] > limit:
                     block = block[: limit - frames]
                 frames += block.shape[0]
-                replaced = engine.nonfinite_samples
+                replaced, clipped = engine.nonfinite_samples, engine.clipped_samples
                 _process(engine, stats, on_window, block)
+                at = f"the first in the block at {(frames - block.shape[0]) / source.sample_rate:.2f} s"
                 if engine.nonfinite_samples and not replaced:  # said once, when first seen; the total is in the summary
-                    warn(f"{source.name} holds NaN/inf samples (the first in the block at "
-                         f"{(frames - block.shape[0]) / source.sample_rate:.2f} s); "
+                    warn(f"{source.name} holds NaN/inf samples ({at}); "
                          "they are replaced by silence (NaN) or full scale (inf) and counted in the summary")
+                if engine.clipped_samples and not clipped:
+                    warn(f"{source.name} holds samples beyond ±{MAX_SAMPLE_ABS:g} full scale ({at}), which audio "
+                         "never reaches (a corrupt float file?); they are clipped and counted in the summary")
                 if limit is not None and frames >= limit:
                     break
             _process(engine, stats, on_window, None)  # end of input: drain the resampler's delay
@@ -172,6 +175,7 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
         stats.audio_s = frames / source.sample_rate
         summary = stats.summary(budget, dropped=source.dropped, overflows=source.overflows)
         summary["nonfinite_samples"] = engine.nonfinite_samples
+        summary["clipped_samples"] = engine.clipped_samples
         summary["interrupted"] = interrupted
         summary["source"] = {"name": source.name, "sample_rate": source.sample_rate, "channels": source.channels, "warning": source.warning}
         summary["model"] = {"path": str(config.model), "backend": model.backend, "sample_rate": model.sample_rate, "window_samples": model.window_samples, "hop_samples": engine.hop, "threads": model.threads}
@@ -234,7 +238,9 @@ class ConsoleView:
             + f"latency per window: p50 {fmt(lat['p50'], '.2f')} ms  p95 {fmt(lat['p95'], '.2f')} ms  max {fmt(lat['max'], '.2f')} ms\n"
             + f"real-time factor {fmt(s['real_time_factor'], '.4f')}  runtime overhead {fmt(s['overhead_fraction'], '.1%')} of invoke time\n"
             + f"peak RSS {s['peak_rss_mib']:.1f} MiB  dropped blocks {s['dropped_blocks']}  overflows {s['overflows']}"
-            + (f"  non-finite samples {s['nonfinite_samples']} (replaced)" if s.get("nonfinite_samples") else "") + "\n"
+            + (f"  non-finite samples {s['nonfinite_samples']} (replaced)" if s.get("nonfinite_samples") else "")
+            + (f"  samples beyond ±{MAX_SAMPLE_ABS:g} {s['clipped_samples']} (clipped)" if s.get("clipped_samples") else "")
+            + "\n"
             + f"budget {b['name']}: {verdict} ({'; '.join(b['reasons'])})\n"
             + ("interrupted (Ctrl-C) before the end of the input\n" if s.get("interrupted") else "")
         )

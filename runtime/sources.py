@@ -145,6 +145,11 @@ def truncation_warning(name: str, header_log: str) -> str | None:
 PCM_FORMATS = {"s16le": np.dtype("<i2"), "s32le": np.dtype("<i4"), "f32le": np.dtype("<f4")}
 
 
+# The first bytes of the audio files soundfile reads (WAV, RF64, big-endian WAV, FLAC, Ogg, AIFF): raw
+# PCM starting with one of them is vanishingly rare, a file piped into --stdin by mistake is not.
+CONTAINER_MAGIC = (b"RIFF", b"RF64", b"RIFX", b"fLaC", b"OggS", b"FORM")
+
+
 class RawSource(Source):
     """Headerless interleaved PCM from a byte stream (default: stdin).
 
@@ -174,35 +179,43 @@ class RawSource(Source):
         self.sample_rate, self.channels, self.block_frames = int(rate), int(channels), int(block_frames)
         self._dtype = PCM_FORMATS[sample_format]
         if stream is None and sys.stdin is None:  # started with stdin closed (`<&-`)
-            raise AudioSourceError("stdin is closed; pipe raw PCM into --stdin (e.g. arecord -f S16_LE -r 16000 | ...)")
+            raise AudioSourceError("stdin is closed; pipe raw PCM into --stdin (e.g. arecord -t raw -f S16_LE -r 16000 | ...)")
         self._stream = stream if stream is not None else sys.stdin.buffer
         self.name = "stdin"
-        # Read up to the first whole frame now, so that a stream without one fails at
-        # open, like an empty file does, instead of ending a run of 0 windows with exit 0.
+        # Read the first whole frame now, so that a stream without one fails at open, like an
+        # empty file does, instead of ending a run of 0 windows with exit 0; and the first four
+        # bytes, to catch a file's header (arecord writes WAV unless given -t raw).
         frame_bytes = self._dtype.itemsize * self.channels
         self._head = b""
-        while len(self._head) < frame_bytes:
-            chunk = self._stream.read(frame_bytes - len(self._head))
+        while len(self._head) < max(frame_bytes, len(CONTAINER_MAGIC[0])):
+            chunk = self._stream.read(max(frame_bytes, len(CONTAINER_MAGIC[0])) - len(self._head))
             if not chunk:
-                raise AudioSourceError(
-                    f"stdin contains no audio ({len(self._head)} bytes; one frame of "
-                    f"{self.channels} x {sample_format} is {frame_bytes} bytes)"
-                )
+                break
             self._head += chunk
+        if len(self._head) < frame_bytes:
+            raise AudioSourceError(
+                f"stdin contains no audio ({len(self._head)} bytes; one frame of "
+                f"{self.channels} x {sample_format} is {frame_bytes} bytes)"
+            )
+        if self._head[:4] in CONTAINER_MAGIC:  # read as PCM, a 44-byte WAV header is 22 loud samples
+            raise AudioSourceError(
+                f"stdin starts with a {self._head[:4].decode()} file header, but --stdin takes headerless PCM: "
+                "give a file with --file, or record raw (arecord -t raw -f S16_LE -r 16000 | ...)"
+            )
 
     def __iter__(self) -> Iterator[np.ndarray]:
         frame_bytes = self._dtype.itemsize * self.channels
         pending, self._head = self._head, b""
         while True:
             chunk = self._stream.read(self.block_frames * frame_bytes)
-            if not chunk:
-                return  # a trailing partial frame is dropped
             pending += chunk
             usable = len(pending) - len(pending) % frame_bytes
-            if usable:
+            if usable:  # at the end too: the frames read at open may be all the stream held
                 raw = np.frombuffer(pending[:usable], dtype=self._dtype).reshape(-1, self.channels)
                 pending = pending[usable:]
                 yield pcm_to_float32(raw.astype(self._dtype.newbyteorder("="), copy=False))
+            if not chunk:
+                return  # a trailing partial frame is dropped
 
 
 # ---------------------------------------------------------------- microphone

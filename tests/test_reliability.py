@@ -75,6 +75,39 @@ def test_cli_replaces_nan_and_counts_it(tmp_path, model):
     assert windows[2]["top"][0]["label"] == "low" and windows[-1]["top"][0]["label"] == "high"
 
 
+def test_read_audio_refuses_garbage_floats(tmp_path):
+    """Finite float samples far beyond full scale (a corrupt float WAV holds values up to 3.4e38) went
+    through the resampler, which turned them into inf and NaN."""
+    from train.data import DataError, read_audio
+
+    x = tone_signal([("low", 1.0)], 8000)
+    x[100], x[200], x[300] = 3e38, -1e20, 15.0  # the last is loud, but audio
+    sf.write(tmp_path / "bad.wav", x, 8000, subtype="FLOAT")
+    with pytest.raises(DataError, match=r"2 sample\(s\) beyond ±16 full scale.*bad.wav$"):
+        read_audio(tmp_path / "bad.wav", 16000)
+
+
+def test_cli_clips_garbage_floats_and_counts_them(tmp_path, model):
+    """Regression: a float WAV with samples near 3.4e38 gave NaN windows after resampling, a JSON ``"rms":
+    NaN`` and a confident label; with the model's own rate, an RMS of 1e37."""
+    x = tone_signal([("low", 1.0), ("high", 1.0)], TONE_RATE)
+    x[::700] = 3e38
+    x[5] = 20.0
+    wav = tmp_path / "garbage.wav"
+    sf.write(wav, x, 2 * TONE_RATE, subtype="FLOAT")  # another rate: the resampler must see clipped values
+    proc = subprocess.run([sys.executable, "-m", "runtime.live", "--model", str(model), "--file", str(wav), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ("warning: garbage.wav holds samples beyond ±16 full scale (the first in the block at "
+                           "0.00 s), which audio never reaches (a corrupt float file?); they are clipped and counted "
+                           "in the summary\n")
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]  # json.loads reads NaN: checked below
+    windows, summary = rows[:-1], rows[-1]["summary"]
+    assert summary["clipped_samples"] == len(x[::700]) + 1 and summary["nonfinite_samples"] == 0
+    assert windows and all(np.isfinite(w["rms"]) and w["rms"] <= 16 for w in windows)
+    assert all(np.isfinite(s["score"]) for w in windows for s in w["top"])
+
+
 # ---------------------------------------------------------------- input lost mid-run
 
 

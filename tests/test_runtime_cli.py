@@ -372,6 +372,27 @@ def test_closed_stdin_is_one_error_line(model):
     assert_one_line_error(proc, "stdin is closed")
 
 
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_16"), ("WAV", "FLOAT")])
+def test_a_file_piped_into_stdin_is_refused(tmp_path, model, fmt, subtype):
+    """``arecord`` without ``-t raw`` (the example given before) writes a WAV header: read as PCM its 44
+    bytes were 22 loud samples over digital silence, and a silent recording raised an event."""
+    path = tmp_path / f"silence.{fmt.lower()}"
+    sf.write(path, np.zeros(16000, np.float32), 16000, format=fmt, subtype=subtype)
+    proc = subprocess.run([sys.executable, "-m", "runtime.live", "--model", model, "--stdin", "--rate", "16000"],
+                          input=path.read_bytes(), cwd=ROOT, capture_output=True, timeout=60)
+    line = assert_one_line_error(proc, "stdin starts with a", "file header", "--stdin takes headerless PCM",
+                                 "arecord -t raw")
+    assert proc.returncode == 2 and proc.stdout == b"", line
+
+
+def test_raw_pcm_of_two_bytes_is_still_one_frame(model):
+    """The first read now waits for four bytes (a header's magic); a stream of one s16 frame still runs."""
+    proc = subprocess.run([sys.executable, "-m", "runtime.live", "--model", model, "--stdin", "--rate", "8000",
+                           "--json"], input=b"\x01\x00", cwd=ROOT, capture_output=True, timeout=60)
+    windows, summary = json_windows(proc)
+    assert summary["windows"] == len(windows) == 1  # the one frame, padded as a short clip is
+
+
 def _popen(*args: str) -> subprocess.Popen:
     # A test run started in the background (nohup, `&` in a script) hands its children SIGINT *ignored*,
     # and Python then installs no KeyboardInterrupt handler: restore the default so Ctrl-C reaches it.

@@ -35,7 +35,7 @@ import soundfile as sf
 import soxr
 
 from runtime.files import atomic_path, unwritable  # noqa: F401  (unwritable: re-exported for train.*)
-from runtime.limits import MAX_RATE, MIN_RATE
+from runtime.limits import MAX_RATE, MAX_SAMPLE_ABS, MIN_RATE
 from runtime.metadata import label_problem
 from runtime.sources import truncated_sizes
 
@@ -394,7 +394,8 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
 
     Returns float32, shape (samples,), values as decoded (PCM16 gives [-1, 1)).
     Raises :class:`AudioError` naming the file when it cannot be read, is empty, has a
-    rate no recording has (``runtime.limits``) or holds NaN/inf samples.
+    rate no recording has (``runtime.limits``) or holds NaN/inf samples or samples beyond
+    ``runtime.limits.MAX_SAMPLE_ABS``.
     """
     try:
         with sf.SoundFile(str(path)) as f:
@@ -414,6 +415,10 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     if not np.isfinite(data).all():  # float files can hold NaN/inf; one would poison every batch it is in
         reason = f"audio file has {int((~np.isfinite(data)).sum())} NaN/inf sample(s)"
         raise AudioError(path, reason, f"{reason}: {path}")
+    if not (np.abs(data) <= MAX_SAMPLE_ABS).all():  # garbage floats: the resampler turns them into inf and NaN
+        reason = (f"audio file has {int((np.abs(data) > MAX_SAMPLE_ABS).sum())} sample(s) beyond "
+                  f"±{MAX_SAMPLE_ABS:g} full scale, which audio never reaches (a corrupt float file?)")
+        raise AudioError(path, reason, f"{reason}: {path}")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
@@ -422,8 +427,8 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
 
 # Part of every disk cache key; raised whenever read_audio refuses or decodes differently, so an entry
 # decoded under older rules is decoded again (and refused, if the new rules refuse its file).
-# 1: the original rules; 2: truncated and zero-frame files refused.
-DECODE_RULES = 2
+# 1: the original rules; 2: truncated and zero-frame files refused; 3: samples beyond +-MAX_SAMPLE_ABS refused.
+DECODE_RULES = 3
 
 
 class AudioCache:
