@@ -164,6 +164,8 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
                 if limit is not None and frames >= limit:
                     break
             _process(engine, stats, on_window, None)  # end of input: drain the resampler's delay
+            if source.late_warning:
+                warn(source.late_warning)
         except KeyboardInterrupt:
             interrupted = True  # Ctrl-C ends the run normally, with its summary
         except AudioSourceError as e:  # the input died mid-run (device gone, file corrupt further on)
@@ -177,7 +179,7 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
         summary["nonfinite_samples"] = engine.nonfinite_samples
         summary["clipped_samples"] = engine.clipped_samples
         summary["interrupted"] = interrupted
-        summary["source"] = {"name": source.name, "sample_rate": source.sample_rate, "channels": source.channels, "warning": source.warning}
+        summary["source"] = {"name": source.name, "sample_rate": source.sample_rate, "channels": source.channels, "warning": source.warning or source.late_warning}
         summary["model"] = {"path": str(config.model), "backend": model.backend, "sample_rate": model.sample_rate, "window_samples": model.window_samples, "hop_samples": engine.hop, "threads": model.threads}
         if lost is not None:
             summary["error"] = one_line(lost, 500)

@@ -28,7 +28,8 @@ from runtime.limits import MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RATE, MIN_RATE
 
 class Source:
     """Base: ``sample_rate``, ``channels``, ``dropped``, ``overflows``; iterate for blocks.
-    ``warning``: one line about input that is used but suspect (e.g. a truncated file), or ``None``."""
+    ``warning``: one line about input that is used but suspect (e.g. a truncated file), or ``None``;
+    ``late_warning``: the same, found only once the blocks ran out (a file that decoded short)."""
 
     sample_rate: int
     channels: int
@@ -36,6 +37,7 @@ class Source:
     overflows: int = 0
     name: str = "source"
     warning: str | None = None
+    late_warning: str | None = None
 
     def __enter__(self) -> "Source":
         return self
@@ -101,8 +103,12 @@ class FileSource(Source):
             try:
                 block = self._file.read(self.block_frames, dtype="float32", always_2d=True)
             except Exception as e:  # a file truncated or corrupt after its header
-                raise AudioSourceError(f"{self.name}: read failed after {done} frames ({one_line(e)})") from None
+                raise AudioSourceError(f"{self.name}: read failed after {done} of the {self.frames} frames its header "
+                                       f"declares (truncated or corrupt? {one_line(e)})") from None
             if block.shape[0] == 0:
+                # A cut Ogg or MP3 decodes what is there and then ends without an error.
+                if done < self.frames and self.warning is None:
+                    self.late_warning = f"{self.name} {short_decode(done, self.frames)}; classified what was there"
                 return
             if self.realtime:
                 # Sleep until this block would have been captured, like a microphone delivers it.
@@ -130,6 +136,12 @@ def truncated_sizes(header_log: str) -> tuple[int, int] | None:
     if declared <= present or declared in _PLACEHOLDER_SIZES:
         return None
     return declared, present
+
+
+def short_decode(decoded: int, declared: int) -> str:
+    """Why a file that decoded fewer frames than its header declares is suspect (one line, no name)."""
+    return (f"decoded to {decoded} of the {declared} frames its header declares "
+            f"({100 * decoded / declared:.0f} %: truncated or corrupt?)")
 
 
 def truncation_warning(name: str, header_log: str) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -106,6 +107,41 @@ def test_cli_clips_garbage_floats_and_counts_them(tmp_path, model):
     assert summary["clipped_samples"] == len(x[::700]) + 1 and summary["nonfinite_samples"] == 0
     assert windows and all(np.isfinite(w["rms"]) and w["rms"] <= 16 for w in windows)
     assert all(np.isfinite(s["score"]) for w in windows for s in w["top"])
+
+
+@pytest.fixture
+def cut_mp3(tmp_path) -> Path:
+    """A 5 s MP3 cut to its first 60 %: libsndfile decodes the frames there and ends without an error."""
+    if "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile writes no MP3")
+    whole = tmp_path / "whole.mp3"
+    sf.write(whole, tone_signal([("low", 5.0)], TONE_RATE), TONE_RATE, format="MP3")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    return cut
+
+
+def test_cli_warns_about_a_file_that_decodes_short(cut_mp3, model):
+    """Regression: a cut MP3 or Ogg was classified in part (half the audio lost) with no word and exit 0."""
+    proc = subprocess.run([sys.executable, "-m", "runtime.live", "--model", str(model), "--file", str(cut_mp3),
+                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    m = re.fullmatch(rf"warning: cut.mp3 decoded to (\d+) of the {5 * TONE_RATE} frames its header declares "
+                     r"\((\d+) %: truncated or corrupt\?\); classified what was there", line)
+    assert m and 0 < int(m[1]) < 5 * TONE_RATE, line
+    summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
+    assert summary["source"]["warning"] == line.removeprefix("warning: ")
+    assert 0 < summary["audio_s"] < 5
+
+
+def test_read_audio_refuses_a_file_that_decodes_short(cut_mp3):
+    from train.data import DataError, read_audio
+
+    with pytest.raises(DataError, match=rf"cut.mp3 decoded to \d+ of the {5 * TONE_RATE} frames its header declares "
+                                        r"\(\d+ %: truncated or corrupt\?\); restore or remove it$"):
+        read_audio(cut_mp3, 8000)
 
 
 # ---------------------------------------------------------------- input lost mid-run

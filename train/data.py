@@ -37,7 +37,7 @@ import soxr
 from runtime.files import atomic_path, unwritable  # noqa: F401  (unwritable: re-exported for train.*)
 from runtime.limits import MAX_RATE, MAX_SAMPLE_ABS, MIN_RATE
 from runtime.metadata import label_problem
-from runtime.sources import truncated_sizes
+from runtime.sources import short_decode, truncated_sizes
 
 
 class DataError(ValueError):
@@ -399,7 +399,7 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     """
     try:
         with sf.SoundFile(str(path)) as f:
-            data, rate, header_log = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info
+            data, rate, header_log, declared = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info, f.frames
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, TypeError ...
         reason = _why_unreadable(Path(path), e)
         raise AudioError(path, reason, f"cannot read audio file {path} ({reason})") from None
@@ -409,6 +409,9 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
         raise AudioError(path, reason, f"audio file {path} is {reason}")
     if data.shape[0] == 0:
         raise AudioError(path, "audio file is empty", f"audio file is empty: {path}")
+    if data.shape[0] < declared:  # a cut Ogg or MP3 decodes what is there without an error
+        reason = f"{short_decode(data.shape[0], declared)}; restore or remove it"
+        raise AudioError(path, reason, f"audio file {path} {reason}")
     if not MIN_RATE <= rate <= MAX_RATE:  # the runtime's bounds: a "1 Hz" header is a broken file, not audio
         reason = f"its header gives {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz of recorded audio"
         raise AudioError(path, reason, f"{reason}: {path}")
@@ -427,7 +430,8 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
 
 # Part of every disk cache key; raised whenever read_audio refuses or decodes differently, so an entry
 # decoded under older rules is decoded again (and refused, if the new rules refuse its file).
-# 1: the original rules; 2: truncated and zero-frame files refused; 3: samples beyond +-MAX_SAMPLE_ABS refused.
+# 1: the original rules; 2: truncated and zero-frame files refused; 3: samples beyond +-MAX_SAMPLE_ABS and
+# files that decode short of their header refused.
 DECODE_RULES = 3
 
 
