@@ -10,12 +10,20 @@ exit, the same ``error: ...`` the commands print for their own errors, with a po
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Callable, NoReturn
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose usage errors are one line: ``error: MESSAGE (see PROG --help)``."""
+    """``argparse.ArgumentParser`` whose usage errors are one line: ``error: MESSAGE (see PROG --help)``,
+    and which takes ``-1e3`` and ``-inf`` as values (argparse reads them as unknown options)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse's own pattern knows -60 and -0.5 only: `--silence-db -1e3` was "expected one argument".
+        # No option of the project looks like a number, so every such token is a value.
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$", re.I)
 
     def error(self, message: str) -> NoReturn:
         message = " ".join(message.split())  # argparse wraps some messages over lines

@@ -11,6 +11,7 @@ wires the two together.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -72,7 +73,8 @@ class WindowResult:
     Attributes:
         index: 0, 1, 2, ... since the last reset.
         start_sample / end_sample: the window's span at the model's rate,
-            counted from the first sample pushed.
+            counted from the first sample pushed (a stream shorter than one window,
+            classified padded: the audio it had, 0 to its length).
         probs: ``float32 (classes,)``, this window's model output.
         smoothed: ``float32 (classes,)``, mean of the last ``smooth`` outputs.
         top: the ``top_k`` (label, smoothed score) pairs, best first.
@@ -191,7 +193,9 @@ class StreamingEngine:
             self._ring.write(clip)
             self._ring.write(np.zeros(self.window - have - left, np.float32))
             self._next_end = self.window
-            results.append(self._classify())
+            padded = self._classify()
+            # Its span is the stream's audio, not the padded window's: a 0.48 s clip's one window ended at "1.0 s".
+            results.append(dataclasses.replace(padded, start_sample=0, end_sample=have))
         return results
 
     def _consume(self, samples: np.ndarray) -> list[WindowResult]:

@@ -144,7 +144,7 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
             warn(source.warning)
         engine = StreamingEngine(model, engine_config, input_rate=source.sample_rate)
         limit = None if config.duration_s is None else round(config.duration_s * source.sample_rate)
-        frames = 0
+        frames = blocks = 0
         lost: AudioSourceError | None = None
         interrupted = False
         try:
@@ -152,6 +152,7 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
                 if limit is not None and frames + block.shape[0] > limit:
                     block = block[: limit - frames]
                 frames += block.shape[0]
+                blocks += 1
                 replaced, clipped = engine.nonfinite_samples, engine.clipped_samples
                 _process(engine, stats, on_window, block)
                 at = f"the first in the block at {(frames - block.shape[0]) / source.sample_rate:.2f} s"
@@ -170,6 +171,11 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
             interrupted = True  # Ctrl-C ends the run normally, with its summary
         except AudioSourceError as e:  # the input died mid-run (device gone, file corrupt further on)
             lost = e
+        if source.dropped:  # counted as they happen; said once, at the end, with their share
+            share = source.dropped / (source.dropped + blocks)
+            warn(f"{source.name}: {source.dropped} block(s) dropped ({share:.0%} of those delivered): the classifier "
+                 "did not keep up with the device, so windows span gaps in the audio (a larger --block or "
+                 "--hop helps)")
         if lost is None and not interrupted and not stats.latencies_s:
             lost = AudioSourceError(
                 f"{source.name} gave no window to classify: {frames} frame(s) at {source.sample_rate} Hz "

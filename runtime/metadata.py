@@ -148,18 +148,18 @@ def read_metadata(path: str | Path, model_bytes: bytes | None = None) -> ModelMe
         data = model_bytes if model_bytes is not None else path.read_bytes()
         files = tflite_associated_files(data)
         if JSON_NAME in files:
-            return _parsed(files[JSON_NAME], f"{path.name} (the metadata inside)")
+            return parse_metadata(files[JSON_NAME], f"{path.name} (the metadata inside)")
     elif suffix == ".onnx":
         text = _onnx_metadata(path)
         if text is not None:
-            return _parsed(text, f"{path.name} (the metadata inside)")
+            return parse_metadata(text, f"{path.name} (the metadata inside)")
     sidecar = path.with_name("metadata.json")
     if sidecar.is_file():
-        return _parsed(sidecar.read_bytes(), str(sidecar))
+        return parse_metadata(sidecar.read_bytes(), str(sidecar))
     raise MetadataError(f"{path.name}: no tinyaudio metadata inside the file and no metadata.json beside it")
 
 
-def _parsed(text: str | bytes, where: str) -> ModelMetadata:
+def parse_metadata(text: str | bytes, where: str) -> ModelMetadata:
     """``ModelMetadata.from_json``, its error naming the file it came from (several models may share a folder)."""
     try:
         return ModelMetadata.from_json(text)

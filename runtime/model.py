@@ -20,7 +20,7 @@ import numpy as np
 
 from runtime.errors import InferenceError, InputTypeError, ModelLoadError, one_line, quiet_native_stderr
 from runtime.files import not_a_file
-from runtime.metadata import ONNX_KEY, MetadataError, ModelMetadata, read_metadata
+from runtime.metadata import ONNX_KEY, MetadataError, ModelMetadata, parse_metadata, read_metadata
 
 
 def litert_interpreter_class():
@@ -252,7 +252,7 @@ def load_model(path: str | Path, threads: int | None = None) -> Model:
         except Exception as e:
             raise ModelLoadError(f"{path.name} is not a loadable ONNX model ({one_line(e)})") from None
         text = session.get_modelmeta().custom_metadata_map.get(ONNX_KEY)
-        metadata = ModelMetadata.from_json(text) if text is not None else read_metadata(path)
+        metadata = parse_metadata(text, f"{path.name} (the metadata inside)") if text is not None else read_metadata(path)
         return _OnnxModel(path, metadata, threads, session)
     raise ModelLoadError(f"{path.name}: unknown model format {suffix or '(no suffix)'}; expected .tflite or .onnx")
 

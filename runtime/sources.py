@@ -276,7 +276,8 @@ class MicConfig:
         block_frames: frames per callback; 0 lets PortAudio choose.
         queue_blocks: bound of the callback -> main thread queue; when full,
             new blocks are dropped and counted.
-        stall_timeout_s: no block for this long means the device is gone.
+        stall_timeout_s: no block for this long means the device is gone (at least twice
+            the block's duration plus a second: a 4 s block comes every 4 s).
     """
 
     device: int | str | None = None
@@ -316,6 +317,7 @@ class MicSource(Source):
             raise AudioSourceError(
                 f"input device {self.name!r} does not support {self.sample_rate} Hz, {self.channels} channel(s) ({one_line(e)})"
             ) from None
+        self.stall_limit_s = max(config.stall_timeout_s, 2 * config.block_frames / self.sample_rate + 1.0)
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=config.queue_blocks)
         self._finished = threading.Event()
         self._stream = None
@@ -367,7 +369,7 @@ class MicSource(Source):
                 block = self._queue.get(timeout=0.1)
             except queue.Empty:
                 gone = self._finished.is_set() or (self._stream is not None and not self._stream.active)
-                if gone or time.monotonic() - last > self.config.stall_timeout_s:
+                if gone or time.monotonic() - last > self.stall_limit_s:
                     raise AudioSourceError(
                         f"input device {self.name!r} stopped delivering audio (disconnected?)"
                     ) from None

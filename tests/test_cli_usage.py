@@ -7,6 +7,7 @@ last; the project's rule for bad input is one ``error: ...`` line (runtime/cli.p
 from __future__ import annotations
 
 import importlib
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,21 @@ def test_commands_end_through_exit_with(module):
     source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
     block = source[source.index('if __name__ == "__main__":'):]
     assert "exit_with(main" in block, f"{module}: its __main__ block should call runtime.cli.exit_with(main, ...)"
+
+
+@pytest.mark.parametrize("value,expected", [("-1e3", -1000.0), ("-inf", -math.inf), ("-60", -60.0), ("-.5", -0.5),
+                                            ("-2.5E+1", -25.0)])
+def test_negative_numbers_in_any_spelling_are_values(value, expected):
+    """`--silence-db -1e3` and `--silence-db -inf` were "expected one argument": argparse's own pattern
+    for a negative number knows neither, and took them for options."""
+    from runtime.cli import ArgumentParser
+
+    p = ArgumentParser(prog="x")
+    p.add_argument("--level", type=float)
+    assert p.parse_args(["--level", value]).level == expected
+
+
+def test_silence_db_takes_an_exponent(tmp_path):
+    from runtime.live import parser
+
+    assert parser().parse_args(["--file", str(tmp_path / "x.wav"), "--silence-db", "-1e2"]).silence_db == -100.0

@@ -23,6 +23,9 @@ def test_short_stream_gives_one_training_padded_window():
     assert len(results) == 1
     (start,) = window_starts(len(clip), 8000, 800)
     np.testing.assert_allclose(results[0].probs, model.predict(cut(clip, int(start), 8000)), atol=1e-6)
+    # its span is the clip's audio, not the padded window's (whose end, 1.0 s, was after the clip's)
+    assert (results[0].start_sample, results[0].end_sample) == (0, len(clip))
+    assert results[0].time_s == len(clip) / 8000
 
 
 def test_no_padding_without_pad_short_or_after_full_windows():

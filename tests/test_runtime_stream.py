@@ -148,3 +148,23 @@ def test_not_a_model_is_a_clear_error(tmp_path, content, suffix):
     assert "\n" not in str(e.value)
     with pytest.raises(ModelLoadError, match="threads"):
         load_model(tone_tflite(), threads=0)
+
+
+def test_bad_metadata_inside_an_onnx_file_is_named(tmp_path):
+    """The .tflite and metadata.json paths named the file; inside an .onnx it was only 'metadata sample_rate ...'."""
+    import json
+
+    import onnx
+
+    from runtime.model import MetadataError
+
+    proto = onnx.load(str(tone_onnx()))
+    (entry,) = [p for p in proto.metadata_props if p.key == "tinyaudio"]
+    meta = json.loads(entry.value)
+    meta["sample_rate"] = 0
+    entry.value = json.dumps(meta)
+    bad = tmp_path / "bad.onnx"
+    onnx.save(proto, str(bad))
+    with pytest.raises(MetadataError, match=r"^bad\.onnx \(the metadata inside\): metadata sample_rate must be a "
+                                            r"positive whole number, got 0$"):
+        load_model(bad)
