@@ -43,7 +43,13 @@ def read_export(out_dir: Path) -> dict:
     path = Path(out_dir) / "metadata.json"
     if not path.is_file():
         raise ExportError(f"not an export folder (no metadata.json): {out_dir}")
-    return read_json(path)
+    doc = read_json(path)
+    # what the check reads from it, named here rather than met as a KeyError halfway through
+    for key, kind in (("sample_rate", int), ("window_samples", int), ("labels", list), ("files", dict)):
+        value = doc.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 1):
+            raise ExportError(f"{path}: no valid {key!r} (an edited or foreign metadata.json? export again)")
+    return doc
 
 
 def require_labels(test: WindowSet, classes, artifact_keys) -> None:

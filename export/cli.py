@@ -9,7 +9,8 @@ from pathlib import Path
 
 from export.audio import LABEL_SOURCES, load_folder
 from export.check import INT8_DROP_POINTS, add_int8_drop_option, int8_drop_fraction
-from export.config import ARTIFACT_KEYS, FRONT_END_MODES, ONNX_CALIBRATIONS, ExportConfig, ExportError, require_positive
+from export.config import (ARTIFACT_KEYS, CALIBRATED_KEYS, FRONT_END_MODES, ONNX_CALIBRATIONS, ExportConfig,
+                           ExportError, require_positive)
 from export.loading import FOLD_HELP
 from runtime.cli import ArgumentParser
 from runtime.limits import MAX_WINDOW_SECONDS
@@ -41,12 +42,16 @@ def parser() -> argparse.ArgumentParser:
                    help="--run: the dataset folder the run was trained on; rebuilds the run's folds so int8 "
                         "calibration uses the checkpoint's training clips and the parity check its test clips")
     p.add_argument("--rep-data", type=Path,
-                   help="folder of training audio for int8 calibration (default: the run's train_dir)")
+                   help="folder of training audio for full-int8 calibration (tflite_int8, onnx_int8; default: "
+                        "train_dir in the checkpoint's config.json, which python -m train does not write: with "
+                        "--run give --data)")
     p.add_argument("--test-data", type=Path,
-                   help="folder of held-out audio for the parity check (default: the run's test_dir)")
+                   help="folder of held-out audio for the parity check (default: test_dir in the checkpoint's "
+                        "config.json, which python -m train does not write: with --run give --data)")
     p.add_argument("--label-source", choices=LABEL_SOURCES, default=None,
                    help="label of a clip: its parent folder name (default), the file-name prefix before '_', or none")
-    p.add_argument("--labels", help="comma-separated class names in output order (default: from config.json)")
+    p.add_argument("--labels", help="comma-separated class names in output order, for a model without config.json "
+                   "(where config.json names them, as in every --run, a different list is refused)")
     p.add_argument("--sample-rate", type=int,
                    help="a model without config.json: its sample rate in Hz (where config.json gives the rate, "
                         "as in every --run, leave it out: a different value is refused)")
@@ -62,7 +67,8 @@ def parser() -> argparse.ArgumentParser:
                         "the one closer to Keras on the calibration windows (auto). Neither wins on every model: "
                         "when model_int8.onnx fails the parity check, try the others")
     p.add_argument("--hop", type=int, help="suggested streaming hop in samples (default: half a window)")
-    p.add_argument("--version", default="1", help="model version written into the files")
+    p.add_argument("--version", default="1", help="model version written into the files: a whole number, as "
+                   "ONNX's model_version is (default 1)")
     p.add_argument("--max-rep", type=int, default=200, help="most calibration windows (default 200)")
     p.add_argument("--max-clips", type=int, default=None, help="use at most this many clips per folder")
     p.add_argument("--no-check", action="store_true", help="skip the parity check")
@@ -94,10 +100,13 @@ def run(args) -> dict:
     label_source = args.label_source or source.info.get("label_source", "parent")
     rep_dir = args.rep_data or _dir(source.info.get("train_dir"))
     test_dir = args.test_data or _dir(source.info.get("test_dir"))
-    if rep_dir is None:
-        raise ExportError("no representative audio: pass --data DATASET_FOLDER (with --run) or --rep-data FOLDER")
+    calibrated = sorted(CALIBRATED_KEYS & set(config.formats))
+    if rep_dir is None and calibrated:
+        raise ExportError(f"no representative audio to calibrate {', '.join(calibrated)}: pass --data DATASET_FOLDER "
+                          "(with --run) or --rep-data FOLDER, or leave those formats out of --formats")
     sr, window = source.model_config.sample_rate, int(source.model.inputs[0].shape[1])
-    rep = load_folder(rep_dir, sr, window, label_source, config.max_windows_per_clip, args.max_clips)
+    rep = None if rep_dir is None else load_folder(rep_dir, sr, window, label_source, config.max_windows_per_clip,
+                                                   args.max_clips)
     test = None
     if config.check:
         if test_dir is None:
@@ -105,7 +114,8 @@ def run(args) -> dict:
         test = load_folder(test_dir, sr, window, label_source, config.max_windows_per_clip, args.max_clips)
         # fail now, not after minutes of conversion, when the int8 artifacts cannot be judged
         require_labels(test, source.labels, config.formats)
-    data_info = {"representative_dir": str(rep_dir), "test_dir": str(test_dir) if test_dir else None,
+    # absolute: export.check reads test_dir from any folder it runs in
+    data_info = {"representative_dir": str(rep_dir.resolve()) if rep_dir else None, "test_dir": str(test_dir.resolve()) if test_dir else None,
                  "label_source": label_source, "max_test_clips": args.max_clips,
                  "max_windows_per_clip": config.max_windows_per_clip}
     return export_model(source, rep, config, test, data_info)
@@ -120,6 +130,13 @@ def require_used(args) -> None:
         raise ExportError("--data is the dataset of --run; with --model give --rep-data (and --test-data)")
     if args.no_check and args.max_int8_drop != INT8_DROP_POINTS:
         raise ExportError("--max-int8-drop is a parity-check threshold; with --no-check it has no effect: leave it out")
+    formats = {f.strip() for f in args.formats.split(",")}
+    for option, value, default, key in (("--front-end", args.front_end, "auto", "tflite_int8"),
+                                        ("--onnx-calibration", args.onnx_calibration, "percentile", "onnx_int8")):
+        if value != default and key not in formats:
+            raise ExportError(f"{option} shapes {key}, which --formats leaves out: leave {option} out (or add {key})")
+    if not args.version.isdigit():  # ONNX's model_version is an integer: "2.1" was written there as 0
+        raise ExportError(f"--version must be a whole number (ONNX's model_version is one), got {args.version!r}")
     if args.run and args.data is not None:
         ignored = [o for o, v in (("--rep-data", args.rep_data), ("--test-data", args.test_data),
                                   ("--label-source", args.label_source)) if v is not None]

@@ -52,6 +52,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
              "ONNX, onnxruntime static quantization (QDQ, int8 weights and activations)"),
 )
 ARTIFACT_KEYS: tuple[str, ...] = tuple(a.key for a in ARTIFACTS)
+# Artifacts whose activation ranges come from calibration audio (dynamic-range int8 quantizes weights only).
+CALIBRATED_KEYS = frozenset({"tflite_int8", "onnx_int8"})
 FRONT_END_MODES = ("auto", "int8", "float")
 ONNX_CALIBRATIONS = ("auto", "percentile", "minmax")  # auto: build the others, keep the closer to Keras
 

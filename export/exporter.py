@@ -21,7 +21,7 @@ from runtime.metadata import LABELS_NAME, MetadataError, ModelMetadata
 from export import onnx_export, tflite
 from export.audio import WindowSet
 from export.check import PARITY_JSON, PARITY_MD
-from export.config import ARTIFACTS, ExportConfig, ExportError
+from export.config import ARTIFACTS, CALIBRATED_KEYS, ExportConfig, ExportError
 from export.files import ensure_writable, save_keras_atomic, sha256, write_atomic
 from export.loading import Source
 from export.parity import compare, non_finite_windows
@@ -107,11 +107,17 @@ def _pick(source: Source, probe: np.ndarray, candidates: dict, run, what: str, l
     return built, chosen, report
 
 
+def spread(n: int, k: int) -> np.ndarray:
+    """At most ``k`` indices of ``range(n)``, evenly spaced from the first to the last. The calibration set
+    is in file order (by class, for most datasets): its first 32 windows were FSDD's '0's and '1's only."""
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
+
+
 def _full_int8(cf, source: Source, rep: np.ndarray, mode: str, log) -> tuple[bytes, dict]:
     """Full-integer TFLite; in ``auto`` mode both front-end choices are built
     and measured against Keras on the calibration windows."""
     modes = ("int8", "float") if mode == "auto" else (mode,)
-    probe = rep[: min(len(rep), 32)]
+    probe = rep[spread(len(rep), 32)]
     candidates = {m: (lambda m=m: tflite.convert_full_int8(cf, rep, float_front_end=(m == "float"))) for m in modes}
     built, chosen, report = _pick(source, probe, candidates, tflite.run_tflite, "full-int8 front end", log)
     for m, data in built.items():
@@ -176,12 +182,13 @@ def _tflite_meta(data: bytes, meta: ModelMetadata, description: str) -> bytes:
     return add_metadata(data, meta, description)
 
 
-def export_model(source: Source, representative: WindowSet, config: ExportConfig,
+def export_model(source: Source, representative: WindowSet | None, config: ExportConfig,
                  test: WindowSet | None = None, data_info: dict | None = None, log=print) -> dict:
     """Export ``source`` as configured; returns the metadata.json dict.
 
     ``representative``: calibration windows (n, window) float32 from the
-    model's training data. ``test``: held-out windows for the parity check
+    model's training data; ``None`` when no format needs calibration
+    (:data:`CALIBRATED_KEYS`). ``test``: held-out windows for the parity check
     (run when ``config.check``). Raises :class:`ExportError` (one line).
     """
     from train.macs import count_macs
@@ -195,13 +202,26 @@ def export_model(source: Source, representative: WindowSet, config: ExportConfig
         raise ExportError(f"{source.path} is the model being exported: exporting into its folder would overwrite "
                           "it with the export's copy; give another --out")
     out_dir = ensure_writable(config.out_dir)
+    written = [a.filename for a in ARTIFACTS] + [REFERENCE_NAME, LABELS_NAME, METADATA_NAME, PARITY_JSON, PARITY_MD]
+    folders = [n for n in written if (out_dir / n).is_dir()]
+    if folders:  # found now, not as an IsADirectoryError after minutes of conversion
+        raise ExportError(f"{out_dir / folders[0]} is a folder, where the export writes a file: move it or give "
+                          "another --out")
     meta = model_metadata(source, config)
     for name, ws in (("representative", representative), ("test", test)):
         if ws is not None and ws.x.shape[1] != meta.window_samples:
             raise ExportError(f"{name} windows have {ws.x.shape[1]} samples, the model wants {meta.window_samples}")
-    if len(representative) == 0:
+    calibrated = sorted(CALIBRATED_KEYS & {a.key for a in config.artifacts})
+    if representative is None and calibrated:
+        raise ExportError(f"{', '.join(calibrated)} need(s) representative audio for calibration")
+    if representative is not None and len(representative) == 0:
         raise ExportError("the representative set is empty")
-    rep = representative.subset(config.max_representative).x
+    if representative is None:  # float formats only: the divergence check below still gets varied windows
+        from runtime.signals import calibration_windows
+
+        rep = calibration_windows(16, meta.window_samples, meta.sample_rate)
+    else:
+        rep = representative.subset(config.max_representative).x
     # A diverged model (NaN weights) converts without complaint and its files "agree" with Keras
     # (argmax of NaN is 0 everywhere): refuse it before minutes of conversion, --no-check or not.
     bad = non_finite_windows(keras_probs(source.model, rep))
@@ -243,7 +263,7 @@ def export_model(source: Source, representative: WindowSet, config: ExportConfig
         "training": source.summary or {"note": "no training summary (model file exported directly)"},
         "source_model": str(source.path),
         "data": data_info or {},
-        "representative_windows": int(len(rep)),
+        "representative_windows": int(len(rep)) if representative is not None else 0,
         "files": files,
     }
     write_atomic(out_dir / METADATA_NAME, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")

@@ -94,10 +94,13 @@ def infer_config(model, info: dict, sample_rate: int | None):
     if name not in REGISTRY:
         raise ExportError(f"model {model.name!r} is not a zoo model and has no config.json; cannot tell its config")
     window = int(model.inputs[0].shape[1])
+    built_for = [int(layer.sample_rate) for layer in model.layers if hasattr(layer, "sample_rate")]
+    if built_for and sample_rate is not None and sample_rate != built_for[-1]:
+        # its log-mel front end computes its filterbank for one rate: the metadata must not claim another
+        raise ExportError(f"--sample-rate {sample_rate} disagrees with the {built_for[-1]} Hz {model.name}'s "
+                          "front end was built for: leave --sample-rate out")
     if sample_rate is None:
-        for layer in model.layers:
-            if hasattr(layer, "sample_rate"):
-                sample_rate = int(layer.sample_rate)
+        sample_rate = built_for[-1] if built_for else None
         if sample_rate is None and window in ONE_D_RATES:
             sample_rate = window
         if sample_rate is None:
@@ -115,7 +118,13 @@ def from_model_file(path: Path, labels=None, sample_rate: int | None = None) -> 
     model = load_keras(path)
     info = read_json_object(path.with_name("config.json")) if path.with_name("config.json").is_file() else {}
     config = infer_config(model, info, sample_rate)
-    return Source(model, config, _labels(model, labels or info.get("labels")), path, info.get("summary", {}), info)
+    trained = info.get("labels")
+    if labels is not None and trained is not None and [str(v) for v in trained] != list(labels):
+        # the outputs mean what training made them mean: other names would pass every check and ship wrong
+        shown = ",".join(map(str, trained))
+        raise ExportError(f"--labels {','.join(labels)} disagree with the labels the model was trained with "
+                          f"({shown}, config.json beside it): leave --labels out")
+    return Source(model, config, _labels(model, labels or trained), path, info.get("summary", {}), info)
 
 
 def from_run(run_dir: Path, fold: str | None = None, labels=None, sample_rate: int | None = None) -> Source:

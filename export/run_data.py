@@ -90,11 +90,13 @@ def run_windows(run_dir: Path, checkpoint: Path, data_root: Path, max_per_clip: 
     labels = p.dataset.labels
     rep = _windows(rep_audio, p.dataset.subset(rep_idx), labels, window, hop, max_per_clip) if representative else None
     test = _windows(test_audio, p.dataset.subset(test_idx), labels, window, hop, max_per_clip)
-    info = {"dataset": p.dataset.name, "data_root": str(data_root), "protocol": cfg.protocol, "fold": fold_name,
+    info = {"dataset": p.dataset.name, "data_root": str(Path(data_root).resolve()), "protocol": cfg.protocol, "fold": fold_name,
             "representative_clips": len(rep_idx), "parity_clips": len(test_idx), "parity_audio": note,
             "max_windows_per_clip": max_per_clip,
             # what python -m export.check needs to rebuild the same parity clips later
-            "run_dir": str(run_dir), "checkpoint": str(checkpoint), "max_clips": max_clips, "seed": seed}
+            # absolute: export.check runs from any folder, and a relative path would be "gone" from another
+            "run_dir": str(Path(run_dir).resolve()), "checkpoint": str(Path(checkpoint).resolve()),
+            "max_clips": max_clips, "seed": seed}
     return rep, test, info
 
 

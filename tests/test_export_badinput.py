@@ -198,6 +198,64 @@ def test_sample_rate_must_match_the_runs_model(run_dir, tmp_path, capsys):
     assert json.loads((out / "metadata.json").read_text())["sample_rate"] == 8000
 
 
+def test_labels_must_match_the_ones_the_run_was_trained_with(run_dir, tmp_path, capsys):
+    """--labels replaced config.json's labels without a word: reversed digits passed every check ("Keras
+    accuracy 0.00 %") and shipped. The same list as the run's says nothing new and is accepted."""
+    out = tmp_path / "o"
+    base = ["--run", str(run_dir), "--out", str(out), "--no-check", "--formats", "tflite_float32"]
+    assert export_main([*base, "--labels", "b,a"]) == 1
+    assert one_line_error(capsys) == ("error: --labels b,a disagree with the labels the model was trained with "
+                                      "(a,b, config.json beside it): leave --labels out")
+    assert not out.exists()
+    assert export_main([*base, "--labels", "a,b"]) == 0
+    assert json.loads((out / "metadata.json").read_text())["labels"] == ["a", "b"]
+
+
+def test_a_2d_model_keeps_the_rate_its_front_end_was_built_for(tmp_path, capsys):
+    """Without config.json, --sample-rate 16000 was written into a Conv2D built for 22050 Hz: its mel
+    filterbank stayed at 22050 Hz while every file told MediaPipe to feed it 16 kHz."""
+    model = tmp_path / "m" / "model.keras"
+    model.parent.mkdir()
+    build(ModelConfig(name="conv2d", sample_rate=22050, num_classes=2, input_samples=22050)).save(model)
+    base = ["--model", str(model), "--out", str(tmp_path / "o"), "--no-check", "--formats", "tflite_float32"]
+    assert export_main([*base, "--sample-rate", "16000"]) == 1
+    assert one_line_error(capsys) == ("error: --sample-rate 16000 disagrees with the 22050 Hz conv2d's front end "
+                                      "was built for: leave --sample-rate out")
+    assert export_main(base) == 0  # no audio either: a float-only export needs no calibration
+    doc = json.loads((tmp_path / "o" / "metadata.json").read_text())
+    assert doc["sample_rate"] == 22050 and doc["representative_windows"] == 0
+    assert doc["data"]["representative_dir"] is None
+
+
+def test_only_the_calibrated_formats_need_calibration_audio(small_export, tmp_path, capsys):
+    model = small_export[0] / "model.keras"
+    out = tmp_path / "o"
+    assert export_main(["--model", str(model), "--out", str(out), "--no-check", "--formats", "tflite_int8,onnx_float32",
+                        "--labels", "a,b"]) == 1
+    assert one_line_error(capsys) == ("error: no representative audio to calibrate tflite_int8: pass --data "
+                                      "DATASET_FOLDER (with --run) or --rep-data FOLDER, or leave those formats out "
+                                      "of --formats")
+
+
+def test_a_folder_where_the_export_writes_a_file_is_refused_before_converting(run_dir, tmp_path, capsys):
+    out = tmp_path / "o"
+    (out / "parity.json").mkdir(parents=True)
+    assert export_main(["--run", str(run_dir), "--out", str(out), "--no-check", "--formats", "tflite_float32"]) == 1
+    assert one_line_error(capsys) == (f"error: {out / 'parity.json'} is a folder, where the export writes a file: "
+                                      "move it or give another --out")
+    assert not (out / "model_float32.tflite").exists()
+
+
+def test_check_names_a_metadata_json_without_what_it_reads(small_export, tmp_path, capsys):
+    exp = copy_export(small_export[0], tmp_path / "e")
+    doc = json.loads((exp / "metadata.json").read_text())
+    del doc["sample_rate"]
+    (exp / "metadata.json").write_text(json.dumps(doc))
+    assert check_main([str(exp), "--data", str(tmp_path)]) == 1
+    assert one_line_error(capsys) == (f"error: {exp / 'metadata.json'}: no valid 'sample_rate' (an edited or "
+                                      "foreign metadata.json? export again)")
+
+
 @pytest.mark.parametrize("args,message", [
     (["--model", "m.keras", "--fold", "fold_0"], "error: --fold picks a checkpoint of --run; with --model it has no "
                                                  "effect: leave it out"),
@@ -206,7 +264,17 @@ def test_sample_rate_must_match_the_runs_model(run_dir, tmp_path, capsys):
     (["--run", "r", "--data", "d", "--test-data", "t", "--label-source", "prefix"],
      "error: --test-data, --label-source with --data: the run's own folds give the audio and labels; leave them out "
      "(or drop --data)"),
-], ids=["fold-with-model", "data-with-model", "test-data-with-data"])
+    (["--model", "m.keras", "--formats", "tflite_float32", "--front-end", "float"],
+     "error: --front-end shapes tflite_int8, which --formats leaves out: leave --front-end out (or add tflite_int8)"),
+    (["--model", "m.keras", "--formats", "tflite_int8", "--onnx-calibration", "auto"],
+     "error: --onnx-calibration shapes onnx_int8, which --formats leaves out: leave --onnx-calibration out "
+     "(or add onnx_int8)"),
+    (["--model", "m.keras", "--version", "2.1"],
+     "error: --version must be a whole number (ONNX's model_version is one), got '2.1'"),
+    (["--model", "m.keras", "--version", ""],
+     "error: --version must be a whole number (ONNX's model_version is one), got ''"),
+], ids=["fold-with-model", "data-with-model", "test-data-with-data", "front-end-unused", "onnx-calibration-unused",
+        "version-not-whole", "version-empty"])
 def test_ignored_option_combinations_are_refused(tmp_path, capsys, args, message):
     assert export_main([*args, "--out", str(tmp_path / "o")]) == 1
     assert one_line_error(capsys) == message
@@ -246,3 +314,13 @@ def test_library_modules_refuse_to_run_as_commands():
         r = subprocess.run([sys.executable, "-m", f"export.{name}", "--help"], cwd=root, capture_output=True, text=True)
         assert (r.returncode, r.stdout, r.stderr) == (
             1, "", f"error: export.{name} is a library module, not a command (see python -m export --help)\n"), name
+
+
+def test_the_front_end_probe_spans_the_calibration_set():
+    """--front-end auto was measured on the first 32 calibration windows, which in file order were two of
+    FSDD's ten digits; the probe now takes windows from the whole set."""
+    from export.exporter import spread
+
+    labels = np.repeat(np.arange(10), 20)  # 200 windows, in class order as the folders give them
+    assert len(set(labels[spread(200, 32)])) == 10 and len(set(labels[:32])) == 2
+    assert list(spread(5, 32)) == [0, 1, 2, 3, 4] and spread(200, 32)[[0, -1]].tolist() == [0, 199]

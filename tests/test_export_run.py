@@ -84,6 +84,25 @@ def test_check_rebuilds_the_folds_test_clips_of_a_run_export(tiny_run, tmp_path,
     assert check_main([str(dest), "--data", str(data), "--label-source", "parent"]) == 0
 
 
+def test_paths_typed_relative_are_recorded_so_check_works_from_anywhere(tiny_run, tmp_path, monkeypatch):
+    """The run folder, checkpoint and data root were recorded as typed: `export.check` from another
+    folder said "the run this export was made from is gone", though it was not."""
+    from export.check import main as check_main
+
+    out, data = tiny_run
+    root = out.parent.parent
+    monkeypatch.chdir(root)  # give the run and the data relative to it
+    dest = tmp_path / "exp"
+    assert export_main(["--run", str(out.relative_to(root)), "--fold", "fold_0", "--data", str(data.relative_to(root)),
+                        "--out", str(dest), "--formats", "tflite_float32", "--max-clips", "5"]) == 0
+    recorded = json.loads((dest / "metadata.json").read_text())["data"]
+    assert recorded["run_dir"] == str(out.resolve()) and recorded["data_root"] == str(data.resolve())
+    assert recorded["checkpoint"] == str((out / "fold_0" / "model.keras").resolve())
+    monkeypatch.chdir(tmp_path)
+    (dest / "parity.json").unlink()
+    assert check_main([str(dest)]) == 0 and (dest / "parity.json").is_file()
+
+
 def test_missing_data_root_is_one_line(tiny_run, tmp_path, capsys):
     out, _ = tiny_run
     code = export_main(["--run", str(out), "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
