@@ -268,3 +268,22 @@ def test_augment_masks_zero_time_spans_and_remove_bands():
     assert Augment(masks=2)(noisy, np.random.default_rng(3)).shape == noisy.shape
     with pytest.raises(ValueError, match="masks"):
         Augment(masks=-1)
+
+
+def test_folders_layout_skips_hidden_paths_and_names_audio_in_no_class(tmp_path):
+    """dog/.trash/old.wav trained as a dog and macOS's ._NAME.wav as audio; a WAV at the top, in no class
+    folder, was skipped without a word."""
+    import soundfile as sf
+
+    from train.data import DataError, load_folders
+
+    x = np.zeros(800, np.float32)
+    for rel in ("dog/a.wav", "cat/b.wav", "dog/.trash/old.wav", "dog/._a.wav", ".hidden/c.wav"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(tmp_path / rel, x, 8000)
+    ds = load_folders(tmp_path)
+    assert ds.labels == ("cat", "dog") and sorted(c.path.name for c in ds.clips) == ["a.wav", "b.wav"]
+    sf.write(tmp_path / "stray.wav", x, 8000)
+    with pytest.raises(DataError, match=r"^folders: 1 audio file\(s\) at the top of .*, in no class folder: "
+                                        r"stray\.wav; move each into its class's folder$"):
+        load_folders(tmp_path)

@@ -98,7 +98,7 @@ def test_cli_distils_from_a_teacher_run_with_its_fold_models_soft_labels(tmp_pat
     run = json.loads((student / "run.json").read_text())
     assert (run["teacher"], run["teacher_weight"], run["teacher_temperature"]) == ([str(teacher)], 0.7, 1.5)
     assert "teacher" not in json.loads((teacher / "run.json").read_text())  # plain runs keep their old run.json
-    assert recipe(run) == "augment, distilled from 1 run (weight 0.7, T 1.5)"  # the runs are in run.json
+    assert recipe(run) == "augment, distilled from 1 run (weight 0.7, T 1.5), k 2"  # the runs are in run.json
 
 
 def test_cli_refuses_a_teacher_that_saw_the_test_clips_or_is_not_finished(tmp_path, capsys):

@@ -99,6 +99,22 @@ def test_a_corrupt_fold_result_is_named_not_summarised(in_process, data, tmp_pat
     assert (grid / "lv42_folders" / "summary.json").read_text() == before
 
 
+def test_resume_on_changed_data_is_refused_before_training(in_process, data, tmp_path, capsys):
+    """Regression: the grid trained its unfinished folds first and checked the finished ones after, so a
+    fold trained on other clips sat beside new ones (two folds of the same speaker) before the error."""
+    import shutil
+
+    grid, more = tmp_path / "grid", tmp_path / "tones"
+    shutil.copytree(in_process, grid)
+    shutil.copytree(data, more)
+    shutil.copy(more / "low" / "0.wav", more / "low" / "extra.wav")  # the folds of the new folder differ
+    shutil.rmtree(grid / "lv24_folders" / "fold_1")  # a task left to run
+    assert main(["--models", *MODELS, "--datasets", "folders", "--data", str(more), "--out", str(grid), *ARGS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error:") and "other clips" in err, err
+    assert not (grid / "lv24_folders" / "fold_1").exists()
+
+
 def test_local_jobs_match_in_process(in_process, data, tmp_path):
     """--jobs 2: two spawned worker processes, no Ray; the same numbers as one process, to the bit."""
     result = run_grid(_config(data, tmp_path / "jobs", jobs=2))
@@ -115,6 +131,9 @@ def test_local_jobs_match_in_process(in_process, data, tmp_path):
     (["--epochs", "0"], "--epochs must be at least 1"),
     (["--jobs", "0"], "--jobs must be at least 1"),
     (["--jobs", "2", "--ray-address", "auto"], "--jobs runs worker processes without Ray"),
+    (["--max-folds", "0"], "--max-folds must be at least 1, got 0"),  # was: every fold
+    (["--max-folds", "-1"], "--max-folds must be at least 1, got -1"),  # was: all but the last
+    (["--seeds", "4294967296"], "--seeds must be between 0 and"),  # was: run.json written, every task failed, exit 0
 ])
 def test_errors_are_one_line(tmp_path, capsys, data, extra, message):
     base = {"--models": "lv42", "--datasets": "folders", "--data": str(data), "--protocol": "kfold", "--out": str(tmp_path / "o")}

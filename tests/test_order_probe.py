@@ -41,7 +41,10 @@ def test_cli_scores_each_fold_as_its_result_then_shuffled(tmp_path, capsys):
     out = tmp_path / "res" / "probe.md"
     assert main([str(run), "--data", str(data), "--out", str(out), "--chunk", "0.05", "100", "--shuffles", "2",
                  "--quiet"]) == 0
-    probe = json.loads(out.with_suffix(".json").read_text())["runs"][0]
+    doc = json.loads(out.with_suffix(".json").read_text())
+    # the recorded command redoes it: --seed (which moves the shuffles) and --out were left out of it
+    assert doc["command"].endswith(f"--chunk 0.05 100 --shuffles 2 --seed 0 --out {out}") and doc["seed"] == 0
+    probe = doc["runs"][0]
     assert probe["model"] == "lv42" and probe["frame_rf_ms"] == pytest.approx(18.5)  # python -m train.models: lv42 at 8 kHz
     assert probe["chunks_s"] == [0.05, 100.0] and len(probe["folds"]) == 2
     for fold in probe["folds"]:

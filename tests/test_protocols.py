@@ -56,6 +56,16 @@ def test_split_fractions():
     assert 150 <= len(f.train) <= 170 and 15 <= len(f.val) <= 25 and 15 <= len(f.test) <= 25
 
 
+def test_a_split_that_whole_groups_cannot_make_says_what_it_took():
+    """Five speakers cannot split 80/10/10: FSDD came out 60/20/20 under the name "split 80/10/10"."""
+    ds = _synthetic(speakers=5, per=20)
+    (f,) = make_folds(ds, "split", seed=0)
+    assert [len(p) for p in (f.train, f.val, f.test)] == [60, 20, 20]
+    assert f.name == "split 80/10/10 (taken: 60/20/20 of the clips, in whole speaker or source groups)"
+    (close,) = make_folds(_synthetic(speakers=20, per=10), "split", seed=0)  # 16/2/2 speakers: as asked
+    assert close.name == "split 80/10/10"
+
+
 def test_random_split_is_a_plain_clip_split():
     """random-split ignores speakers and recordings (that is its point) but never repeats a clip."""
     ds = _synthetic(folds=True)

@@ -433,6 +433,35 @@ def test_report_reads_a_run_listed_twice_once(tmp_path, monkeypatch):
     assert len(rows) == 1
 
 
+def test_report_keep_replaces_a_run_given_by_its_absolute_path(tmp_path, monkeypatch):
+    """A kept row says runs/x; the same run given as /abs/runs/x was added beside it (listed twice)."""
+    from train.report import main
+
+    monkeypatch.chdir(tmp_path)
+    run = _summary(tmp_path / "runs" / "x")
+    assert main(["runs/x", "--out", "first.md"]) == 0
+    assert main([str(run.resolve()), "--keep", "first.json", "--out", "second.md"]) == 0
+    rows = [r for table in json.loads((tmp_path / "second.json").read_text())["groups"].values() for r in table]
+    assert len(rows) == 1
+
+
+def test_report_tables_keep_other_protocol_settings_apart():
+    """k-fold with another k, another validation share or an early stop went into one table as the same
+    recipe (one pooling-vs-striding statement over them), and an FSDD k-fold row stood beside the
+    paper's leave-one-speaker-out number."""
+    from train.report import paper_value, recipe
+
+    base = {"augment": True, "protocol": "kfold", "k": 3, "val_fraction": 0.1, "patience": None}
+    assert recipe(base) == "augment"
+    assert recipe({**base, "k": 2}) == "augment, k 2"
+    assert recipe({**base, "val_fraction": 0.3, "patience": 1}) == ("augment, validation share 0.3, "
+                                                                   "early stop after 1 epochs")
+    assert recipe({**base, "protocol": "loso", "k": 2}) == "augment"  # k means nothing outside k-fold
+    assert paper_value("lv24", "fsdd", "loso") is not None and paper_value("lv24", "fsdd", "kfold") is None
+    assert paper_value("lv24", "emodb", "kfold") is not None
+    assert paper_value("conv2d", "urbansound8k", "split") == paper_value("conv2d", "urbansound8k", "official")
+
+
 def test_report_names_skipped_runs_on_stderr_and_shows_its_default(tmp_path, capsys):
     from train.report import main
 

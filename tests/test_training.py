@@ -187,13 +187,13 @@ def test_cli_window_sets_the_model_input_and_its_own_report_table(tmp_path):
     assert summary["window_samples"] == 4000 and summary["model_config"]["input_samples"] == 4000
     assert json.loads((out / "fold_0" / "config.json").read_text())["window_samples"] == 4000
     assert keras.models.load_model(str(out / "fold_0" / "model.keras")).inputs[0].shape[1] == 4000
-    assert recipe(summary["config"]) == "augment, 0.5 s window"
-    assert recipe({**summary["config"], "window": None}) == "augment"
+    assert recipe(summary["config"]) == "augment, 0.5 s window, k 2"  # --k 2: not the default 3 folds
+    assert recipe({**summary["config"], "window": None}) == "augment, k 2"
     # beside a paper-window run of the same model, the report states both sizes
     assert main(argv + ["--out", str(tmp_path / "paper")]) == 0
     assert report_main([str(out), str(tmp_path / "paper"), "--out", str(tmp_path / "acc.md")]) == 0
     text = (tmp_path / "acc.md").read_text()
-    assert "## gen · kfold · 8000 Hz · augment, 0.5 s window" in text  # dataset named after its folder
+    assert "## gen · kfold · 8000 Hz · augment, 0.5 s window, k 2" in text  # dataset named after its folder
     statement = next(line for line in text.splitlines() if line.startswith("- Training recipe (gen"))
     assert "8000-sample window: 72," in statement and "4000-sample window: 72," in statement and "M MACs" in statement
 
@@ -215,11 +215,11 @@ def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):
     assert run["sinc_units"] == "sample-rate" and summary["model_config"]["sinc_hz_per_unit"] == 8000.0
     layer = keras.models.load_model(str(out / "fold_0" / "model.keras"), safe_mode=True).get_layer("sinc")
     assert layer.hz_per_unit == 8000.0
-    assert recipe(summary["config"]) == "augment"  # the default recipe
-    assert recipe({**summary["config"], "sinc_units": "hz"}) == "augment, SincNet band edges in Hz"
+    assert recipe(summary["config"]) == "augment, k 2"  # the default recipe (on two folds)
+    assert recipe({**summary["config"], "sinc_units": "hz"}) == "augment, SincNet band edges in Hz, k 2"
     legacy = {k: v for k, v in summary["config"].items() if k != "sinc_units"}
-    assert recipe(legacy) == "augment, SincNet band edges in Hz"
-    assert recipe({**legacy, "model": "lv24"}) == "augment"
+    assert recipe(legacy) == "augment, SincNet band edges in Hz, k 2"
+    assert recipe({**legacy, "model": "lv24"}) == "augment, k 2"
     # a run folder from before the option was trained in Hz: it resumes with --sinc-units hz, not without
     (out / "run.json").write_text(json.dumps({k: v for k, v in run.items() if k != "sinc_units"}))
     capsys.readouterr()
@@ -235,6 +235,11 @@ def test_cli_sinc_units_reach_the_layer_summary_and_report(tmp_path, capsys):
     table = (tmp_path / "bands" / "sinc_bands.md").read_text()
     assert "| sinc | sample-rate | 1 |" in table and (tmp_path / "bands" / "sinc_bands.png").stat().st_size > 0
     assert bands_main([str(tmp_path / "gen"), "--out", str(tmp_path / "x.md")]) == 2  # no checkpoints: one-line error
+    # a fold still training (its model.keras there, no result.json yet) is not counted as a finished one
+    import shutil
+
+    shutil.copytree(out / "fold_0", out / "fold_1", ignore=shutil.ignore_patterns("result.json"))
+    assert read_bands(out).low.shape == (1, 32)
 
 
 def test_cli_head_segments_reach_run_summary_report_export_and_order_probe(tmp_path, capsys):
@@ -257,7 +262,7 @@ def test_cli_head_segments_reach_run_summary_report_export_and_order_probe(tmp_p
     assert summary["model_config"]["head_segments"] == 4
     model = keras.models.load_model(str(out / "fold_0" / "model.keras"), safe_mode=True)
     assert model.get_layer("segments").output.shape[1] == 4
-    assert recipe(summary["config"]) == "augment, head: 4 time segments in order"
+    assert recipe(summary["config"]) == "augment, head: 4 time segments in order, k 2"
     assert from_run(out).model_config.head_segments == 4
     capsys.readouterr()
     assert main(argv) == 2 and "head_segments" in capsys.readouterr().err  # not the same run

@@ -351,6 +351,14 @@ def test_frame_receptive_field_equals_gradient_support(name):
     assert frame_receptive_field(model) == hit.max() - hit.min() + 1
 
 
+def test_frame_receptive_field_with_a_trimmed_branch():
+    """EarlyMix at 3 s (66,150 samples) trims one branch by a step (Cropping1D): train.report and
+    train.order_probe stopped on 'no rule for layer branch4_trim'. A trim moves no step's span."""
+    model = build(ModelConfig(name="earlymix", sample_rate=22050, input_samples=66150))
+    assert any(isinstance(layer, keras.layers.Cropping1D) for layer in model.layers)
+    assert frame_receptive_field(model) == frame_receptive_field(build(ModelConfig(name="earlymix", sample_rate=22050)))
+
+
 def test_frame_receptive_field_of_2d_and_unknown_layers():
     assert frame_receptive_field(build(ModelConfig(name="conv2d", sample_rate=22050))) is None  # Flatten: whole window
     x = keras.Input((100, 1))

@@ -320,15 +320,21 @@ def load_esc50(root: Path, esc10: bool = False) -> Dataset:
 
 
 def load_folders(root: Path) -> Dataset:
-    """Generic layout: one sub-folder per class (sorted names = labels), audio files inside."""
+    """Generic layout: one sub-folder per class (sorted names = labels), audio files inside (hidden
+    files and folders, such as macOS's ``._NAME.wav`` or a ``.trash/``, are not part of it)."""
     root = _require_dir(Path(root), "folders")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise DataError(f"folders: need at least 2 class folders in {root}, found {len(classes)}")
+    stray = _audio_files((p for p in root.iterdir() if not p.name.startswith(".")), "folders")
+    if stray:  # in no class folder: skipped without a word, it would be data the user thinks was used
+        raise DataError(f"folders: {len(stray)} audio file(s) at the top of {root}, in no class folder: "
+                        f"{_names(p.name for p in stray)}; move each into its class's folder")
     clips = []
     empty = []
     for label, folder in enumerate(classes):
-        files = _audio_files(folder.rglob("*"), "folders")
+        visible = (p for p in folder.rglob("*") if not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        files = _audio_files(visible, "folders")
         if not files:
             empty.append(folder.name)
         clips.extend(Clip(p, label, None, source=str(p.relative_to(root))) for p in files)

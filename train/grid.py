@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from runtime.cli import ArgumentParser
-from train.__main__ import (TRAINING_FIELDS, RunPlan, TrainConfig, add_training_arguments, claim, finished_folds, plan,
+from train.__main__ import (MAX_SEED, TRAINING_FIELDS, RunPlan, TrainConfig, add_training_arguments, claim, finished_folds, plan,
                             training_fields, write_summary)
 from train.data import LOADERS, DataError, data_pair, unwritable
 from train.grid_task import Task, clean_parts, run_task
@@ -56,6 +56,11 @@ class GridConfig:
         unknown = sorted(set(self.training) - set(TRAINING_FIELDS))
         if unknown:
             raise GridError(f"not a per-run training setting: {', '.join(unknown)}")
+        if self.max_folds is not None and self.max_folds < 1:  # [:0] is every fold, [:-1] all but the last
+            raise GridError(f"--max-folds must be at least 1, got {self.max_folds}")
+        bad = [s for s in self.seeds if not 0 <= s <= MAX_SEED]
+        if bad:  # else run.json is written and every task then fails on the seed
+            raise GridError(f"--seeds must be between 0 and {MAX_SEED}, got {', '.join(map(str, bad))}")
 
     @property
     def epochs(self) -> int:
@@ -223,6 +228,9 @@ def run_grid(cfg: GridConfig) -> dict:
     for name, p in plans.items():
         claim(p.cfg)  # run.json: refuses a folder holding a run with other settings
         clean_parts(Path(p.cfg.out))  # leftovers of attempts killed in an earlier, crashed grid
+        # The folds on disk checked now, as python -m train's resume does: a fold trained on other clips
+        # (new files in the data folder) was found only after the other tasks had trained beside it.
+        finished_folds(p)
     todo = [t for t in tasks if not t.done()]
     progress = Progress(len(tasks), len(tasks) - len(todo), 1)
     print(f"grid: {len(plans)} run(s), {len(tasks)} task(s), {len(tasks) - len(todo)} done before; "

@@ -62,8 +62,9 @@ def count_macs(model: keras.Model) -> dict:
 # Layers that keep every time step where it is (element-wise, per-channel or whole-window scalars).
 # PerSampleNormalization divides by the window's RMS: one scalar, not a view of neighbouring samples.
 # CircularShifts (RollMix) stacks rotated copies as channels; each copy is read locally after that.
+# Cropping1D (EarlyMix's branch trim at some window lengths) drops end steps; the rest keep their span.
 _TIME_PRESERVING = ("InputLayer", "PerSampleNormalization", "CircularShifts", "Dropout", "Activation",
-                    "BatchNormalization", "ReLU")
+                    "BatchNormalization", "ReLU", "Cropping1D")
 
 
 def _time_step(layer) -> tuple[int, int, int] | None:

@@ -17,13 +17,15 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 def scores(cm: np.ndarray) -> dict[str, float]:
     """Accuracy and macro-averaged precision, recall and F1 from a confusion matrix.
 
-    A class never predicted has precision 0 (and a class absent from the truth is
-    left out of the macro averages), the usual convention.
+    The macro averages run over the classes in the truth or the predictions (scikit-learn's
+    default): a class never predicted has precision 0, and one predicted but absent from the
+    truth has recall 0 and counts too (wrong answers into it must cost something). Classes in
+    neither are left out.
     """
     cm = np.asarray(cm, dtype=np.float64)
     tp = np.diag(cm)
     predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
-    present = actual > 0
+    present = (actual > 0) | (predicted > 0)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
     denom = precision + recall

@@ -305,13 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     host = machine()
     command = "python -m train.order_probe " + " ".join([*(str(r) for r in args.runs), "--data", "DATA",
                                                           "--chunk", *(f"{c:g}" for c in args.chunk),
-                                                          "--shuffles", str(args.shuffles)])
+                                                          "--shuffles", str(args.shuffles), "--seed", str(args.seed),
+                                                          "--out", str(args.out)])  # all it takes to redo it
     png = args.out.with_suffix(".png")
     try:  # checked above, but a disk can fill or a folder vanish while the runs are scored
         args.out.parent.mkdir(parents=True, exist_ok=True)
         probe_png(probes, png)
         write_atomic(args.out.with_suffix(".json"),
-                     json.dumps({"command": command, "host": host, "runs": [asdict(pr) for pr in probes]}, indent=1) + "\n")
+                     json.dumps({"command": command, "host": host, "seed": args.seed, "runs": [asdict(pr) for pr in probes]}, indent=1) + "\n")
         write_atomic(args.out, markdown(probes, png.name, command, host))
     except OSError as e:
         print(f"error: cannot write to {args.out} ({e.strerror or type(e).__name__})", file=sys.stderr)

@@ -145,6 +145,10 @@ def group_kfold(dataset: Dataset, k: int = 3, val_fraction: float = 0.1, seed: i
     return folds
 
 
+# How far (fraction of the clips) a split may come out from what was asked before its name says so.
+SPLIT_SLACK = 0.05
+
+
 def fixed_split(dataset: Dataset, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
                 by_clip: bool = False) -> list[Fold]:
     """One seeded split (train, val, test fractions), never splitting a speaker/source group;
@@ -157,6 +161,10 @@ def fixed_split(dataset: Dataset, fractions: tuple[float, float, float] = (0.8, 
     rest, test = _holdout(clips, everything, fractions[2], rng, key=key)
     train, val = _holdout(clips, rest, fractions[1] / (fractions[0] + fractions[1]), rng, key=key)
     name = ("random split " if by_clip else "split ") + "/".join(f"{round(f * 100)}" for f in fractions)
+    taken = [len(part) / len(clips) for part in (train, val, test)]
+    if max(abs(t - f) for t, f in zip(taken, fractions)) > SPLIT_SLACK:
+        # Whole groups only: FSDD's five speakers cannot make 80/10/10, and came out 60/20/20 under that name.
+        name += f" (taken: {'/'.join(f'{round(t * 100)}' for t in taken)} of the clips, in whole speaker or source groups)"
     fold = Fold(0, name, tuple(train), tuple(val), tuple(test))
     check_fold(clips, fold, groups=not by_clip)
     return [fold]

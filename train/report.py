@@ -48,20 +48,26 @@ PAPER_TABLE3 = {
 PAPER_2D = {"task": "UrbanSound8K fixed 80/10/10 split (all 10 folds)",
             "conv2d": (0.847, 0.857), "convdf": (0.882, 0.888), "convdt": (0.891, 0.896), "convdb": (0.914, 0.917)}
 PAPER_1D_TASK = {"fsdd": "fsdd", "emodb": "aesdd", "urbansound8k": "urbansound8k"}
+# The protocol of each 1D paper task: a row under another one (FSDD k-fold) has no paper number to stand beside.
+PAPER_1D_PROTOCOL = {"fsdd": "loso", "emodb": "kfold", "urbansound8k": "official"}
 
 
-def paper_value(model: str, dataset: str) -> list | None:
-    """The paper's accuracy for a model on a dataset as numbers: [mean %, std % or None], or None.
-    The std is None for the 2D paper, which reports one split (accuracy and F1, no spread)."""
+def paper_value(model: str, dataset: str, protocol: str | None = None) -> list | None:
+    """The paper's accuracy for a model on a dataset (under ``protocol``, when given) as numbers:
+    [mean %, std % or None], or None. The std is None for the 2D paper, which reports one split
+    (accuracy and F1, no spread); the README compares the official folds with it, so it stands
+    beside every UrbanSound8K protocol."""
     if model in PAPER_2D and dataset == "urbansound8k":
         return [100 * PAPER_2D[model][0], None]
+    if protocol is not None and protocol != PAPER_1D_PROTOCOL.get(dataset):
+        return None
     table = PAPER_1D.get(PAPER_1D_TASK.get(dataset, ""), {})
     return list(table[model]) if model in table else None
 
 
-def paper_number(model: str, dataset: str) -> tuple[str, str]:
-    """(paper accuracy text, paper task) for a model on a dataset, or ('–', '')."""
-    value = paper_value(model, dataset)
+def paper_number(model: str, dataset: str, protocol: str | None = None) -> tuple[str, str]:
+    """(paper accuracy text, paper task) for a model on a dataset (and protocol), or ('–', '')."""
+    value = paper_value(model, dataset, protocol)
     if value is None:
         return "–", ""
     mean, std = value
@@ -138,6 +144,14 @@ def recipe(config: dict) -> str:
         parts.append(f"head: {config['head_segments']} time segments in order")
     if config.get("model") == "sincnet" and config.get("sinc_units", LEGACY_SETTINGS["sinc_units"]) != TrainConfig.sinc_units:
         parts.append("SincNet band edges in Hz")
+    # The protocol's own settings: other folds (k), another validation share, an early stop are another
+    # training, not the same recipe in one table (and one pooling-vs-striding statement).
+    if config.get("protocol") == "kfold" and config.get("k", TrainConfig.k) != TrainConfig.k:
+        parts.append(f"k {config['k']}")
+    if config.get("val_fraction", TrainConfig.val_fraction) != TrainConfig.val_fraction:
+        parts.append(f"validation share {config['val_fraction']:g}")
+    if config.get("patience") is not None:
+        parts.append(f"early stop after {config['patience']} epochs")
     return ", ".join(parts)
 
 
@@ -160,7 +174,7 @@ def run_row(s: dict) -> dict:
         "head_segments": s["config"].get("head_segments", 1), "max_epochs": s["config"].get("epochs"),
         "monitor": s["config"].get("monitor", "val_loss"),
         "best_epoch": s["mean"].get("best_epoch"),
-        **_paper_fields(s["model"], s["dataset"]),
+        **_paper_fields(s["model"], s["dataset"], s["protocol"]),
         "machine": s.get("machine", {}), "clips": s.get("clips"),
         "seed": seed, "label": _label(s["model"], seed),
         "window_samples": s.get("window_samples"),
@@ -169,10 +183,11 @@ def run_row(s: dict) -> dict:
     }
 
 
-def _paper_fields(model: str, dataset: str) -> dict:
+def _paper_fields(model: str, dataset: str, protocol: str | None = None) -> dict:
     """The paper's number for a row, as text, as numbers, its task and its Table 3 pair."""
-    paper, task = paper_number(model, dataset)
-    return {"paper": paper, "paper_value": paper_value(model, dataset), "paper_task": task, "paper_table3": PAPER_TABLE3.get(model)}
+    paper, task = paper_number(model, dataset, protocol)
+    return {"paper": paper, "paper_value": paper_value(model, dataset, protocol), "paper_task": task,
+            "paper_table3": PAPER_TABLE3.get(model)}
 
 
 def _label(model: str, seed: int) -> str:
@@ -229,13 +244,14 @@ def load_kept(path: Path) -> list[dict]:
             raise ValueError(f"{path}: row {r['run']!r} has a malformed {', '.join(bad)}")
         kept.setdefault(_same_run(r["run"]), {
             **{k: v for k, v in r.items() if k not in ("relative_performance", "relative_training_time")},
-            "label": _label(r["model"], r["seed"]), **_paper_fields(r["model"], r["dataset"]),
+            "label": _label(r["model"], r["seed"]), **_paper_fields(r["model"], r["dataset"], r["protocol"]),
             **{k: r.get(k) for k in ("num_classes", "params", "macs")}})
     return list(kept.values())
 
 
 def _same_run(run: str) -> str:
-    return os.path.normpath(run)
+    # absolute: a kept row says runs/x, and the same run given as /work/main/runs/x must replace it
+    return os.path.normpath(os.path.abspath(run))
 
 
 def rows_by_group(rows: list[dict]) -> dict[str, list[dict]]:
@@ -584,7 +600,8 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
              "Generated by `python -m train.report` from `runs/*/summary.json` (written by `python -m train`), "
              "with `--keep` carrying over the rows of the previous accuracy.json whose run folders (checkpoints, "
              "not committed) are not at hand; do not edit by hand. Accuracy is clip-level (mean of window probabilities), mean ± std over the "
-             "folds run. Relative performance and training time are to the lowest in the same task, as the "
+             "folds run (the folds are the whole population: std with divisor N); over seeds, ± is the sample "
+             "std (divisor N − 1, seeds being a sample of many). Relative performance and training time are to the lowest in the same task, as the "
              "1D paper's Table 3 (its values in the last column); rows with fewer folds than the task, or "
              "different epochs, are not strictly comparable, and times taken while other jobs shared the CPU are "
              "indicative only. Paper numbers: `shared/docs/model-spec.md`.", ""]

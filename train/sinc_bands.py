@@ -49,9 +49,12 @@ def read_bands(run: Path) -> Bands:
 
     from train.layers import SincConv1D  # also registers the zoo's layers for loading
 
-    ckpts = sorted(run.glob("fold_*/model.keras"))
+    # Finished folds only (a fold still training has a model.keras and no result.json yet), in fold
+    # order (fold_10 after fold_2).
+    ckpts = sorted((p for p in run.glob("fold_*/model.keras") if (p.parent / "result.json").is_file()),
+                   key=lambda p: (len(p.parent.name), p.parent.name))
     if not ckpts:
-        raise ValueError(f"{run}: no fold_*/model.keras")
+        raise ValueError(f"{run}: no finished fold (fold_*/model.keras with its result.json)")
     lows, highs, names, config = [], [], [], None
     for ckpt in ckpts:
         layer = next((l for l in keras.models.load_model(str(ckpt), safe_mode=True).layers if l.name == "sinc"), None)
