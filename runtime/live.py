@@ -171,9 +171,12 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
             interrupted = True  # Ctrl-C ends the run normally, with its summary
         except AudioSourceError as e:  # the input died mid-run (device gone, file corrupt further on)
             lost = e
-        if source.dropped:  # counted as they happen; said once, at the end, with their share
-            share = source.dropped / (source.dropped + blocks)
-            warn(f"{source.name}: {source.dropped} block(s) dropped ({share:.0%} of those delivered): the classifier "
+        # Read once: the audio thread goes on dropping until the stream closes, and the warning and the
+        # summary must give the same count.
+        dropped = source.dropped
+        if dropped:  # counted as they happen; said once, at the end, with their share
+            share = dropped / (dropped + blocks)
+            warn(f"{source.name}: {dropped} block(s) dropped ({share:.0%} of those delivered): the classifier "
                  "did not keep up with the device, so windows span gaps in the audio (a larger --block or "
                  "--hop helps)")
         if lost is None and not interrupted and not stats.latencies_s:
@@ -181,7 +184,7 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
                 f"{source.name} gave no window to classify: {frames} frame(s) at {source.sample_rate} Hz "
                 f"is less than one sample at the model's {model.sample_rate} Hz")
         stats.audio_s = frames / source.sample_rate
-        summary = stats.summary(budget, dropped=source.dropped, overflows=source.overflows)
+        summary = stats.summary(budget, dropped=dropped, overflows=source.overflows)
         summary["nonfinite_samples"] = engine.nonfinite_samples
         summary["clipped_samples"] = engine.clipped_samples
         summary["interrupted"] = interrupted
