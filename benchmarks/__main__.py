@@ -87,6 +87,14 @@ def results_folder(args) -> Path:
     return QUICK_OUT if args.quick else RESULTS
 
 
+PLOTS = ("latency", "pareto")
+
+
+def plot_files(out: Path, name: str) -> dict[str, Path]:
+    """The plots a run named ``name`` draws in ``out``, by kind."""
+    return {kind: out / f"{name}_{kind}.png" for kind in PLOTS}
+
+
 def output_files(out: Path, name: str, plots: bool) -> dict[str, Path]:
     """The files a run writes, each checked before any measuring (BenchmarkError, one line, if one
     cannot be written): a full run takes minutes and must not end with nowhere to put it."""
@@ -94,7 +102,7 @@ def output_files(out: Path, name: str, plots: bool) -> dict[str, Path]:
         raise BenchmarkError(f"--name must be a plain file name without folders (put those in --out), got {name!r}")
     files = {"json": out / f"{name}.json", "md": out / f"{name}.md"}
     if plots:  # plots need matplotlib, which the base install (--runtime-only) does not have
-        files |= {"latency": out / f"{name}_latency.png", "pareto": out / f"{name}_pareto.png"}
+        files |= plot_files(out, name)
     problem = cannot_write(*files.values())
     if problem:
         raise BenchmarkError(problem)
@@ -135,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             written += [p for p in (plot_latency(doc, files["latency"]), plot_pareto(doc, files["pareto"])) if p]
         # A plot of the same name not drawn this time (or --runtime-only, which draws none) is the previous
         # run's: left beside the new JSON it would be read as this run's.
-        stale = [png for png in (files["json"].with_name(f"{args.name}_{k}.png") for k in ("latency", "pareto"))
-                 if png not in written and png.exists()]
+        stale = [png for png in plot_files(args.out, args.name).values() if png not in written and png.exists()]
         for path in stale:
             path.unlink()
     except OSError as e:

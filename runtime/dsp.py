@@ -12,6 +12,7 @@ import numpy as np
 import soxr
 
 from runtime.errors import ConfigError, InputTypeError
+from runtime.limits import MAX_SAMPLE_ABS
 
 SOXR_QUALITY = "HQ"  # the same quality offline and streaming, so the two agree bit for bit
 
@@ -166,6 +167,19 @@ def top_k(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
     k = max(1, min(int(k), probs.shape[0]))
     order = np.argsort(-probs, kind="stable")[:k]
     return [(int(i), float(probs[i])) for i in order]
+
+
+def bad_samples(x: np.ndarray) -> tuple[int, int]:
+    """Counts of non-finite samples and of finite ones beyond +-``MAX_SAMPLE_ABS`` in ``x``.
+
+    One comparison on the usual, clean path (NaN compares False, so it fails that test too);
+    the element-wise counts only run when something is wrong.
+    """
+    magnitude = np.abs(x)
+    if (magnitude <= MAX_SAMPLE_ABS).all():
+        return 0, 0
+    finite = np.isfinite(x)
+    return int((~finite).sum()), int((finite & (magnitude > MAX_SAMPLE_ABS)).sum())
 
 
 def rms(x: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.dsp import RingBuffer, Smoother, StreamResampler, rms, to_mono, top_k
+from runtime.dsp import RingBuffer, Smoother, StreamResampler, bad_samples, rms, to_mono, top_k
 from runtime.errors import ConfigError
 from runtime.limits import MAX_SAMPLE_ABS, MAX_SMOOTH_WINDOWS
 from runtime.model import Model
@@ -165,12 +165,12 @@ class StreamingEngine:
                 finite ones beyond +-``MAX_SAMPLE_ABS`` are clipped to it, counted in ``clipped_samples``.
         """
         mono = to_mono(block)
-        if not (np.abs(mono) <= MAX_SAMPLE_ABS).all():  # one test on the usual path: NaN compares False too
+        nonfinite, beyond = bad_samples(mono)
+        if nonfinite or beyond:
             # A float file or driver can deliver NaN/inf or garbage; one such sample would make every
             # window it touches (and, through the resampler's filter, its neighbours) NaN.
-            finite = np.isfinite(mono)
-            self.nonfinite_samples += int((~finite).sum())
-            self.clipped_samples += int((finite & (np.abs(mono) > MAX_SAMPLE_ABS)).sum())
+            self.nonfinite_samples += nonfinite
+            self.clipped_samples += beyond
             mono = np.clip(np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0), -MAX_SAMPLE_ABS, MAX_SAMPLE_ABS)
         return self._consume(self._resampler.process(mono))
 

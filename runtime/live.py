@@ -155,13 +155,13 @@ def run(config: LiveConfig, on_window: Callable[[WindowResult], None] = lambda r
                 blocks += 1
                 replaced, clipped = engine.nonfinite_samples, engine.clipped_samples
                 _process(engine, stats, on_window, block)
-                at = f"the first in the block at {(frames - block.shape[0]) / source.sample_rate:.2f} s"
                 if engine.nonfinite_samples and not replaced:  # said once, when first seen; the total is in the summary
-                    warn(f"{source.name} holds NaN/inf samples ({at}); "
+                    warn(f"{source.name} holds NaN/inf samples ({_first_in(block.shape[0], frames, source)}); "
                          "they are replaced by silence (NaN) or full scale (inf) and counted in the summary")
                 if engine.clipped_samples and not clipped:
-                    warn(f"{source.name} holds samples beyond ±{MAX_SAMPLE_ABS:g} full scale ({at}), which audio "
-                         "never reaches (a corrupt float file?); they are clipped and counted in the summary")
+                    warn(f"{source.name} holds samples beyond ±{MAX_SAMPLE_ABS:g} full scale "
+                         f"({_first_in(block.shape[0], frames, source)}), which audio never reaches (a corrupt float "
+                         "file?); they are clipped and counted in the summary")
                 if limit is not None and frames >= limit:
                     break
             _process(engine, stats, on_window, None)  # end of input: drain the resampler's delay
@@ -203,6 +203,11 @@ class InputLostError(AudioSourceError):
     def __init__(self, message: str, summary: dict) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+def _first_in(block_frames: int, frames: int, source: Source) -> str:
+    """Where the block just read starts ("the first in the block at 1.25 s"), for a warning."""
+    return f"the first in the block at {(frames - block_frames) / source.sample_rate:.2f} s"
 
 
 def _process(engine: StreamingEngine, stats: RunStats, on_window, block) -> None:

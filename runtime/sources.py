@@ -160,6 +160,8 @@ PCM_FORMATS = {"s16le": np.dtype("<i2"), "s32le": np.dtype("<i4"), "f32le": np.d
 # The first bytes of the audio files soundfile reads (WAV, RF64, big-endian WAV, FLAC, Ogg, AIFF): raw
 # PCM starting with one of them is vanishingly rare, a file piped into --stdin by mistake is not.
 CONTAINER_MAGIC = (b"RIFF", b"RF64", b"RIFX", b"fLaC", b"OggS", b"FORM")
+MAGIC_BYTES = 4
+assert all(len(magic) == MAGIC_BYTES for magic in CONTAINER_MAGIC)
 
 
 class RawSource(Source):
@@ -198,9 +200,10 @@ class RawSource(Source):
         # empty file does, instead of ending a run of 0 windows with exit 0; and the first four
         # bytes, to catch a file's header (arecord writes WAV unless given -t raw).
         frame_bytes = self._dtype.itemsize * self.channels
+        want = max(frame_bytes, MAGIC_BYTES)
         self._head = b""
-        while len(self._head) < max(frame_bytes, len(CONTAINER_MAGIC[0])):
-            chunk = self._stream.read(max(frame_bytes, len(CONTAINER_MAGIC[0])) - len(self._head))
+        while len(self._head) < want:
+            chunk = self._stream.read(want - len(self._head))
             if not chunk:
                 break
             self._head += chunk
@@ -209,9 +212,9 @@ class RawSource(Source):
                 f"stdin contains no audio ({len(self._head)} bytes; one frame of "
                 f"{self.channels} x {sample_format} is {frame_bytes} bytes)"
             )
-        if self._head[:4] in CONTAINER_MAGIC:  # read as PCM, a 44-byte WAV header is 22 loud samples
+        if self._head[:MAGIC_BYTES] in CONTAINER_MAGIC:  # read as PCM, a 44-byte WAV header is 22 loud samples
             raise AudioSourceError(
-                f"stdin starts with a {self._head[:4].decode()} file header, but --stdin takes headerless PCM: "
+                f"stdin starts with a {self._head[:MAGIC_BYTES].decode()} file header, but --stdin takes headerless PCM: "
                 "give a file with --file, or record raw (arecord -t raw -f S16_LE -r 16000 | ...)"
             )
 

@@ -34,6 +34,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from runtime.dsp import bad_samples
 from runtime.files import atomic_path, unwritable  # noqa: F401  (unwritable: re-exported for train.*)
 from runtime.limits import MAX_RATE, MAX_SAMPLE_ABS, MIN_RATE
 from runtime.metadata import label_problem
@@ -421,11 +422,12 @@ def read_audio(path: Path, sample_rate: int) -> np.ndarray:
     if not MIN_RATE <= rate <= MAX_RATE:  # the runtime's bounds: a "1 Hz" header is a broken file, not audio
         reason = f"its header gives {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz of recorded audio"
         raise AudioError(path, reason, f"{reason}: {path}")
-    if not np.isfinite(data).all():  # float files can hold NaN/inf; one would poison every batch it is in
-        reason = f"audio file has {int((~np.isfinite(data)).sum())} NaN/inf sample(s)"
+    nonfinite, beyond = bad_samples(data)
+    if nonfinite:  # float files can hold NaN/inf; one would poison every batch it is in
+        reason = f"audio file has {nonfinite} NaN/inf sample(s)"
         raise AudioError(path, reason, f"{reason}: {path}")
-    if not (np.abs(data) <= MAX_SAMPLE_ABS).all():  # garbage floats: the resampler turns them into inf and NaN
-        reason = (f"audio file has {int((np.abs(data) > MAX_SAMPLE_ABS).sum())} sample(s) beyond "
+    if beyond:  # garbage floats: the resampler turns them into inf and NaN
+        reason = (f"audio file has {beyond} sample(s) beyond "
                   f"±{MAX_SAMPLE_ABS:g} full scale, which audio never reaches (a corrupt float file?)")
         raise AudioError(path, reason, f"{reason}: {path}")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
