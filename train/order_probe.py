@@ -28,8 +28,9 @@ import numpy as np
 
 from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
-from train.data import AudioCache, DataError, check_out, decode, load_dataset, read_json
-from train.protocols import changed_counts, make_folds
+from train.data import AudioCache, DataError, check_out, decode, load_dataset
+from train.finished import load_fold_model, matched_folds, read_run, warn_if_rescored
+from train.protocols import make_folds
 
 
 def shuffle_chunks(audio: np.ndarray, chunk: int, rng: np.random.Generator) -> np.ndarray:
@@ -100,53 +101,11 @@ def check_settings(chunks_s, shuffles: int) -> tuple[float, ...]:
     return chunks_s
 
 
-def read_run(run: Path) -> dict:
-    """``run``'s run.json; DataError (one line) for a folder that is no ``python -m train`` run."""
-    if not (run / "run.json").is_file():
-        raise DataError(f"{run}: no run.json; give a run folder written by python -m train")
-    cfg = read_json(run / "run.json", str(run))
-    missing = [key for key in ("model", "dataset", "protocol") if key not in cfg]
-    if missing:
-        raise DataError(f"{run}: run.json lacks {', '.join(missing)}; give a run folder written by python -m train")
-    return cfg
-
-
-def matched_folds(run: Path, folds: list, data: Path) -> list[tuple[Path, object, dict]]:
-    """(fold folder, train.protocols.Fold, result) of each finished fold of ``run``, matched by the
-    name in its result.json among ``folds`` (what ``data`` gives), never by position: on other data
-    fold_K can be another speaker's fold, whose training clips would then be scored as its test clips.
-    DataError (one line) for a fold the data does not give, or gives with other clip counts."""
-    by_name = {f.name: f for f in folds}
-    dirs = sorted((d for d in run.glob("fold_*") if d.name[5:].isdigit() and (d / "result.json").is_file()),
-                  key=lambda d: int(d.name[5:]))
-    done = []
-    for fold_dir in dirs:
-        result = read_json(fold_dir / "result.json", str(run))
-        if not isinstance(result, dict):
-            raise DataError(f"{run}: {fold_dir.name}/result.json is not a JSON object; delete {fold_dir} and re-run "
-                            "python -m train to train that fold again")
-        fold = by_name.get(result.get("name")) if isinstance(result.get("name"), str) else None
-        if fold is None:
-            raise DataError(f"{run}: fold {result.get('name')!r} of {fold_dir.name} is not among the folds {data} gives "
-                            f"({', '.join(by_name)}); give the --data the run was trained on")
-        differ = changed_counts(result, fold)
-        if differ:
-            raise DataError(f"{run}: fold {fold.name!r} of {fold_dir.name} was trained on other clips "
-                            f"({', '.join(f'{k} {a}' for k, (a, _) in differ.items())}; {data} gives "
-                            f"{', '.join(f'{k} {b}' for k, (_, b) in differ.items())}); give the --data the run was trained on")
-        done.append((fold_dir, fold, result))
-    return done
-
-
 def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuffles: int = 3, seed: int = 0,
               cache_dir: Path | None = None, progress: bool = False) -> RunProbe:
     """Score every finished fold of ``run`` (a ``python -m train`` folder) on its test clips from
     ``data``, as they are and with their chunks shuffled. Raises DataError (one line) for a folder
     that is no run, has no finished fold, or a model file that does not load."""
-    from train.quiet import import_keras
-
-    keras = import_keras()  # without TensorFlow's start-up banner on stderr
-
     from train.fit import predict_clips
     from train.macs import frame_receptive_field
 
@@ -166,13 +125,7 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
 
         it = tqdm(done, desc=f"{run.name}", unit="fold", leave=False)
     for fold_dir, fold, result in it:
-        meta = read_json(fold_dir / "config.json", str(run))
-        if meta.get("labels") != list(dataset.labels):
-            raise DataError(f"{run}: fold {fold.index} has labels {meta.get('labels')}, {data} has {list(dataset.labels)}")
-        try:
-            model = keras.models.load_model(str(fold_dir / "model.keras"), safe_mode=True)
-        except Exception as e:  # a truncated or foreign file: Keras raises several types
-            raise DataError(f"{run}: cannot load fold_{fold.index}/model.keras ({type(e).__name__})") from None
+        model, meta = load_fold_model(run, fold_dir, fold, dataset, data)
         rate, window, hop = int(meta["sample_rate"]), int(meta["window_samples"]), int(meta["hop_samples"])
         rf = frame_receptive_field(model)
         rf_ms = None if rf is None else 1000.0 * rf / rate
@@ -192,16 +145,7 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
             same.append(float(np.mean(agree)))
         row = FoldProbe(fold.name, len(clips), float((base == labels).mean()), float(result["accuracy"]),
                         tuple(accs), tuple(same))
-        if abs(row.accuracy - row.result_accuracy) > 0.5 / len(clips):
-            where = result.get("trained_on") or {}  # train.__main__.trained_on: {} is TensorFlow on the CPU
-            backend = where.get("keras_backend", "tensorflow")
-            if backend != keras.backend.backend() or where.get("accelerator"):
-                why = (f"it trained on {backend} ({where.get('accelerator') or 'CPU'}) and is scored here on "
-                       f"{keras.backend.backend()} (CPU): a clip near a decision boundary can flip")
-            else:
-                why = f"is {data} the data it was trained on?"
-            print(f"warning: {run.name} fold {fold.index} scores {row.accuracy:.3f} here, {row.result_accuracy:.3f} "
-                  f"in its result.json: {why}", file=sys.stderr)
+        warn_if_rescored(run, fold, result, row.accuracy, len(clips), data)
         rows.append(row)
     return RunProbe(str(run), cfg["model"], cfg["dataset"], rate, chunks_s, rf_ms, tuple(rows),
                     int(cfg.get("head_segments", 1)))

@@ -1,0 +1,83 @@
+"""Finished ``python -m train`` runs read back: their config, their finished folds matched to the
+data by name, and their fold models, for the tools that score them again (``train.order_probe``,
+``train.ensemble``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from train.data import DataError, Dataset, read_json
+from train.protocols import Fold, changed_counts
+
+
+def read_run(run: Path) -> dict:
+    """``run``'s run.json; DataError (one line) for a folder that is no ``python -m train`` run."""
+    if not (run / "run.json").is_file():
+        raise DataError(f"{run}: no run.json; give a run folder written by python -m train")
+    cfg = read_json(run / "run.json", str(run))
+    missing = [key for key in ("model", "dataset", "protocol") if key not in cfg]
+    if missing:
+        raise DataError(f"{run}: run.json lacks {', '.join(missing)}; give a run folder written by python -m train")
+    return cfg
+
+
+def matched_folds(run: Path, folds: list, data: Path) -> list[tuple[Path, object, dict]]:
+    """(fold folder, train.protocols.Fold, result) of each finished fold of ``run``, matched by the
+    name in its result.json among ``folds`` (what ``data`` gives), never by position: on other data
+    fold_K can be another speaker's fold, whose training clips would then be scored as its test clips.
+    DataError (one line) for a fold the data does not give, or gives with other clip counts."""
+    by_name = {f.name: f for f in folds}
+    dirs = sorted((d for d in run.glob("fold_*") if d.name[5:].isdigit() and (d / "result.json").is_file()),
+                  key=lambda d: int(d.name[5:]))
+    done = []
+    for fold_dir in dirs:
+        result = read_json(fold_dir / "result.json", str(run))
+        if not isinstance(result, dict):
+            raise DataError(f"{run}: {fold_dir.name}/result.json is not a JSON object; delete {fold_dir} and re-run "
+                            "python -m train to train that fold again")
+        fold = by_name.get(result.get("name")) if isinstance(result.get("name"), str) else None
+        if fold is None:
+            raise DataError(f"{run}: fold {result.get('name')!r} of {fold_dir.name} is not among the folds {data} gives "
+                            f"({', '.join(by_name)}); give the --data the run was trained on")
+        differ = changed_counts(result, fold)
+        if differ:
+            raise DataError(f"{run}: fold {fold.name!r} of {fold_dir.name} was trained on other clips "
+                            f"({', '.join(f'{k} {a}' for k, (a, _) in differ.items())}; {data} gives "
+                            f"{', '.join(f'{k} {b}' for k, (_, b) in differ.items())}); give the --data the run was trained on")
+        done.append((fold_dir, fold, result))
+    return done
+
+
+def load_fold_model(run: Path, fold_dir: Path, fold: Fold, dataset: Dataset, data: Path):
+    """(keras model, config.json) of one finished fold; DataError (one line) when its labels are not
+    ``dataset``'s or the model file does not load."""
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
+    meta = read_json(fold_dir / "config.json", str(run))
+    if meta.get("labels") != list(dataset.labels):
+        raise DataError(f"{run}: fold {fold.index} has labels {meta.get('labels')}, {data} has {list(dataset.labels)}")
+    try:
+        model = keras.models.load_model(str(fold_dir / "model.keras"), safe_mode=True)
+    except Exception as e:  # a truncated or foreign file: Keras raises several types
+        raise DataError(f"{run}: cannot load fold_{fold.index}/model.keras ({type(e).__name__})") from None
+    return model, meta
+
+
+def warn_if_rescored(run: Path, fold: Fold, result: dict, accuracy: float, clips: int, data: Path) -> None:
+    """A warning on stderr when a fold scores other than its result.json says (by more than half a
+    clip), with the likeliest reason: another backend or accelerator, or other data."""
+    if abs(accuracy - float(result["accuracy"])) <= 0.5 / clips:
+        return
+    import keras
+
+    where = result.get("trained_on") or {}  # train.__main__.trained_on: {} is TensorFlow on the CPU
+    backend = where.get("keras_backend", "tensorflow")
+    if backend != keras.backend.backend() or where.get("accelerator"):
+        why = (f"it trained on {backend} ({where.get('accelerator') or 'CPU'}) and is scored here on "
+               f"{keras.backend.backend()} (CPU): a clip near a decision boundary can flip")
+    else:
+        why = f"is {data} the data it was trained on?"
+    print(f"warning: {run.name} fold {fold.index} scores {accuracy:.3f} here, {float(result['accuracy']):.3f} "
+          f"in its result.json: {why}", file=sys.stderr)
