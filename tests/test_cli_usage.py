@@ -23,6 +23,7 @@ COMMANDS = {
     "train.report": "python -m train.report",
     "train.grid": "python -m train.grid",
     "train.order_probe": "python -m train.order_probe",
+    "train.ensemble": "python -m train.ensemble",
     "train.describe": "python -m train.describe",
     "train.sinc_bands": "python -m train.sinc_bands",
     "train.models": "python -m train.models",
