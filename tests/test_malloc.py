@@ -42,13 +42,18 @@ def test_tune_malloc_is_idempotent_and_never_raises():
     assert first is (GLIBC and os.environ.get(ENV, "").strip().lower() != "default")
 
 
+# The default --core 0 is refused where this process may not run on core 0 (under taskset -c 1, say):
+# pin to a core it may use.
+_ALLOWED_CORE = ["--core", str(min(os.sched_getaffinity(0)))] if hasattr(os, "sched_getaffinity") else []
+
+
 def test_benchmark_compares_both_allocators_and_they_train_the_same(tmp_path):
     """Two real trainings of one fold (generated tone bursts): one with glibc's defaults, one tuned.
     The allocator changes time, never results."""
     data = make_data(tmp_path / "gen", per_class=8)
     out = tmp_path / "malloc.md"
     assert bench_main(["--data", str(data), "--out", str(out), "--dataset", "folders", "--protocol", "kfold",
-                       "--epochs", "1", "--repeats", "1", "--", "--k", "2", "--sample-rate", "8000"]) == 0
+                       "--epochs", "1", "--repeats", "1", *_ALLOWED_CORE, "--", "--k", "2", "--sample-rate", "8000"]) == 0
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert [r["condition"] for r in rows] == ["glibc defaults", "train.malloc"]
     assert [r["malloc_tuned"] for r in rows] == [False, GLIBC]
