@@ -87,6 +87,10 @@ def unwritable(out: Path, siblings: tuple[str, ...] = (".json", ".png")) -> str 
         return "it is not a regular file"
     if out.suffix.lower() in siblings:  # the Markdown would be overwritten by its own sibling of that suffix
         return f"the {out.suffix} written beside it would overwrite it; give a .md name"
+    for sibling in (out.with_suffix(suffix) for suffix in siblings):  # else the work ends half written
+        if sibling.is_dir() or (sibling.exists() and not sibling.is_file()):
+            kind = "a folder" if sibling.is_dir() else "not a regular file"
+            return f"{sibling}, written beside it, is {kind}"
     # Probed where the file would go, or in the deepest folder that exists on the way there: nothing
     # is created before the work (the writer makes the missing folders), so a refusal leaves no trace.
     blocker = next((a for a in out.parents if a.exists()), Path("."))

@@ -26,6 +26,15 @@ def test_combine_averages_probabilities_and_counts_any_member_right():
     assert s["any_right"] == 1.0
 
 
+def test_combine_mean_can_be_right_where_every_member_is_wrong():
+    """Three members, each sure of another wrong class, all giving the true class 0.4: the mean's
+    argmax is the true class although no member's is (so "any member right" is no bound on it)."""
+    members = [np.array([[0.4, 0.5, 0.1, 0.0]]), np.array([[0.4, 0.1, 0.5, 0.0]]), np.array([[0.4, 0.0, 0.1, 0.5]])]
+    s = combine(members, np.array([0]))
+    assert s["members"] == [0.0, 0.0, 0.0] and s["any_right"] == 0.0
+    assert s["accuracy"] == 1.0 and s["confusion"][0] == [1, 0, 0, 0]
+
+
 def test_combine_refuses_members_that_do_not_match_the_labels():
     with pytest.raises(ValueError, match="do not match 2 labels"):
         combine([np.full((3, 2), 0.5), np.full((3, 2), 0.5)], np.array([0, 1]))
@@ -71,6 +80,23 @@ def test_ensemble_scores_members_as_their_results_and_writes_table_json_and_char
     assert "1 fold(s): best member" in out.out
 
 
+def test_ensemble_of_a_run_and_its_copy_scores_as_the_run(runs, tmp_path, capsys):
+    """Two identical members: the ensemble's accuracy, macro F1 and any member right are the run's own
+    (its result.json), so the mean is taken against the right labels, clip by clip."""
+    data, run = runs
+    copy = tmp_path / "copy"
+    shutil.copytree(run["a"], copy)
+    md = tmp_path / "same.md"
+    assert main([str(run["a"]), str(copy), "--data", str(data), "--out", str(md), "--quiet"]) == 0
+    doc = json.loads(md.with_suffix(".json").read_text())
+    assert doc["left_out"] == []
+    for k, fold in enumerate(doc["folds"]):
+        result = json.loads((run["a"] / f"fold_{k}" / "result.json").read_text())
+        assert fold["fold"] == result["name"] and fold["clips"] == result["n_test"]
+        assert fold["accuracy"] == pytest.approx(result["accuracy"]) == fold["any_right"]
+        assert fold["macro_f1"] == pytest.approx(result["f1"])
+
+
 def _one_line(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
@@ -91,7 +117,7 @@ def test_ensemble_refuses_one_run_other_protocols_and_no_common_fold(runs, tmp_p
     out = ["--data", str(data), "--out", str(tmp_path / "e.md"), "--quiet"]
     assert main([str(run["a"]), *out]) == 2
     assert "at least two different run folders" in _one_line(capsys)
-    assert main([str(run["a"]), str(run["a"]), *out]) == 2
+    assert main([str(run["a"]), str(run["a"]) + "/", *out]) == 2  # one folder, spelled twice
     assert "at least two different run folders" in _one_line(capsys)
     assert main([str(run["a"]), str(run["c"]), *out]) == 2
     assert "the runs differ in protocol (kfold, split)" in _one_line(capsys)
@@ -103,4 +129,38 @@ def test_ensemble_refuses_one_run_other_protocols_and_no_common_fold(runs, tmp_p
     assert "no fold is finished by every run" in _one_line(capsys)
     assert main([str(run["a"]), str(tmp_path / "nowhere"), *out]) == 2
     assert "no run.json" in _one_line(capsys)
+    (tmp_path / "file").write_text("x")
+    assert main([str(run["a"]), str(tmp_path / "file"), *out]) == 2
+    assert "no run.json" in _one_line(capsys)
+
+    null = tmp_path / "null"
+    shutil.copytree(run["b"], null)
+    (null / "run.json").write_text("null")
+    assert main([str(run["a"]), str(null), *out]) == 2
+    assert "run.json is not a JSON object" in _one_line(capsys)
+
+    nomodel = tmp_path / "nomodel"
+    shutil.copytree(run["b"], nomodel)
+    (nomodel / "fold_0" / "model.keras").unlink()
+    assert main([str(run["a"]), str(nomodel), *out]) == 2
+    assert f"no model.keras in {nomodel}/fold_0" in _one_line(capsys)
+
+    badcfg = tmp_path / "badcfg"
+    shutil.copytree(run["b"], badcfg)
+    (badcfg / "fold_0" / "config.json").write_text("[]")
+    assert main([str(run["a"]), str(badcfg), *out]) == 2
+    assert "config.json lacks a positive sample_rate" in _one_line(capsys)
     assert not list(tmp_path.glob("e.*"))
+
+
+def test_ensemble_checks_the_files_beside_out_before_scoring(runs, tmp_path, capsys, monkeypatch):
+    """Regression: with OUT.json an existing folder, every fold was scored and the PNG written before
+    the JSON failed (exit 1, half the outputs on disk)."""
+    import train.ensemble as ens
+
+    data, run = runs
+    (tmp_path / "e.json").mkdir()
+    monkeypatch.setattr(ens, "ensemble_runs", lambda *a, **k: pytest.fail("scored before the outputs were checked"))
+    assert main([str(run["a"]), str(run["b"]), "--data", str(data), "--out", str(tmp_path / "e.md"), "--quiet"]) == 2
+    assert "e.json, written beside it, is a folder" in _one_line(capsys)
+    assert not (tmp_path / "e.png").exists() and not (tmp_path / "e.md").exists()

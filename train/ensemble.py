@@ -132,13 +132,20 @@ def ensemble_runs(runs: Sequence[Path], data: Path, cache_dir: Path | None = Non
     """Score every run's fold models and their mean on each fold all runs finished (see the module doc).
     Raises DataError (one line) as :func:`common_folds`, or for a model file that does not load or
     gives non-finite probabilities."""
-    from train.fit import predict_clips
-    from train.macs import count_macs
-
     runs = [Path(r) for r in runs]
-    if len(runs) < 2 or len({r.resolve() for r in runs}) < len(runs):
+    try:
+        distinct = len({r.resolve() for r in runs})
+    except (OSError, RuntimeError) as e:  # a symlink loop: RuntimeError before Python 3.13, OSError after
+        raise DataError(f"cannot resolve a run folder: {e}") from None
+    if len(runs) < 2 or distinct < len(runs):
         raise DataError(f"an ensemble needs at least two different run folders, got {', '.join(map(str, runs))}")
     cfgs, dataset, names, done, left_out = common_folds(runs, data)
+    missing = [f"{r}/{done[r][n][0].name}" for n in names for r in runs if not (done[r][n][0] / "model.keras").is_file()]
+    if missing:  # before minutes of scoring, not at the fold that lacks it
+        raise DataError(f"no model.keras in {', '.join(missing)}; train those folds again")
+
+    from train.fit import predict_clips  # imports TensorFlow: after the checks, so a refusal is quick
+    from train.macs import count_macs
     cache = AudioCache(cache_dir)
     members: dict[Path, Member] = {}
     rows = []

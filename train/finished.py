@@ -16,6 +16,8 @@ def read_run(run: Path) -> dict:
     if not (run / "run.json").is_file():
         raise DataError(f"{run}: no run.json; give a run folder written by python -m train")
     cfg = read_json(run / "run.json", str(run))
+    if not isinstance(cfg, dict):
+        raise DataError(f"{run}: run.json is not a JSON object; give a run folder written by python -m train")
     missing = [key for key in ("model", "dataset", "protocol") if key not in cfg]
     if missing:
         raise DataError(f"{run}: run.json lacks {', '.join(missing)}; give a run folder written by python -m train")
@@ -35,6 +37,9 @@ def matched_folds(run: Path, folds: list, data: Path) -> list[tuple[Path, object
         result = read_json(fold_dir / "result.json", str(run))
         if not isinstance(result, dict):
             raise DataError(f"{run}: {fold_dir.name}/result.json is not a JSON object; delete {fold_dir} and re-run "
+                            "python -m train to train that fold again")
+        if not isinstance(result.get("accuracy"), (int, float)):
+            raise DataError(f"{run}: {fold_dir.name}/result.json has no accuracy; delete {fold_dir} and re-run "
                             "python -m train to train that fold again")
         fold = by_name.get(result.get("name")) if isinstance(result.get("name"), str) else None
         if fold is None:
@@ -56,6 +61,11 @@ def load_fold_model(run: Path, fold_dir: Path, fold: Fold, dataset: Dataset, dat
 
     keras = import_keras()  # without TensorFlow's start-up banner on stderr
     meta = read_json(fold_dir / "config.json", str(run))
+    broken = not isinstance(meta, dict) or not all(
+        isinstance(meta.get(key), int) and meta[key] > 0 for key in ("sample_rate", "window_samples", "hop_samples"))
+    if broken:
+        raise DataError(f"{run}: fold_{fold.index}/config.json lacks a positive sample_rate, window_samples or "
+                        f"hop_samples; delete {fold_dir} and re-run python -m train to train that fold again")
     if meta.get("labels") != list(dataset.labels):
         raise DataError(f"{run}: fold {fold.index} has labels {meta.get('labels')}, {data} has {list(dataset.labels)}")
     try:
