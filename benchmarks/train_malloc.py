@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     core = None if args.core < 0 or not hasattr(os, "sched_setaffinity") else args.core
-    allowed_cores = os.sched_getaffinity(0) if core is not None else set()
-    if core is not None and core not in allowed_cores:  # else each child fails in preexec_fn
+    allowed_cores = os.sched_getaffinity(0) if core is not None else None
+    if allowed_cores is not None and core not in allowed_cores:  # else each child fails in preexec_fn
         allowed = " ".join(map(str, sorted(allowed_cores)))
         print(f"error: --core {core} is not a core this process may run on (allowed: {allowed}; -1: no pinning)",
               file=sys.stderr)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks.train_faults import make_data
+from test_train_badinput import _one_line
 from train.__main__ import main as train_main
 from train.ensemble import combine, main
 
@@ -95,12 +96,6 @@ def test_ensemble_of_a_run_and_its_copy_scores_as_the_run(runs, tmp_path, capsys
         assert fold["fold"] == result["name"] and fold["clips"] == result["n_test"]
         assert fold["accuracy"] == pytest.approx(result["accuracy"]) == fold["any_right"]
         assert fold["macro_f1"] == pytest.approx(result["f1"])
-
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 def test_ensemble_refuses_runs_whose_folds_test_other_clips(runs, tmp_path, capsys):

@@ -27,7 +27,8 @@ from typing import Sequence
 import numpy as np
 
 from train.data import DataError, Dataset, read_json
-from train.protocols import Fold, make_folds
+from train.finished import finite_probs, load_keras, run_folds
+from train.protocols import Fold
 
 
 def _check_temperature(temperature: float) -> None:
@@ -81,8 +82,7 @@ def load_teachers(paths: Sequence[str], dataset: Dataset, protocol: str, folds: 
         if not run_file.is_file():
             raise DataError(f"teacher {path}: no run.json; give a run folder written by python -m train")
         run = read_json(run_file, f"teacher {path}")
-        t_folds = make_folds(dataset, run["protocol"], seed=run.get("seed", 0), k=run.get("k", 3),
-                             val_fraction=run.get("val_fraction", 0.1))
+        t_folds = run_folds(run, dataset)
         if len(t_folds) != len(folds):
             raise DataError(f"teacher {path} has {len(t_folds)} folds, this run {len(folds)} (--protocol {protocol})")
         for fold in trained:
@@ -113,23 +113,13 @@ def teacher_probs(teachers: Sequence[Path], part: str, clip_indices: Sequence[in
     ``audio_at(rate, clip_indices)`` returns those clips decoded at ``rate`` (a teacher may run at
     another rate than the student).
     """
-    from train.quiet import import_keras
-
-    keras = import_keras()  # without TensorFlow's start-up banner on stderr
-
     from train.fit import predict_clips
 
     probs = []
     for path in teachers:
         meta = read_json(path / part / "config.json", f"teacher {path}")
-        try:
-            model = keras.models.load_model(str(path / part / "model.keras"), safe_mode=True)
-        except Exception as e:  # a truncated or foreign file: Keras raises several types
-            raise DataError(f"teacher {path}: cannot load {part}/model.keras ({type(e).__name__})") from None
+        model = load_keras(path / part / "model.keras", f"teacher {path}: cannot load {part}/model.keras")
         p = predict_clips(model, audio_at(int(meta["sample_rate"]), clip_indices),
                           int(meta["window_samples"]), int(meta["hop_samples"]))
-        if not np.isfinite(p).all():  # a diverged teacher would turn every student weight NaN
-            raise DataError(f"teacher {path}: {part}/model.keras gives non-finite probabilities "
-                            f"on {int((~np.isfinite(p).all(axis=1)).sum())} of {len(p)} clips")
-        probs.append(p)
+        probs.append(finite_probs(p, f"teacher {path}: {part}/model.keras"))
     return np.mean(probs, axis=0).astype(np.float32)

@@ -32,9 +32,8 @@ import numpy as np
 from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.data import AudioCache, DataError, check_out, decode, load_dataset
-from train.finished import load_fold_model, matched_folds, read_run, warn_if_rescored
+from train.finished import finite_probs, load_fold_model, matched_folds, read_run, run_folds, warn_if_rescored
 from train.metrics import confusion_matrix, scores
-from train.protocols import make_folds
 
 
 def combine(member_probs: Sequence[np.ndarray], labels: np.ndarray) -> dict:
@@ -86,13 +85,13 @@ class Ensemble:
     folds: tuple[FoldScore, ...]
     left_out: tuple[str, ...] = ()  # folds some member has not finished
 
-    def mean_std(self, values: Sequence[float]) -> tuple[float, float]:
-        """Mean and std over folds (divisor N, as ``summary.json``)."""
-        return float(np.mean(values)), float(np.std(values))
-
     def column(self, key: str | int) -> list[float]:
         """Per-fold values: a member's accuracy (an index) or ``accuracy``/``macro_f1``/``any_right``."""
         return [f.members[key] if isinstance(key, int) else getattr(f, key) for f in self.folds]
+
+    def best_member(self) -> int:
+        """Index of the member with the highest mean accuracy over folds."""
+        return max(range(len(self.members)), key=lambda i: float(np.mean(self.column(i))))
 
 
 def common_folds(runs: Sequence[Path], data: Path) -> tuple[list[dict], object, list[str], dict, list[str]]:
@@ -110,9 +109,8 @@ def common_folds(runs: Sequence[Path], data: Path) -> tuple[list[dict], object, 
     dataset = load_dataset(cfgs[0]["dataset"], data)
     done = {}
     for run, cfg in zip(runs, cfgs):
-        folds = make_folds(dataset, cfg["protocol"], seed=cfg.get("seed", 0), k=cfg.get("k", 3),
-                           val_fraction=cfg.get("val_fraction", 0.1))
-        done[run] = {fold.name: (fold_dir, fold, result) for fold_dir, fold, result in matched_folds(run, folds, data)}
+        done[run] = {fold.name: (fold_dir, fold, result)
+                     for fold_dir, fold, result in matched_folds(run, run_folds(cfg, dataset), data)}
     names = list(done[runs[0]])
     common = [n for n in names if all(n in done[r] for r in runs)]
     left_out = sorted({n for r in runs for n in done[r]} - set(common))
@@ -163,10 +161,8 @@ def ensemble_runs(runs: Sequence[Path], data: Path, cache_dir: Path | None = Non
             fold_dir, fold, result = done[run][name]
             model, meta = load_fold_model(run, fold_dir, fold, dataset, data)
             rate = int(meta["sample_rate"])
-            p = predict_clips(model, decode(clips, rate, cache), int(meta["window_samples"]), int(meta["hop_samples"]))
-            if not np.isfinite(p).all():
-                raise DataError(f"{run}: fold_{fold.index}/model.keras gives non-finite probabilities "
-                                f"on {int((~np.isfinite(p).all(axis=1)).sum())} of {len(p)} clips")
+            p = finite_probs(predict_clips(model, decode(clips, rate, cache), int(meta["window_samples"]),
+                                           int(meta["hop_samples"])), f"{run}: fold_{fold.index}/model.keras")
             warn_if_rescored(run, fold, result, float((p.argmax(axis=1) == labels).mean()), len(clips), data)
             if run not in members:
                 members[run] = Member(str(run), str(cfg["model"]), rate,
@@ -178,9 +174,9 @@ def ensemble_runs(runs: Sequence[Path], data: Path, cache_dir: Path | None = Non
                     tuple(left_out))
 
 
-def _pct(e: Ensemble, values: Sequence[float]) -> str:
-    mean, std = e.mean_std(values)
-    return f"{100 * mean:.1f} ± {100 * std:.1f} %"
+def _pct(values: Sequence[float]) -> str:
+    """Mean ± std over folds (divisor N, as ``summary.json``), in percent."""
+    return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f} %"
 
 
 def markdown(e: Ensemble, figure: str, command: str, host: dict) -> str:
@@ -200,14 +196,14 @@ def markdown(e: Ensemble, figure: str, command: str, host: dict) -> str:
     for i, m in enumerate(e.members):
         cells = " | ".join(f"{100 * v:.1f}" for v in e.column(i))
         lines.append(f"| {Path(m.run).name} | {m.model} | {m.sample_rate} Hz | {m.params:,} | {m.macs / 1e6:.2f} M | "
-                     f"{cells} | {_pct(e, e.column(i))} |")
+                     f"{cells} | {_pct(e.column(i))} |")
     for label, key in (("**ensemble** (mean probability)", "accuracy"), ("any member right", "any_right")):
         cells = " | ".join(f"{100 * v:.1f}" for v in e.column(key))
         cost = f"{params:,} | {macs / 1e6:.2f} M" if key == "accuracy" else "– | –"
-        lines.append(f"| {label} | | | {cost} | {cells} | {_pct(e, e.column(key))} |")
-    best = max(range(len(e.members)), key=lambda i: e.mean_std(e.column(i))[0])
-    gain = 100 * (e.mean_std(e.column("accuracy"))[0] - e.mean_std(e.column(best))[0])
-    lines += ["", f"Ensemble macro F1: {_pct(e, e.column('macro_f1'))}. Against its best member "
+        lines.append(f"| {label} | | | {cost} | {cells} | {_pct(e.column(key))} |")
+    best = e.best_member()
+    gain = 100 * (np.mean(e.column("accuracy")) - np.mean(e.column(best)))
+    lines += ["", f"Ensemble macro F1: {_pct(e.column('macro_f1'))}. Against its best member "
               f"({Path(e.members[best].run).name}): {gain:+.1f} points on the mean."]
     if e.left_out:
         lines.append(f"Left out (not finished by every run): {', '.join(e.left_out)}.")
@@ -268,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"error: cannot write to {args.out} ({err.strerror or type(err).__name__})", file=sys.stderr)
         return 1
-    best = max(e.mean_std(e.column(i))[0] for i in range(len(e.members)))
-    print(f"{len(e.folds)} fold(s): best member {100 * best:.1f} %, ensemble {_pct(e, e.column('accuracy'))}, "
-          f"any member right {_pct(e, e.column('any_right'))}")
+    best = np.mean(e.column(e.best_member()))
+    print(f"{len(e.folds)} fold(s): best member {100 * best:.1f} %, ensemble {_pct(e.column('accuracy'))}, "
+          f"any member right {_pct(e.column('any_right'))}")
     print(f"wrote {args.out}, {args.out.with_suffix('.json').name} and {png.name}")
     return 0
 

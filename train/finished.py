@@ -7,8 +7,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from train.data import DataError, Dataset, read_json
-from train.protocols import Fold, changed_counts
+from train.protocols import Fold, changed_counts, make_folds
 
 
 def read_run(run: Path) -> dict:
@@ -22,6 +24,13 @@ def read_run(run: Path) -> dict:
     if missing:
         raise DataError(f"{run}: run.json lacks {', '.join(missing)}; give a run folder written by python -m train")
     return cfg
+
+
+def run_folds(cfg: dict, dataset: Dataset) -> list[Fold]:
+    """The folds a run was trained on, rebuilt on ``dataset`` from its run.json (protocol, seed, k and
+    validation share; ``python -m train``'s defaults where a key is absent)."""
+    return make_folds(dataset, cfg["protocol"], seed=cfg.get("seed", 0), k=cfg.get("k", 3),
+                      val_fraction=cfg.get("val_fraction", 0.1))
 
 
 def matched_folds(run: Path, folds: list, data: Path) -> list[tuple[Path, object, dict]]:
@@ -57,9 +66,6 @@ def matched_folds(run: Path, folds: list, data: Path) -> list[tuple[Path, object
 def load_fold_model(run: Path, fold_dir: Path, fold: Fold, dataset: Dataset, data: Path):
     """(keras model, config.json) of one finished fold; DataError (one line) when its labels are not
     ``dataset``'s or the model file does not load."""
-    from train.quiet import import_keras
-
-    keras = import_keras()  # without TensorFlow's start-up banner on stderr
     meta = read_json(fold_dir / "config.json", str(run))
     broken = not isinstance(meta, dict) or not all(
         isinstance(meta.get(key), int) and meta[key] > 0 for key in ("sample_rate", "window_samples", "hop_samples"))
@@ -68,11 +74,27 @@ def load_fold_model(run: Path, fold_dir: Path, fold: Fold, dataset: Dataset, dat
                         f"hop_samples; delete {fold_dir} and re-run python -m train to train that fold again")
     if meta.get("labels") != list(dataset.labels):
         raise DataError(f"{run}: fold {fold.index} has labels {meta.get('labels')}, {data} has {list(dataset.labels)}")
+    return load_keras(fold_dir / "model.keras", f"{run}: cannot load fold_{fold.index}/model.keras"), meta
+
+
+def load_keras(path: Path, error: str):
+    """The Keras model in ``path``; DataError ``"{error} ({exception type})"`` when it does not load."""
+    from train.quiet import import_keras
+
+    keras = import_keras()  # without TensorFlow's start-up banner on stderr
     try:
-        model = keras.models.load_model(str(fold_dir / "model.keras"), safe_mode=True)
+        return keras.models.load_model(str(path), safe_mode=True)
     except Exception as e:  # a truncated or foreign file: Keras raises several types
-        raise DataError(f"{run}: cannot load fold_{fold.index}/model.keras ({type(e).__name__})") from None
-    return model, meta
+        raise DataError(f"{error} ({type(e).__name__})") from None
+
+
+def finite_probs(probs: np.ndarray, where: str) -> np.ndarray:
+    """``probs`` (clips, classes) as given; DataError naming ``where`` when a row is not finite (a
+    diverged model, which would turn a student's weights or an average NaN)."""
+    if not np.isfinite(probs).all():
+        raise DataError(f"{where} gives non-finite probabilities "
+                        f"on {int((~np.isfinite(probs).all(axis=1)).sum())} of {len(probs)} clips")
+    return probs
 
 
 def warn_if_rescored(run: Path, fold: Fold, result: dict, accuracy: float, clips: int, data: Path) -> None:

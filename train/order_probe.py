@@ -29,8 +29,7 @@ import numpy as np
 from runtime.cli import ArgumentParser
 from runtime.files import write_atomic
 from train.data import AudioCache, DataError, check_out, decode, load_dataset
-from train.finished import load_fold_model, matched_folds, read_run, warn_if_rescored
-from train.protocols import make_folds
+from train.finished import load_fold_model, matched_folds, read_run, run_folds, warn_if_rescored
 
 
 def shuffle_chunks(audio: np.ndarray, chunk: int, rng: np.random.Generator) -> np.ndarray:
@@ -112,9 +111,7 @@ def probe_run(run: Path, data: Path, chunks_s: tuple[float, ...] = (0.1,), shuff
     chunks_s = check_settings(chunks_s, shuffles)
     cfg = read_run(run)
     dataset = load_dataset(cfg["dataset"], data)
-    folds = make_folds(dataset, cfg["protocol"], seed=cfg.get("seed", 0), k=cfg.get("k", 3),
-                       val_fraction=cfg.get("val_fraction", 0.1))
-    done = matched_folds(run, folds, data)
+    done = matched_folds(run, run_folds(cfg, dataset), data)
     if not done:
         raise DataError(f"{run}: no finished fold (fold_*/result.json)")
     cache = AudioCache(cache_dir)
