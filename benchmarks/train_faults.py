@@ -35,7 +35,8 @@ from runtime.files import PARTIAL, cannot_write, write_atomic
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"TF_DETERMINISTIC_OPS": "1", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
        "TF_NUM_INTEROP_THREADS": "1", "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-VOLATILE = ("train_seconds", "machine")  # differ between two runs of the same settings
+# differ between two runs of the same settings; resumed_at says where a killed fold went on from
+VOLATILE = ("train_seconds", "machine", "resumed_at")
 CLASSES = (("low", 300.0), ("mid", 900.0), ("high", 2400.0))
 
 
@@ -89,9 +90,45 @@ def fold_results(out: Path) -> list[dict]:
             for p in sorted(out.glob("fold_*/result.json"))]
 
 
+def _complete(out: Path) -> bool:
+    try:
+        return bool(json.loads((out / "summary.json").read_text())["complete"])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def ended_as_expected(sig: signal.Signals | None, returncode: int, stderr: str, out: Path) -> bool:
+    """Whether a run sent ``sig`` (None: it had ended before the signal) exited as it should."""
+    if sig is None:
+        return returncode == 0
+    if sig == signal.SIGKILL:
+        return returncode == -signal.SIGKILL
+    lines = stderr.strip().splitlines()  # SIGINT is handled: one line, exit 130, no traceback ...
+    return "Traceback" not in stderr and (
+        (returncode == 130 and bool(lines) and lines[-1].startswith("interrupted:"))
+        # ... unless it came after the run's last write, while the process was exiting: nothing to interrupt
+        or (returncode == 0 and _complete(out)))
+
+
+def _epochs_kept(state: Path) -> int:
+    """Finished epochs recorded in a fold's epoch state (0: none, or unreadable)."""
+    try:
+        with np.load(state, allow_pickle=False) as z:
+            return int(json.loads(str(z["header"]))["epoch"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return 0
+
+
 def truncated_files(out: Path) -> list[str]:
-    """Files under their final names that are not complete: broken ``.keras`` archives, unparsable JSON."""
+    """Files under their final names that are not complete: broken ``.keras`` archives, unparsable JSON,
+    epoch states (``resume.npz``) that do not load."""
     bad = []
+    for state in out.glob("**/resume.npz"):
+        try:
+            with np.load(state, allow_pickle=False) as z:
+                json.loads(str(z["header"]))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            bad.append(str(state.relative_to(out)))
     for ckpt in out.glob("**/*.keras"):
         if ckpt.name.startswith("."):
             continue  # a temporary name: allowed to be partial
@@ -129,6 +166,9 @@ class Trial:
     same_summary: bool
     same_folds: bool
     partial_after_resume: int
+    # finished epochs the fold in progress had in its epoch state (resume.npz) at the kill; reports
+    # from before epoch-level resume lack it
+    epochs_kept_at_kill: int = 0
 
     @property
     def ok(self) -> bool:
@@ -145,15 +185,10 @@ def inject(data: Path, out: Path, sig: signal.Signals, delay: float, reference: 
     _, stderr = proc.communicate(timeout=300)
     done = len(list(out.glob("fold_*/result.json")))
     open_folds = [d for d in out.glob("fold_*") if d.is_dir() and not (d / "result.json").exists()]
+    kept = [_epochs_kept(d / "resume.npz") for d in open_folds]
     partial = partial_files(out) if out.exists() else []
     truncated = truncated_files(out) if out.exists() else []
-    if not running:
-        message_ok = proc.returncode == 0
-    elif sig == signal.SIGINT:  # handled: one line, exit 130
-        lines = stderr.strip().splitlines()
-        message_ok = proc.returncode == 130 and bool(lines) and lines[-1].startswith("interrupted:") and "Traceback" not in stderr
-    else:
-        message_ok = proc.returncode == -signal.SIGKILL
+    message_ok = ended_as_expected(sig if running else None, proc.returncode, stderr, out)
     resumed = run(data, out, epochs)
     ok = resumed.returncode == 0 and (out / "summary.json").is_file()
     got = json.loads((out / "summary.json").read_text()) if ok else {}
@@ -162,7 +197,7 @@ def inject(data: Path, out: Path, sig: signal.Signals, delay: float, reference: 
                  any((d / "model.keras").exists() for d in open_folds), len(partial),
                  truncated + [f"after resume: {t}" for t in truncated_files(out)], message_ok, ok,
                  ok and comparable(got) == comparable(want), ok and fold_results(out) == fold_results(reference),
-                 len(partial_files(out)))
+                 len(partial_files(out)), max(kept, default=0))
 
 
 def markdown(trials: list[Trial], baseline_s: float, command_line: str, machine: dict | None) -> str:
@@ -186,22 +221,25 @@ def markdown(trials: list[Trial], baseline_s: float, command_line: str, machine:
         "kill and must be gone after the resume.",
         "",
         f"**{len(trials)} trials ({hit} signalled while the run was going): {len(good)} ended as expected "
-        "(one-line message and exit 130 for SIGINT, −9 for SIGKILL) and resumed to the identical summary with "
-        "nothing truncated.**",
+        "(one-line message and exit 130 for SIGINT, or exit 0 when it came after the run's last write; −9 for "
+        "SIGKILL) and resumed to the identical summary with nothing truncated.**",
         "",
-        "| # | signal | after s | still running | exit | folds done at kill | fold in progress (checkpoint) | temp files at kill | truncated | message | resumed | same summary | same fold results | temp files after |",
+        "| # | signal | after s | still running | exit | folds done at kill | fold in progress (checkpoint, epochs kept) | temp files at kill | truncated | message | resumed | same summary | same fold results | temp files after |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, t in enumerate(trials, 1):
         lines.append(f"| {i} | {t.signal} | {t.delay_s} | {'yes' if t.running_at_signal else 'no (ended)'} | "
                      f"{t.exit_status} | {t.folds_done_at_kill} | "
-                     f"{'yes' if t.fold_in_progress else 'no'} ({'yes' if t.checkpoint_in_progress else 'no'}) | "
+                     f"{'yes' if t.fold_in_progress else 'no'} ({'yes' if t.checkpoint_in_progress else 'no'}, "
+                     f"{t.epochs_kept_at_kill}) | "
                      f"{t.partial_at_kill} | {len(t.truncated)} | {'ok' if t.message_ok else 'BAD'} | "
                      f"{'yes' if t.resumed_ok else 'NO'} | {'yes' if t.same_summary else 'NO'} | "
                      f"{'yes' if t.same_folds else 'NO'} | {t.partial_after_resume} |")
     lines += ["", "SIGINT is handled (`interrupted: re-run the same command to resume …`, exit 130); "
               "SIGKILL cannot be handled (exit −9). Writes go through `runtime.files.atomic_path` "
-              "(temporary name, fsync, `os.replace`); a fold counts as finished only once its result.json exists."]
+              "(temporary name, fsync, `os.replace`); a fold counts as finished only once its result.json exists. "
+              "A fold killed after some epochs goes on from its last finished epoch (`fold_K/resume.npz`, "
+              "`train.epoch_state`): `epochs kept` is how many it did not have to train again."]
     return "\n".join(lines) + "\n"
 
 

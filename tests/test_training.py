@@ -81,6 +81,7 @@ def test_cli_resume_and_artifacts(tmp_path, capsys):
     assert result.stat().st_mtime_ns == stamp
     assert "done before, skipped" in capsys.readouterr().err
     assert (out / "final" / "model.keras").is_file() and json.loads((out / "final" / "config.json").read_text())["epochs"] == 1
+    assert not list(out.glob("*/resume.npz")), "epoch states are deleted once their fold or final model is finished"
 
     changed = [("2" if a == "1" and args[i - 1] == "--epochs" else a) for i, a in enumerate(args)]
     assert main(changed) == 2  # same --out, different settings: refused

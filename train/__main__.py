@@ -6,12 +6,14 @@ Writes to ``--out`` (e.g. ``runs/NAME``)::
     fold_K/model.keras       best-validation-loss checkpoint of fold K
     fold_K/config.json       ModelConfig + labels + rate/window, to rebuild export metadata
     fold_K/result.json       scores, confusion matrix, history; its presence marks the fold done
+    fold_K/resume.npz        while fold K trains: its state after the last finished epoch
     fold_K/curves.png, fold_K/confusion.png
     summary.json             per fold and mean/std: accuracy, macro precision/recall/F1, epochs, seconds
     confusion.png, curves.png  over all finished folds
     final/                   with --final: one model trained on all the data (for export)
 
-An interrupted run resumes: finished folds (with result.json) are not trained again.
+An interrupted run resumes: finished folds (with result.json) are not trained again, and the
+fold that was training goes on from its last finished epoch (``train.epoch_state``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import dataclasses
 import json
 import os
 import platform
+import signal
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -355,19 +358,24 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
     ckpt = fold_dir / "model.keras"
     fit_k = dataclasses.replace(p.fit, seed=cfg.seed + fold.index)
     targets = _distilled_targets(p, f"fold_{fold.index}", fold.train, audio)
+    state = fold_dir / "resume.npz"
     r = train(p.model_config, [audio[i] for i in fold.train], labels[list(fold.train)],
               [audio[i] for i in fold.val], labels[list(fold.val)], fit_k, ckpt,
               desc=f"{entry.name} fold {fold.index + 1}/{len(p.folds)} ({fold.name})", progress=cfg.progress,
-              train_targets=targets)
+              train_targets=targets, state_path=state)
+    if r["resumed_at"]:
+        print(f"fold {fold.index} ({fold.name}): resumed after epoch {', '.join(map(str, r['resumed_at']))}", file=sys.stderr)
     ev = evaluate(ckpt, p.model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
     result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
               "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
               "malloc_tuned": r["malloc_tuned"], "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
-              "confusion": ev["confusion"], "history": r["history"], "trained_on": trained_on()}
+              "confusion": ev["confusion"], "history": r["history"], "trained_on": trained_on(),
+              **({"resumed_at": r["resumed_at"]} if r["resumed_at"] else {})}
     confusion_png(np.array(ev["confusion"]), dataset.labels, fold_dir / "confusion.png",
                   f"{entry.name} {dataset.name} {fold.name}: accuracy {ev['accuracy']:.3f}")
     curves_png([(fold.name, r["history"])], fold_dir / "curves.png", f"{entry.name} {dataset.name} {fold.name}")
     _write_json(fold_dir / "result.json", result)  # last: marks the fold finished
+    state.unlink(missing_ok=True)
     return result
 
 
@@ -460,10 +468,12 @@ def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> No
     epochs = int(np.median([r["best_epoch"] for r in results])) if results else cfg.epochs
     final_dir.mkdir(exist_ok=True)
     remove_partials(final_dir)
+    state = final_dir / "resume.npz"
     r = train(p.model_config, audio, p.labels, None, None, dataclasses.replace(p.fit, epochs=epochs),
               final_dir / "model.keras", desc=f"{p.model_config.name} final (all data)", progress=cfg.progress,
-              train_targets=_distilled_targets(p, "final", range(len(audio)), audio))
+              train_targets=_distilled_targets(p, "final", range(len(audio)), audio), state_path=state)
     _write_json(final_dir / "config.json", {**p.meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})
+    state.unlink(missing_ok=True)
     print(f"final model: {epochs} epochs on all {len(audio)} clips, {r['seconds']:.0f} s → {final_dir / 'model.keras'}",
           file=sys.stderr)
 
@@ -577,7 +587,8 @@ def parser() -> argparse.ArgumentParser:
             "Train a zoo model on a dataset under an evaluation protocol: every fold, with a progress "
             "bar; writes per-fold best-validation-loss checkpoints (.keras) with their config, summary.json "
             "(accuracy, macro precision/recall/F1, epochs, seconds per fold, mean and std), a confusion-matrix "
-            "PNG and training-curve PNGs. Re-running the same command resumes: finished folds are skipped.", 79),
+            "PNG and training-curve PNGs. Re-running the same command resumes: finished folds are skipped "
+            "and a fold that was cut off goes on from its last finished epoch.", 79),
         epilog="examples:\n"
         "  python -m train --model lv24 --dataset fsdd --data ../shared/data/fsdd --protocol loso --out runs/fsdd_lv24\n"
         "  KERAS_BACKEND=jax python -m train ...   # on a GPU machine, without TensorFlow (docs/training.md);\n"
@@ -659,4 +670,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything is saved and reported: a Ctrl-C from here on (TensorFlow's exit handlers take a
+    # moment) would only print a traceback from inside them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

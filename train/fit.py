@@ -6,6 +6,10 @@ clip once; augmentation (``train.augment``) is applied to training batches only.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -15,6 +19,7 @@ import numpy as np
 
 from runtime.files import atomic_path
 from train.augment import Augment
+from train import epoch_state
 from train.config import ModelConfig
 from train.fit_config import MONITORS, FitConfig, hop_samples  # noqa: F401 (FitConfig, hop_samples: re-exported)
 from train.malloc import tune_malloc
@@ -26,6 +31,16 @@ from train.windows import clip_mean, cut, window_table
 keras = import_keras()
 
 
+class _NoRetracingNotice(logging.Filter):
+    """Drop TensorFlow's "N out of the last M calls ... triggered tf.function retracing" warning:
+    every fold builds and compiles a fresh model on purpose (nothing carries over between folds),
+    which is exactly the pattern it warns about, so in a multi-fold run it is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_NoRetracingNotice())
 
 
 def mix(x: np.ndarray, y: np.ndarray, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -164,8 +179,10 @@ class WeightAverage(keras.callbacks.Callback):
         self.decay = decay
         self.raw: list[np.ndarray] | None = None
 
-    def _variables(self) -> list:
-        return [v for v in self.model.weights if "float" in str(v.dtype)]
+    @staticmethod
+    def averaged(model: keras.Model) -> list:
+        """The variables the average covers: every float weight of ``model``."""
+        return [v for v in model.weights if "float" in str(v.dtype)]
 
     def _values(self) -> list[np.ndarray]:
         # JAX keeps the training state outside the model's variables between steps; pull it back first
@@ -178,7 +195,7 @@ class WeightAverage(keras.callbacks.Callback):
             v.assign(a)
 
     def on_train_begin(self, logs=None) -> None:
-        self.variables = self._variables()
+        self.variables = self.averaged(self.model)
         self.average, self.steps = self._values(), 0
 
     def on_train_batch_end(self, batch, logs=None) -> None:
@@ -205,11 +222,11 @@ class WeightAverage(keras.callbacks.Callback):
 class _Progress(keras.callbacks.Callback):
     """One tqdm bar per fold, one tick per epoch, showing the losses."""
 
-    def __init__(self, total: int, desc: str) -> None:
+    def __init__(self, total: int, desc: str, initial: int = 0) -> None:
         super().__init__()
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=True)
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="epoch", leave=True)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         logs = logs or {}
@@ -220,16 +237,90 @@ class _Progress(keras.callbacks.Callback):
         self.bar.close()
 
 
+def _values(variables) -> list[np.ndarray]:
+    return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]
+
+
+class KeepEpochState(keras.callbacks.Callback):
+    """Record an :class:`train.epoch_state.EpochState` after every epoch (and write it to ``path``
+    unless None), and put a resumed state's counters back into the callbacks that own them.
+
+    List it last: its epoch end must see what the checkpoint, early stopping and the weight
+    average did in theirs, and the raw weights the average swapped back.
+    """
+
+    def __init__(self, state: epoch_state.EpochState, path: Path | None, epochs: int, guard: StopOnNonFinite,
+                 checkpoint: BestCheckpoint | None, stopper: keras.callbacks.EarlyStopping | None,
+                 average: WeightAverage | None) -> None:
+        super().__init__()
+        self.state, self.path, self.epochs = state, path, epochs
+        self.guard, self.checkpoint, self.stopper, self.average = guard, checkpoint, stopper, average
+
+    def on_train_begin(self, logs=None) -> None:
+        c, self.start, self.before = self.state.counters, time.perf_counter(), self.state.seconds
+        if not self.state.epoch:
+            return
+        if self.checkpoint is not None and c.get("best") is not None:
+            self.checkpoint.best = c["best"]
+        if self.stopper is not None:  # its own on_train_begin has just reset these
+            self.stopper.wait, self.stopper.best = int(c["stop_wait"]), c["stop_best"]
+            self.stopper.best_epoch = int(c["stop_best_epoch"])
+        if self.average is not None:
+            self.average.average, self.average.steps = [a.copy() for a in self.state.average], int(c["average_steps"])
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        if self.guard.where is not None:  # diverged: these weights are NaN, keep the state before them
+            return
+        st = self.state
+        st.epoch = epoch + 1
+        for k, v in (logs or {}).items():
+            st.history.setdefault(k, []).append(float(v))
+        st.seconds = self.before + time.perf_counter() - self.start
+        st.done = bool(self.model.stop_training) or st.epoch >= self.epochs
+        st.counters = {}
+        if self.checkpoint is not None:
+            st.counters["best"] = self.checkpoint.best
+        if self.stopper is not None:
+            st.counters.update(stop_wait=self.stopper.wait, stop_best=self.stopper.best, stop_best_epoch=self.stopper.best_epoch)
+        if self.average is not None:
+            st.counters["average_steps"] = self.average.steps
+            st.average = [a.copy() for a in self.average.average]
+        if self.path is not None:
+            if hasattr(self.model, "jax_state_sync"):  # JAX keeps the training state outside the variables
+                self.model.jax_state_sync()
+            st.model, st.optimizer = _values(self.model.variables), _values(self.model.optimizer.variables)
+            epoch_state.save(st, self.path)
+
+
+def fingerprint(model_config: ModelConfig, fit: FitConfig, train_audio: Sequence[np.ndarray], train_labels: np.ndarray,
+                val_audio: Sequence[np.ndarray] | None, val_labels: np.ndarray | None, train_targets: np.ndarray | None) -> str:
+    """SHA-256 over everything a fold's training computes from: a resume state is used only by
+    the same settings on the same clips (their samples, labels and soft targets)."""
+    h = hashlib.sha256(json.dumps([model_config.to_dict(), dataclasses.asdict(fit)], sort_keys=True, default=str).encode())
+    for part in (train_audio, [train_labels], val_audio or [], [] if val_labels is None else [val_labels],
+                 [] if train_targets is None else [train_targets]):
+        for a in part:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.data)
+    return h.hexdigest()
+
+
 def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_labels: np.ndarray,
           val_audio: Sequence[np.ndarray] | None, val_labels: np.ndarray | None, fit: FitConfig,
-          checkpoint: Path, desc: str = "training", progress: bool = True, train_targets: np.ndarray | None = None) -> dict:
+          checkpoint: Path, desc: str = "training", progress: bool = True, train_targets: np.ndarray | None = None,
+          state_path: Path | None = None) -> dict:
     """Train a fresh model; keep the best weights by ``fit.monitor`` at ``checkpoint`` (``.keras``).
 
     Without validation data the model of the last epoch is saved (used for ``--final``).
     ``train_targets`` (float (n_train, C)) replaces the one-hot training labels, e.g. by a
     teacher's soft labels (``train.distill``); validation always scores the true labels.
+    With ``state_path`` (an ``.npz``) the training state is written there after every epoch and,
+    when a state of the same training is already there, training goes on from it
+    (``train.epoch_state``); the caller deletes it once the result is safe.
     Returns ``{"history": {metric: [per epoch]}, "epochs": int, "best_epoch": int, "seconds": float,
-    "malloc_tuned": bool}`` (whether ``train.malloc.tune_malloc`` applied, which changes ``seconds``).
+    "malloc_tuned": bool, "resumed_at": [epochs done when resumed]}`` (``malloc_tuned``: whether
+    ``train.malloc.tune_malloc`` applied, which changes ``seconds``).
     """
     tuned = tune_malloc()  # done when train was imported (train/__init__.py); this reports whether it applied
     keras.utils.set_random_seed(fit.seed)
@@ -245,19 +336,38 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
         rate = keras.optimizers.schedules.CosineDecay(fit.learning_rate, decay_steps=fit.epochs * len(batches))
     model.compile(optimizer=keras.optimizers.Adam(rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=fit.label_smoothing), metrics=["accuracy"])
+    print_ = fingerprint(model_config, fit, train_audio, train_labels, val_audio, val_labels, train_targets)
+    state = (epoch_state.load(state_path, print_) if state_path is not None else None) or epoch_state.EpochState(print_)
+    if state.epoch:
+        model.optimizer.build(model.trainable_variables)
+        for v, a in zip([*model.variables, *model.optimizer.variables], [*state.model, *state.optimizer], strict=True):
+            v.assign(a)
+        batches.epoch = state.epoch
+        batches._order()
+        if not state.done:
+            state.resumed_at.append(state.epoch)
     guard = StopOnNonFinite()
-    callbacks: list = [guard] + ([_Progress(fit.epochs, desc)] if progress else [])
-    val = None
+    callbacks: list = [guard] + ([_Progress(fit.epochs, desc, state.epoch)] if progress and not state.done else [])
+    val = checkpointer = stopper = average = None
     if val_audio is not None:
         val = WindowBatches(val_audio, val_labels, window, hop, model_config.num_classes, fit.batch_size * 4)
-        callbacks.append(BestCheckpoint(checkpoint, fit.monitor))
+        checkpointer = BestCheckpoint(checkpoint, fit.monitor)
+        callbacks.append(checkpointer)
         if fit.patience:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor=fit.monitor, mode=MONITORS[fit.monitor], patience=fit.patience))
+            stopper = keras.callbacks.EarlyStopping(monitor=fit.monitor, mode=MONITORS[fit.monitor], patience=fit.patience)
+            callbacks.append(stopper)
     if fit.ema:
-        callbacks.append(WeightAverage(fit.ema))  # after BestCheckpoint: it saves the averaged weights
-    start = time.perf_counter()
-    history = model.fit(batches, validation_data=val, epochs=fit.epochs, callbacks=callbacks, verbose=0)
-    seconds = time.perf_counter() - start
+        average = WeightAverage(fit.ema)
+        callbacks.append(average)  # after BestCheckpoint: it saves the averaged weights
+    callbacks.append(KeepEpochState(state, state_path, fit.epochs, guard, checkpointer, stopper, average))  # last
+    if not state.done:
+        # shuffle=False: WindowBatches shuffles every epoch from (seed, epoch) already; Keras would also
+        # shuffle the batch order from Python's global RNG, a state no resumed run could restore.
+        model.fit(batches, validation_data=val, epochs=fit.epochs, initial_epoch=state.epoch, callbacks=callbacks,
+                  shuffle=False, verbose=0)
+    elif average is not None:  # finished before: what WeightAverage.on_train_end would have left in the model
+        for v, a in zip(WeightAverage.averaged(model), state.average, strict=True):
+            v.assign(a)
     if guard.where is not None:
         epoch, batch, loss = guard.where
         raise TrainingDiverged(f"training diverged: the loss became {loss} in epoch {epoch}, batch {batch} "
@@ -273,9 +383,10 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     elif not checkpoint.is_file():  # every epoch's monitored value was NaN: nothing was ever better
         raise TrainingDiverged(f"no epoch gave a finite {fit.monitor}, so no checkpoint was kept "
                                f"(learning rate {fit.learning_rate:g}; try a lower --lr)")
-    hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    hist = state.history
     best = best_epoch(hist, fit.monitor) if fit.monitor in hist else len(hist["loss"])
-    return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": seconds, "malloc_tuned": tuned}
+    return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": state.seconds, "malloc_tuned": tuned,
+            "resumed_at": state.resumed_at}
 
 
 def predict_clips(model: keras.Model, audios: Sequence[np.ndarray], window: int, hop: int, batch_size: int = 128) -> np.ndarray:
