@@ -378,10 +378,12 @@ def other_faults(results_dir: Path) -> list[str]:
         trials = json.loads(faults.read_text())["trials"]
         good = sum(Trial(**t).ok for t in trials)
         mid = sum(t["running_at_signal"] and t["fold_in_progress"] for t in trials)
+        kept = sum(t.get("epochs_kept_at_kill", 0) > 0 for t in trials)  # reports from before epoch-level resume lack it
         lines += ["", "## Training killed mid-run (from `train_faults.json`)", "",
                   f"{len(trials)} kills of `python -m train` "
                   f"({sum(t['signal'] == 'SIGINT' for t in trials)} SIGINT, {sum(t['signal'] == 'SIGKILL' for t in trials)} SIGKILL; "
-                  f"{mid} landed inside a fold): {good} resumed to the identical summary and fold results, "
+                  f"{mid} landed inside a fold, {kept} of them after the fold had saved an epoch, which the resume went on from): "
+                  f"{good} resumed to the identical summary and fold results, "
                   f"{sum(len(t['truncated']) for t in trials)} truncated files. Details: `train_faults.md`."]
     return lines
 

@@ -185,7 +185,9 @@ def inject(data: Path, out: Path, sig: signal.Signals, delay: float, reference: 
     _, stderr = proc.communicate(timeout=300)
     done = len(list(out.glob("fold_*/result.json")))
     open_folds = [d for d in out.glob("fold_*") if d.is_dir() and not (d / "result.json").exists()]
-    kept = [_epochs_kept(d / "resume.npz") for d in open_folds]
+    # read now: the resumed run below writes these folds' checkpoints
+    checkpoint = any((d / "model.keras").exists() for d in open_folds)
+    kept = max((_epochs_kept(d / "resume.npz") for d in open_folds), default=0)
     partial = partial_files(out) if out.exists() else []
     truncated = truncated_files(out) if out.exists() else []
     message_ok = ended_as_expected(sig if running else None, proc.returncode, stderr, out)
@@ -193,11 +195,10 @@ def inject(data: Path, out: Path, sig: signal.Signals, delay: float, reference: 
     ok = resumed.returncode == 0 and (out / "summary.json").is_file()
     got = json.loads((out / "summary.json").read_text()) if ok else {}
     want = json.loads((reference / "summary.json").read_text())
-    return Trial(sig.name, round(delay, 2), running, proc.returncode, done, bool(open_folds),
-                 any((d / "model.keras").exists() for d in open_folds), len(partial),
+    return Trial(sig.name, round(delay, 2), running, proc.returncode, done, bool(open_folds), checkpoint, len(partial),
                  truncated + [f"after resume: {t}" for t in truncated_files(out)], message_ok, ok,
                  ok and comparable(got) == comparable(want), ok and fold_results(out) == fold_results(reference),
-                 len(partial_files(out)), max(kept, default=0))
+                 len(partial_files(out)), kept)
 
 
 def markdown(trials: list[Trial], baseline_s: float, command_line: str, machine: dict | None) -> str:

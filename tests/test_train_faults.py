@@ -179,4 +179,5 @@ def test_reliability_report_summarises_the_fault_reports(tmp_path):
     trial = faults.Trial("SIGKILL", 3.2, True, -9, 1, True, True, 1, [], True, True, True, True, 0, 4)
     (tmp_path / "train_faults.json").write_text(json.dumps({"baseline_seconds": 9.0, "trials": [trial.__dict__] * 3}))
     text = "\n".join(other_faults(tmp_path))
-    assert "3 kills of `python -m train` (0 SIGINT, 3 SIGKILL; 3 landed inside a fold): 3 resumed" in text
+    assert ("3 kills of `python -m train` (0 SIGINT, 3 SIGKILL; 3 landed inside a fold, 3 of them after the fold had saved "
+            "an epoch, which the resume went on from): 3 resumed") in text
