@@ -58,6 +58,8 @@ def _weights(path):
 
 RECIPES = {
     "plain": FitConfig(epochs=4, batch_size=8, learning_rate=2e-3, seed=3),
+    # early stopping that does stop (checked below), killed before it does
+    "stops-early": FitConfig(epochs=12, batch_size=8, learning_rate=2e-2, seed=3, patience=1),
     # every callback with memory (checkpoint, early stopping, weight average) and a step-counting schedule
     "ema-cosine-patience-mixup": FitConfig(epochs=4, batch_size=8, learning_rate=2e-3, seed=3, ema=0.9, patience=3,
                                            schedule="cosine", mixup=0.4),
@@ -77,6 +79,8 @@ def test_resumed_fold_equals_the_uninterrupted_one(tones, tmp_path, monkeypatch,
     resumed = _train(tones, fit, tmp_path / "cut")
     assert resumed["resumed_at"] == [2] and whole["resumed_at"] == []
     assert resumed["history"] == whole["history"] and resumed["best_epoch"] == whole["best_epoch"]
+    if recipe == "stops-early":
+        assert 2 < whole["epochs"] < fit.epochs, whole["epochs"]
     for a, b in zip(_weights(tmp_path / "whole" / "model.keras"), _weights(tmp_path / "cut" / "model.keras"), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -100,6 +104,31 @@ def test_a_fold_killed_after_its_last_epoch_is_not_trained_again(tones, tmp_path
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_checkpoint_written_after_the_last_state_is_put_back_from_the_state(tones, tmp_path, monkeypatch):
+    """Killed between the checkpoint of epoch 3 and that epoch's state: the file on disk is not the
+    one the state (epoch 2) kept. A re-run of epoch 3 on a GPU need not write the same file again,
+    so the resumed fold puts back the state's own copy first."""
+    fit = RECIPES["plain"]
+    whole = _train(tones, fit, tmp_path / "whole", state=False)
+    keep = KeepEpochState.on_epoch_end
+
+    def dying(self, epoch, logs=None):
+        if epoch + 1 == 3:
+            raise Killed  # the checkpoint callback has run, this one has not
+        keep(self, epoch, logs)
+
+    monkeypatch.setattr(KeepEpochState, "on_epoch_end", dying)
+    with pytest.raises(Killed):
+        _train(tones, fit, tmp_path / "cut")
+    monkeypatch.undo()
+    ckpt = tmp_path / "cut" / "model.keras"
+    ckpt.write_bytes(b"not the kept checkpoint")  # stands in for epoch 3's weights, which a re-run may not repeat
+    resumed = _train(tones, fit, tmp_path / "cut")
+    assert resumed["resumed_at"] == [2] and resumed["history"] == whole["history"]
+    for a, b in zip(_weights(tmp_path / "whole" / "model.keras"), _weights(ckpt), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_state_of_other_settings_or_a_broken_one_starts_the_fold_afresh(tones, tmp_path, monkeypatch):
     fit = RECIPES["plain"]
     with pytest.raises(Killed):
@@ -108,7 +137,14 @@ def test_a_state_of_other_settings_or_a_broken_one_starts_the_fold_afresh(tones,
     state = tmp_path / "cut" / "resume.npz"
     other = FitConfig(**{**fit.__dict__, "learning_rate": 1e-3, "epochs": 2})
     assert _train(tones, other, tmp_path / "cut")["resumed_at"] == []  # another learning rate: not this state's training
+    saved = epoch_state.load(state, _fingerprint_of(state))
+    saved.model[-1] = np.zeros(7, np.float32)  # same fingerprint, a variable that does not fit (other code)
+    saved.done = False
+    epoch_state.save(saved, state)
+    assert _train(tones, other, tmp_path / "cut")["resumed_at"] == []
     state.write_bytes(state.read_bytes()[:100])  # ... truncated (by hand: the writer renames only whole files)
+    assert epoch_state.load(state, "anything") is None
+    state.write_bytes(b"")
     assert epoch_state.load(state, "anything") is None
     assert _train(tones, FitConfig(**{**fit.__dict__, "epochs": 1}), tmp_path / "cut")["resumed_at"] == []
 

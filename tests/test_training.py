@@ -82,6 +82,8 @@ def test_cli_resume_and_artifacts(tmp_path, capsys):
     assert "done before, skipped" in capsys.readouterr().err
     assert (out / "final" / "model.keras").is_file() and json.loads((out / "final" / "config.json").read_text())["epochs"] == 1
     assert not list(out.glob("*/resume.npz")), "epoch states are deleted once their fold or final model is finished"
+    (out / "fold_0" / "resume.npz").write_bytes(b"left by a kill between result.json and its deletion")
+    assert main(args) == 0 and not (out / "fold_0" / "resume.npz").exists()
 
     changed = [("2" if a == "1" and args[i - 1] == "--epochs" else a) for i, a in enumerate(args)]
     assert main(changed) == 2  # same --out, different settings: refused

@@ -346,8 +346,11 @@ def claim(cfg: TrainConfig) -> Path:
     return out
 
 
-def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
-    """Train and evaluate one fold into ``fold_dir``; result.json is written last. Returns the result."""
+def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, epoch_states: bool = True) -> dict:
+    """Train and evaluate one fold into ``fold_dir``; result.json is written last. Returns the result.
+
+    ``epoch_states``: keep ``fold_dir/resume.npz`` after every epoch (``train.epoch_state``); off
+    where nothing could resume from it (the grid trains in a throw-away folder)."""
     from train.fit import evaluate, train
     from train.plots import confusion_png, curves_png
 
@@ -362,7 +365,7 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path) -> dict:
     r = train(p.model_config, [audio[i] for i in fold.train], labels[list(fold.train)],
               [audio[i] for i in fold.val], labels[list(fold.val)], fit_k, ckpt,
               desc=f"{entry.name} fold {fold.index + 1}/{len(p.folds)} ({fold.name})", progress=cfg.progress,
-              train_targets=targets, state_path=state)
+              train_targets=targets, state_path=state if epoch_states else None)
     if r["resumed_at"]:
         print(f"fold {fold.index} ({fold.name}): resumed after epoch {', '.join(map(str, r['resumed_at']))}", file=sys.stderr)
     ev = evaluate(ckpt, p.model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
@@ -429,6 +432,7 @@ def run(cfg: TrainConfig) -> dict:
     finished = finished_folds(p)  # every one on disk, checked before any training
     for fold in todo:
         if fold.index in finished:
+            (out / f"fold_{fold.index}" / "resume.npz").unlink(missing_ok=True)  # a kill right after result.json
             print(f"fold {fold.index} ({fold.name}): done before, skipped", file=sys.stderr)
             continue
         if audio is None:
@@ -461,6 +465,7 @@ def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> No
     cfg = p.cfg
     final_dir = out / "final"
     if (final_dir / "model.keras").is_file() and (final_dir / "config.json").is_file():
+        (final_dir / "resume.npz").unlink(missing_ok=True)  # a kill right after config.json
         print("final model: done before, skipped", file=sys.stderr)
         return
     if audio is None:

@@ -26,7 +26,6 @@ checkpoint was already written, the re-run writes the same weights again.
 from __future__ import annotations
 
 import json
-import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +45,12 @@ class EpochState:
         settings is never resumed.
     model, optimizer: the values of ``model.variables`` and ``model.optimizer.variables``, in order.
     average: the weight average's values (``WeightAverage``), empty without one.
+    kept: the float weights the checkpoint file holds (the best epoch's, averaged if averaging), so
+        a checkpoint written by an epoch that was killed before its state can be put back.
     counters: small numbers by name (``best``, ``stop_wait``, ``stop_best``, ``stop_best_epoch``,
-        ``average_steps``), restored into the callbacks that own them; None where there is no
-        value yet (no best so far).
+        ``average_steps``, ``kept_stamp``), restored into the callbacks that own them; None where there
+        is no value yet (no best so far). NaN and infinity are kept as they are (Python's JSON
+        writes and reads them), since early stopping treats a NaN best unlike no best.
     """
 
     fingerprint: str
@@ -57,26 +59,26 @@ class EpochState:
     seconds: float = 0.0
     history: dict[str, list[float]] = field(default_factory=dict)
     resumed_at: list[int] = field(default_factory=list)
-    counters: dict[str, float | None] = field(default_factory=dict)
+    counters: dict[str, float | list | None] = field(default_factory=dict)
     model: list[np.ndarray] = field(default_factory=list)
     optimizer: list[np.ndarray] = field(default_factory=list)
     average: list[np.ndarray] = field(default_factory=list)
+    kept: list[np.ndarray] = field(default_factory=list)
 
 
-_GROUPS = ("model", "optimizer", "average")
+_GROUPS = ("model", "optimizer", "average", "kept")
 
 
 def save(state: EpochState, path: Path) -> None:
     """Write ``state`` to ``path`` (an ``.npz``) through a temporary name and a rename."""
     header = {"format": FORMAT, "fingerprint": state.fingerprint, "epoch": state.epoch, "done": state.done,
               "seconds": state.seconds, "history": state.history, "resumed_at": state.resumed_at,
-              # JSON has no infinity or NaN: "no best value yet" is stored as null
-              "counters": {k: (None if v is None or not math.isfinite(v) else float(v)) for k, v in state.counters.items()},
+              "counters": state.counters,
               "sizes": {g: len(getattr(state, g)) for g in _GROUPS}}
     arrays = {f"{g}_{i}": a for g in _GROUPS for i, a in enumerate(getattr(state, g))}
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, header=np.array(json.dumps(header)), **arrays)
+            np.savez(f, header=np.array(json.dumps(header, default=float)), **arrays)  # default: numpy scalars
 
 
 def load(path: Path, fingerprint: str) -> EpochState | None:
@@ -90,7 +92,8 @@ def load(path: Path, fingerprint: str) -> EpochState | None:
             if header.get("format") != FORMAT or header.get("fingerprint") != fingerprint:
                 return None
             groups = {g: [z[f"{g}_{i}"] for i in range(int(header["sizes"][g]))] for g in _GROUPS}
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):  # truncated or foreign: not worth a failed run
+            return EpochState(fingerprint, int(header["epoch"]), bool(header["done"]), float(header["seconds"]),
+                              dict(header["history"]), list(header["resumed_at"]), dict(header["counters"]), **groups)
+    # truncated, empty or foreign: not worth a failed run
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile):
         return None
-    return EpochState(fingerprint, int(header["epoch"]), bool(header["done"]), float(header["seconds"]),
-                      header["history"], list(header["resumed_at"]), header["counters"], **groups)

@@ -154,12 +154,27 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.path, self.monitor = Path(path), monitor
         self.sign = 1.0 if MONITORS[monitor] == "min" else -1.0
         self.best = math.inf
+        self.kept: list[np.ndarray] = []  # the weights in the file, for train.epoch_state
+        self.stamp: list[int] | None = None  # the file's (mtime_ns, size) when this callback wrote it
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         value = self.sign * float((logs or {}).get(self.monitor, math.nan))
         if value < self.best:
             self.best = value
-            save_model_atomic(self.model, self.path)
+            self.write(self.model)
+
+    def write(self, model: keras.Model) -> None:
+        save_model_atomic(model, self.path)
+        self.kept, self.stamp = model.get_weights(), file_stamp(self.path)
+
+
+def file_stamp(path: Path) -> list[int] | None:
+    """[mtime_ns, size] of a file, None if there is none: tells whether someone else wrote it since."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
 
 
 class WeightAverage(keras.callbacks.Callback):
@@ -261,7 +276,7 @@ class KeepEpochState(keras.callbacks.Callback):
         if not self.state.epoch:
             return
         if self.checkpoint is not None and c.get("best") is not None:
-            self.checkpoint.best = c["best"]
+            self.checkpoint.best = c["best"]  # its file and weights were put back before training (train())
         if self.stopper is not None:  # its own on_train_begin has just reset these
             self.stopper.wait, self.stopper.best = int(c["stop_wait"]), c["stop_best"]
             self.stopper.best_epoch = int(c["stop_best_epoch"])
@@ -279,7 +294,8 @@ class KeepEpochState(keras.callbacks.Callback):
         st.done = bool(self.model.stop_training) or st.epoch >= self.epochs
         st.counters = {}
         if self.checkpoint is not None:
-            st.counters["best"] = self.checkpoint.best
+            st.counters["best"], st.counters["kept_stamp"] = self.checkpoint.best, self.checkpoint.stamp
+            st.kept = self.checkpoint.kept
         if self.stopper is not None:
             st.counters.update(stop_wait=self.stopper.wait, stop_best=self.stopper.best, stop_best_epoch=self.stopper.best_epoch)
         if self.average is not None:
@@ -296,7 +312,9 @@ def fingerprint(model_config: ModelConfig, fit: FitConfig, train_audio: Sequence
                 val_audio: Sequence[np.ndarray] | None, val_labels: np.ndarray | None, train_targets: np.ndarray | None) -> str:
     """SHA-256 over everything a fold's training computes from: a resume state is used only by
     the same settings on the same clips (their samples, labels and soft targets)."""
-    h = hashlib.sha256(json.dumps([model_config.to_dict(), dataclasses.asdict(fit)], sort_keys=True, default=str).encode())
+    # Keras and its backend too: a state saved by other code may not fit the model, or mix backends in one fold
+    identity = [model_config.to_dict(), dataclasses.asdict(fit), keras.__version__, keras.backend.backend()]
+    h = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     for part in (train_audio, [train_labels], val_audio or [], [] if val_labels is None else [val_labels],
                  [] if train_targets is None else [train_targets]):
         for a in part:
@@ -340,7 +358,11 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     state = (epoch_state.load(state_path, print_) if state_path is not None else None) or epoch_state.EpochState(print_)
     if state.epoch:
         model.optimizer.build(model.trainable_variables)
-        for v, a in zip([*model.variables, *model.optimizer.variables], [*state.model, *state.optimizer], strict=True):
+        variables, values = [*model.variables, *model.optimizer.variables], [*state.model, *state.optimizer]
+        if [tuple(v.shape) for v in variables] != [a.shape for a in values]:  # cannot happen with the same code
+            state = epoch_state.EpochState(print_)
+    if state.epoch:
+        for v, a in zip(variables, values, strict=True):
             v.assign(a)
         batches.epoch = state.epoch
         batches._order()
@@ -360,6 +382,15 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
         average = WeightAverage(fit.ema)
         callbacks.append(average)  # after BestCheckpoint: it saves the averaged weights
     callbacks.append(KeepEpochState(state, state_path, fit.epochs, guard, checkpointer, stopper, average))  # last
+    if checkpointer is not None and state.kept:
+        checkpointer.kept, checkpointer.stamp = state.kept, state.counters.get("kept_stamp")
+        if file_stamp(checkpoint) != checkpointer.stamp:
+            # Written by an epoch killed before its state (or lost): put back the one this state kept,
+            # since a re-run of that epoch need not write it again (nondeterministic kernels, a GPU).
+            now = model.get_weights()
+            model.set_weights(state.kept)
+            checkpointer.write(model)
+            model.set_weights(now)
     if not state.done:
         # shuffle=False: WindowBatches shuffles every epoch from (seed, epoch) already; Keras would also
         # shuffle the batch order from Python's global RNG, a state no resumed run could restore.

@@ -90,7 +90,7 @@ def run_task(task: Task, threads: int = 1) -> dict:
     tmp = Path(task.run.out) / f".fold_{task.fold}{PART}{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        result = train_fold(p, fold, audio, tmp)
+        result = train_fold(p, fold, audio, tmp, epoch_states=False)  # a retry starts in a new folder
         _maybe_die(task)
         kept = _commit(tmp, task.fold_dir)
     finally:
