@@ -58,7 +58,7 @@ def _weights(path):
 
 RECIPES = {
     "plain": FitConfig(epochs=4, batch_size=8, learning_rate=2e-3, seed=3),
-    # early stopping that does stop (checked below), killed before it does
+    # early stopping that does stop (checked below), killed before it does; -m slow (24 epochs in all)
     "stops-early": FitConfig(epochs=12, batch_size=8, learning_rate=2e-2, seed=3, patience=1),
     # every callback with memory (checkpoint, early stopping, weight average) and a step-counting schedule
     "ema-cosine-patience-mixup": FitConfig(epochs=4, batch_size=8, learning_rate=2e-3, seed=3, ema=0.9, patience=3,
@@ -66,7 +66,7 @@ RECIPES = {
 }
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("recipe", [pytest.param(r, marks=pytest.mark.slow) if r == "stops-early" else r for r in RECIPES])
 def test_resumed_fold_equals_the_uninterrupted_one(tones, tmp_path, monkeypatch, recipe):
     fit = RECIPES[recipe]
     whole = _train(tones, fit, tmp_path / "whole", state=False)
