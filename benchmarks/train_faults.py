@@ -31,6 +31,7 @@ import soundfile as sf
 
 from runtime.cli import ArgumentParser
 from runtime.files import PARTIAL, cannot_write, write_atomic
+from train import epoch_state
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"TF_DETERMINISTIC_OPS": "1", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
@@ -112,23 +113,14 @@ def ended_as_expected(sig: signal.Signals | None, returncode: int, stderr: str, 
 
 def _epochs_kept(state: Path) -> int:
     """Finished epochs recorded in a fold's epoch state (0: none, or unreadable)."""
-    try:
-        with np.load(state, allow_pickle=False) as z:
-            return int(json.loads(str(z["header"]))["epoch"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-        return 0
+    return int((epoch_state.header(state) or {}).get("epoch", 0))
 
 
 def truncated_files(out: Path) -> list[str]:
     """Files under their final names that are not complete: broken ``.keras`` archives, unparsable JSON,
     epoch states (``resume.npz``) that do not load."""
     bad = []
-    for state in out.glob("**/resume.npz"):
-        try:
-            with np.load(state, allow_pickle=False) as z:
-                json.loads(str(z["header"]))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            bad.append(str(state.relative_to(out)))
+    bad += [str(state.relative_to(out)) for state in out.glob("**/resume.npz") if epoch_state.header(state) is None]
     for ckpt in out.glob("**/*.keras"):
         if ckpt.name.startswith("."):
             continue  # a temporary name: allowed to be partial

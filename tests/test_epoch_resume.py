@@ -86,8 +86,7 @@ def test_resumed_fold_equals_the_uninterrupted_one(tones, tmp_path, monkeypatch,
 
 
 def _fingerprint_of(path) -> str:
-    with np.load(path) as z:
-        return json.loads(str(z["header"]))["fingerprint"]
+    return epoch_state.header(path)["fingerprint"]
 
 
 def test_a_fold_killed_after_its_last_epoch_is_not_trained_again(tones, tmp_path, monkeypatch):

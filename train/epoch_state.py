@@ -81,6 +81,21 @@ def save(state: EpochState, path: Path) -> None:
             np.savez(f, header=np.array(json.dumps(header, default=float)), **arrays)  # default: numpy scalars
 
 
+# What reading a truncated, empty or foreign file raises: such a state is ignored, not worth a failed run.
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile)
+
+
+def header(path: Path) -> dict | None:
+    """The JSON header of the state at ``path`` (``epoch``, ``done``, ``fingerprint``, ...), or None
+    if there is no readable one."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            h = json.loads(str(z["header"]))
+        return h if isinstance(h, dict) else None
+    except _UNREADABLE:
+        return None
+
+
 def load(path: Path, fingerprint: str) -> EpochState | None:
     """The state at ``path`` if it exists, is readable and belongs to ``fingerprint``; else None
     (the fold then starts from epoch 1, which is always correct, only slower)."""
@@ -94,6 +109,5 @@ def load(path: Path, fingerprint: str) -> EpochState | None:
             groups = {g: [z[f"{g}_{i}"] for i in range(int(header["sizes"][g]))] for g in _GROUPS}
             return EpochState(fingerprint, int(header["epoch"]), bool(header["done"]), float(header["seconds"]),
                               dict(header["history"]), list(header["resumed_at"]), dict(header["counters"]), **groups)
-    # truncated, empty or foreign: not worth a failed run
-    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile):
+    except _UNREADABLE:
         return None

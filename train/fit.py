@@ -177,6 +177,14 @@ def file_stamp(path: Path) -> list[int] | None:
     return [st.st_mtime_ns, st.st_size]
 
 
+def numpy_values(model: keras.Model, variables, dtype=None) -> list[np.ndarray]:
+    """Numpy copies of ``variables`` of ``model`` as training left them."""
+    # JAX keeps the training state outside the model's variables between steps; pull it back first
+    if hasattr(model, "jax_state_sync"):
+        model.jax_state_sync()
+    return [np.array(keras.ops.convert_to_numpy(v.value), dtype=dtype) for v in variables]
+
+
 class WeightAverage(keras.callbacks.Callback):
     """Exponential moving average of the float weights (BatchNorm statistics included), for
     validation and checkpoints; training itself goes on from the raw weights.
@@ -200,10 +208,7 @@ class WeightAverage(keras.callbacks.Callback):
         return [v for v in model.weights if "float" in str(v.dtype)]
 
     def _values(self) -> list[np.ndarray]:
-        # JAX keeps the training state outside the model's variables between steps; pull it back first
-        if hasattr(self.model, "jax_state_sync"):
-            self.model.jax_state_sync()
-        return [np.array(keras.ops.convert_to_numpy(v.value), dtype=np.float32) for v in self.variables]
+        return numpy_values(self.model, self.variables, np.float32)
 
     def _assign(self, values: list[np.ndarray]) -> None:
         for v, a in zip(self.variables, values):
@@ -252,10 +257,6 @@ class _Progress(keras.callbacks.Callback):
         self.bar.close()
 
 
-def _values(variables) -> list[np.ndarray]:
-    return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]
-
-
 class KeepEpochState(keras.callbacks.Callback):
     """Record an :class:`train.epoch_state.EpochState` after every epoch (and write it to ``path``
     unless None), and put a resumed state's counters back into the callbacks that own them.
@@ -292,6 +293,8 @@ class KeepEpochState(keras.callbacks.Callback):
             st.history.setdefault(k, []).append(float(v))
         st.seconds = self.before + time.perf_counter() - self.start
         st.done = bool(self.model.stop_training) or st.epoch >= self.epochs
+        if self.path is None:  # history and seconds are all train() needs
+            return
         st.counters = {}
         if self.checkpoint is not None:
             st.counters["best"], st.counters["kept_stamp"] = self.checkpoint.best, self.checkpoint.stamp
@@ -301,11 +304,9 @@ class KeepEpochState(keras.callbacks.Callback):
         if self.average is not None:
             st.counters["average_steps"] = self.average.steps
             st.average = [a.copy() for a in self.average.average]
-        if self.path is not None:
-            if hasattr(self.model, "jax_state_sync"):  # JAX keeps the training state outside the variables
-                self.model.jax_state_sync()
-            st.model, st.optimizer = _values(self.model.variables), _values(self.model.optimizer.variables)
-            epoch_state.save(st, self.path)
+        st.model = numpy_values(self.model, self.model.variables)
+        st.optimizer = numpy_values(self.model, self.model.optimizer.variables)
+        epoch_state.save(st, self.path)
 
 
 def fingerprint(model_config: ModelConfig, fit: FitConfig, train_audio: Sequence[np.ndarray], train_labels: np.ndarray,
@@ -354,7 +355,9 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
         rate = keras.optimizers.schedules.CosineDecay(fit.learning_rate, decay_steps=fit.epochs * len(batches))
     model.compile(optimizer=keras.optimizers.Adam(rate),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=fit.label_smoothing), metrics=["accuracy"])
-    print_ = fingerprint(model_config, fit, train_audio, train_labels, val_audio, val_labels, train_targets)
+    # the clips are hashed only when a state may be read or written
+    print_ = (fingerprint(model_config, fit, train_audio, train_labels, val_audio, val_labels, train_targets)
+              if state_path is not None else "")
     state = (epoch_state.load(state_path, print_) if state_path is not None else None) or epoch_state.EpochState(print_)
     if state.epoch:
         model.optimizer.build(model.trainable_variables)
