@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from train.grid import GridConfig, main, run_grid
-from train.grid_task import FAULTS_ENV
+from train.grid_task import FAULTS_ENV, PART
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("lv42", "lv24")
@@ -120,6 +120,47 @@ def test_local_jobs_match_in_process(in_process, data, tmp_path):
     result = run_grid(_config(data, tmp_path / "jobs", jobs=2))
     assert (result["ran"], result["failed"]) == (4, 0)
     assert _folds(tmp_path / "jobs") == _folds(in_process)
+
+
+def test_a_task_killed_mid_fold_goes_on_from_its_last_epoch(data, tmp_path, monkeypatch):
+    """Regression: a grid task trained in a throw-away folder with no epoch state, so a task killed in
+    epoch 90 of 100 (or its retry) started again from epoch 1. Now it keeps fold_K/resume.npz, as
+    python -m train does, and the re-run (by either command) trains only the epochs left, ending where
+    an uninterrupted grid ends (same process, same seeds)."""
+    from train.fit import KeepEpochState
+
+    def config(out):
+        return GridConfig(models=("lv42",), data=(("folders", str(data)),), protocol="kfold", out=str(out),
+                          training=dict(k=2, epochs=3, batch_size=16, sample_rate=8000))
+
+    assert run_grid(config(tmp_path / "whole"))["failed"] == 0
+    keep = KeepEpochState.on_epoch_end
+
+    def dying(self, epoch, logs=None):  # the process "dies" right after epoch 2's state was written
+        keep(self, epoch, logs)
+        if epoch + 1 == 2:
+            raise RuntimeError("killed")
+
+    monkeypatch.setattr(KeepEpochState, "on_epoch_end", dying)
+    out = tmp_path / "cut"
+    assert run_grid(config(out))["failed"] == 2
+    run = out / "lv42_folders"
+    for k in (0, 1):  # no result, no throw-away folder: only the state, in the fold's own folder
+        assert sorted(p.name for p in (run / f"fold_{k}").iterdir()) == ["resume.npz"]
+    assert not list(run.glob(f".fold_*{PART}*"))
+    monkeypatch.undo()
+    # fold 0 goes on under python -m train (the same settings, into the grid's run folder), fold 1 under the grid
+    from train.__main__ import main as train_main
+
+    assert train_main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--out", str(run), "--max-folds", "1",
+                       "--quiet", "--protocol", "kfold", "--k", "2", "--epochs", "3", "--batch-size", "16", "--sample-rate", "8000"]) == 0
+    result = run_grid(config(out))
+    assert (result["ran"], result["skipped"], result["failed"]) == (1, 1, 0)
+    for k in (0, 1):
+        folder = run / f"fold_{k}"
+        assert json.loads((folder / "result.json").read_text())["resumed_at"] == [2]
+        assert not (folder / "resume.npz").exists()
+    assert _folds(out) == _folds(tmp_path / "whole")
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -346,11 +346,12 @@ def claim(cfg: TrainConfig) -> Path:
     return out
 
 
-def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, epoch_states: bool = True) -> dict:
+def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, state_path: Path | None = None) -> dict:
     """Train and evaluate one fold into ``fold_dir``; result.json is written last. Returns the result.
 
-    ``epoch_states``: keep ``fold_dir/resume.npz`` after every epoch (``train.epoch_state``); off
-    where nothing could resume from it (the grid trains in a throw-away folder)."""
+    ``state_path``: where the fold's state is kept after every epoch, and resumed from
+    (``train.epoch_state``); ``fold_dir/resume.npz`` unless given (the grid trains in a throw-away
+    folder and keeps it in the fold's own folder, so either command resumes the other's fold)."""
     from train.fit import evaluate, train
     from train.plots import confusion_png, curves_png
 
@@ -361,11 +362,11 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, epoch_states
     ckpt = fold_dir / "model.keras"
     fit_k = dataclasses.replace(p.fit, seed=cfg.seed + fold.index)
     targets = _distilled_targets(p, f"fold_{fold.index}", fold.train, audio)
-    state = fold_dir / "resume.npz"
+    state = state_path or fold_dir / "resume.npz"
     r = train(p.model_config, [audio[i] for i in fold.train], labels[list(fold.train)],
               [audio[i] for i in fold.val], labels[list(fold.val)], fit_k, ckpt,
               desc=f"{entry.name} fold {fold.index + 1}/{len(p.folds)} ({fold.name})", progress=cfg.progress,
-              train_targets=targets, state_path=state if epoch_states else None)
+              train_targets=targets, state_path=state)
     if r["resumed_at"]:
         print(f"fold {fold.index} ({fold.name}): resumed after epoch {', '.join(map(str, r['resumed_at']))}", file=sys.stderr)
     ev = evaluate(ckpt, p.model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)

@@ -2,7 +2,9 @@
 
 This is the function a Ray worker (or the driver itself, in-process) executes. It writes the fold
 into a private temporary folder and renames it into place only when complete, so a worker killed
-mid-task leaves no partial ``fold_K/`` behind and a retried task cannot produce a second result.
+mid-task leaves no partial result behind and a retried task cannot produce a second one. Its state
+after every epoch is kept in ``fold_K/resume.npz``, as ``python -m train`` keeps it, so a retried or
+re-run task goes on from the last finished epoch instead of epoch 1.
 """
 
 from __future__ import annotations
@@ -89,8 +91,12 @@ def run_task(task: Task, threads: int = 1) -> dict:
     audio = decode(p.dataset.clips, p.rate, _AUDIO)
     tmp = Path(task.run.out) / f".fold_{task.fold}{PART}{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
+    # The epoch state lives where python -m train keeps it, fold_K/resume.npz, outside the throw-away
+    # folder: a retry (or a re-run after a crash, or python -m train) goes on from the last finished
+    # epoch. Until the rename below fold_K/ holds nothing else, and task.done() needs a result.json.
+    task.fold_dir.mkdir(exist_ok=True)
     try:
-        result = train_fold(p, fold, audio, tmp, epoch_states=False)  # a retry starts in a new folder
+        result = train_fold(p, fold, audio, tmp, state_path=task.fold_dir / "resume.npz")
         _maybe_die(task)
         kept = _commit(tmp, task.fold_dir)
     finally:
@@ -102,8 +108,9 @@ def run_task(task: Task, threads: int = 1) -> dict:
 def _commit(tmp: Path, final: Path) -> bool:
     """Rename the finished fold into place. False when another attempt already finished it (ours is dropped)."""
     if (final / "result.json").is_file():
+        (final / "resume.npz").unlink(missing_ok=True)  # what this attempt wrote there after the other's rename
         return False
-    if final.exists():  # an unfinished fold from an interrupted ``python -m train``: replaced
+    if final.exists():  # the epoch state of this task, or an unfinished fold of ``python -m train``: replaced
         shutil.rmtree(final)
     try:
         os.rename(tmp, final)
