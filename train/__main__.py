@@ -40,6 +40,9 @@ from train.protocols import PROTOCOLS, Fold, changed_counts, make_folds
 # Largest --seed: fold K seeds with seed + K, and numpy/TensorFlow refuse seeds from 2**32 on.
 MAX_SEED = 2**32 - 1 - 1000
 
+# A fold's state after every epoch (train.epoch_state), in the fold's folder while it trains
+RESUME = "resume.npz"
+
 # Fields of TrainConfig that do not change what a fold computes (so a resumed run may differ in them).
 NOT_IDENTITY = ("out", "data", "max_folds", "final", "progress", "cache_dir")
 SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "epochs", "best_epoch", "train_seconds")
@@ -346,11 +349,11 @@ def claim(cfg: TrainConfig) -> Path:
     return out
 
 
-def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, state_path: Path | None = None) -> dict:
+def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, state_dir: Path | None = None) -> dict:
     """Train and evaluate one fold into ``fold_dir``; result.json is written last. Returns the result.
 
-    ``state_path``: where the fold's state is kept after every epoch, and resumed from
-    (``train.epoch_state``); ``fold_dir/resume.npz`` unless given (the grid trains in a throw-away
+    ``state_dir``: the folder whose ``resume.npz`` keeps the fold's state after every epoch, and is
+    resumed from (``train.epoch_state``); ``fold_dir`` unless given (the grid trains in a throw-away
     folder and keeps it in the fold's own folder, so either command resumes the other's fold)."""
     from train.fit import evaluate, train
     from train.plots import confusion_png, curves_png
@@ -362,7 +365,7 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, state_path: 
     ckpt = fold_dir / "model.keras"
     fit_k = dataclasses.replace(p.fit, seed=cfg.seed + fold.index)
     targets = _distilled_targets(p, f"fold_{fold.index}", fold.train, audio)
-    state = state_path or fold_dir / "resume.npz"
+    state = (state_dir or fold_dir) / RESUME
     r = train(p.model_config, [audio[i] for i in fold.train], labels[list(fold.train)],
               [audio[i] for i in fold.val], labels[list(fold.val)], fit_k, ckpt,
               desc=f"{entry.name} fold {fold.index + 1}/{len(p.folds)} ({fold.name})", progress=cfg.progress,
@@ -433,7 +436,7 @@ def run(cfg: TrainConfig) -> dict:
     finished = finished_folds(p)  # every one on disk, checked before any training
     for fold in todo:
         if fold.index in finished:
-            (out / f"fold_{fold.index}" / "resume.npz").unlink(missing_ok=True)  # a kill right after result.json
+            (out / f"fold_{fold.index}" / RESUME).unlink(missing_ok=True)  # a kill right after result.json
             print(f"fold {fold.index} ({fold.name}): done before, skipped", file=sys.stderr)
             continue
         if audio is None:
@@ -466,7 +469,7 @@ def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> No
     cfg = p.cfg
     final_dir = out / "final"
     if (final_dir / "model.keras").is_file() and (final_dir / "config.json").is_file():
-        (final_dir / "resume.npz").unlink(missing_ok=True)  # a kill right after config.json
+        (final_dir / RESUME).unlink(missing_ok=True)  # a kill right after config.json
         print("final model: done before, skipped", file=sys.stderr)
         return
     if audio is None:
@@ -474,7 +477,7 @@ def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> No
     epochs = int(np.median([r["best_epoch"] for r in results])) if results else cfg.epochs
     final_dir.mkdir(exist_ok=True)
     remove_partials(final_dir)
-    state = final_dir / "resume.npz"
+    state = final_dir / RESUME
     r = train(p.model_config, audio, p.labels, None, None, dataclasses.replace(p.fit, epochs=epochs),
               final_dir / "model.keras", desc=f"{p.model_config.name} final (all data)", progress=cfg.progress,
               train_targets=_distilled_targets(p, "final", range(len(audio)), audio), state_path=state)

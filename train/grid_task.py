@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from train.__main__ import TrainConfig, plan, train_fold
+from train.__main__ import RESUME, TrainConfig, plan, train_fold
 from train.data import AudioCache, decode
 
 # Test hook: a folder; a file there named like a task's key makes that task SIGKILL its own worker
@@ -96,7 +96,7 @@ def run_task(task: Task, threads: int = 1) -> dict:
     # epoch. Until the rename below fold_K/ holds nothing else, and task.done() needs a result.json.
     task.fold_dir.mkdir(exist_ok=True)
     try:
-        result = train_fold(p, fold, audio, tmp, state_path=task.fold_dir / "resume.npz")
+        result = train_fold(p, fold, audio, tmp, state_dir=task.fold_dir)
         _maybe_die(task)
         kept = _commit(tmp, task.fold_dir)
     finally:
@@ -108,7 +108,7 @@ def run_task(task: Task, threads: int = 1) -> dict:
 def _commit(tmp: Path, final: Path) -> bool:
     """Rename the finished fold into place. False when another attempt already finished it (ours is dropped)."""
     if (final / "result.json").is_file():
-        (final / "resume.npz").unlink(missing_ok=True)  # what this attempt wrote there after the other's rename
+        (final / RESUME).unlink(missing_ok=True)  # what this attempt wrote there after the other's rename
         return False
     if final.exists():  # the epoch state of this task, or an unfinished fold of ``python -m train``: replaced
         shutil.rmtree(final)
