@@ -175,6 +175,9 @@ def test_a_task_killed_mid_fold_goes_on_from_its_last_epoch(data, tmp_path, monk
     (["--max-folds", "0"], "--max-folds must be at least 1, got 0"),  # was: every fold
     (["--max-folds", "-1"], "--max-folds must be at least 1, got -1"),  # was: all but the last
     (["--seeds", "4294967296"], "--seeds must be between 0 and"),  # was: run.json written, every task failed, exit 0
+    (["--name", "{model}_{seed}"], "only {model} and {dataset} can be filled in"),
+    (["--name", "../{model}"], "without a path separator"),
+    (["--name", ".{model}"], "not start with a dot"),
 ])
 def test_errors_are_one_line(tmp_path, capsys, data, extra, message):
     base = {"--models": "lv42", "--datasets": "folders", "--data": str(data), "--protocol": "kfold", "--out": str(tmp_path / "o")}
@@ -182,6 +185,29 @@ def test_errors_are_one_line(tmp_path, capsys, data, extra, message):
     assert main([x for kv in base.items() for x in kv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err, err
+
+
+def test_name_template_puts_grid_runs_beside_hand_started_ones(data, tmp_path, capsys):
+    """--name: a grid names its runs as a hand-started series is named, so it adds seeds to that series
+    (the hand run's finished folds are skipped, not trained again) instead of a second, differently named copy."""
+    from train.__main__ import main as train_main
+
+    out = tmp_path / "runs"
+    settings = ["--protocol", "kfold", "--k", "2", "--epochs", "1", "--batch-size", "16", "--sample-rate", "8000"]
+    assert train_main(["--model", "lv42", "--dataset", "folders", "--data", str(data), "--out", str(out / "folders_lv42_e1"),
+                       "--quiet", *settings]) == 0
+    assert main(["--models", "lv42", "--datasets", "folders", "--data", str(data), "--out", str(out), "--seeds", "0", "1",
+                 "--name", "{dataset}_{model}_e1", *settings]) == 0
+    assert "grid: 2 task(s) run, 2 done before, 0 failed" in capsys.readouterr().out  # seed 1's two folds only
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["folders_lv42_e1", "folders_lv42_e1_seed1"]
+    assert json.loads((out / "folders_lv42_e1_seed1" / "run.json").read_text())["seed"] == 1
+    for run in ("folders_lv42_e1", "folders_lv42_e1_seed1"):
+        assert json.loads((out / run / "summary.json").read_text())["complete"], run
+
+
+def test_name_template_that_merges_runs_is_refused(data, tmp_path):
+    with pytest.raises(ValueError, match=r"gives two runs the folder 'x_folders' \(lv42 on folders and lv24 on folders\)"):
+        _config(data, tmp_path, name="x_{dataset}")
 
 
 def test_grid_takes_every_training_option_of_python_m_train(data, tmp_path):

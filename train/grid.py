@@ -27,6 +27,9 @@ from train.grid_task import Task, clean_parts, run_task
 from train.protocols import PROTOCOLS
 
 
+DEFAULT_NAME = "{model}_{dataset}"  # a run's folder in the grid, before any _seed<N> (run_name)
+
+
 class GridError(ValueError):
     """A grid that cannot start; the message is one line."""
 
@@ -51,6 +54,8 @@ class GridConfig:
     gpus_per_task: float = 0.0
     max_retries: int = 3
     jobs: int = 1  # > 1: that many worker processes on this machine, without Ray
+    # Each run's folder under ``out``: {model} and {dataset} filled in, ``_seed<N>`` added for seeds other than 0.
+    name: str = DEFAULT_NAME
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.training) - set(TRAINING_FIELDS))
@@ -61,6 +66,7 @@ class GridConfig:
         bad = [s for s in self.seeds if not 0 <= s <= MAX_SEED]
         if bad:  # else run.json is written and every task then fails on the seed
             raise GridError(f"--seeds must be between 0 and {MAX_SEED}, got {', '.join(map(str, bad))}")
+        check_names(self)
 
     @property
     def epochs(self) -> int:
@@ -75,9 +81,34 @@ class GridConfig:
         return f"local, {self.jobs} processes" if self.jobs > 1 else "in-process"
 
 
-def run_name(model: str, dataset: str, seed: int) -> str:
-    # Seed 0 has no suffix, so adding seeds to a grid later keeps its existing folders.
-    return f"{model}_{dataset}" + (f"_seed{seed}" if seed else "")
+def run_name(model: str, dataset: str, seed: int, template: str = DEFAULT_NAME) -> str:
+    """A run's folder name: ``template`` with {model} and {dataset} filled in, plus ``_seed<N>`` unless the seed is 0.
+
+    Seed 0 has no suffix, so adding seeds to a grid later keeps its existing folders; and a template such as
+    ``{dataset}_{model}_seg4_e100`` names grid runs as hand-started runs are named
+    (``emodb_sincnet_seg4_e100``, ``emodb_sincnet_seg4_e100_seed1``), so the two series sit side by side.
+    """
+    return template.format(model=model, dataset=dataset) + (f"_seed{seed}" if seed else "")
+
+
+def check_names(cfg: GridConfig) -> None:
+    """GridError (one line) unless ``cfg.name`` gives every run of the grid its own plain folder name."""
+    try:
+        names = {(m, d, s): run_name(m, d, s, cfg.name) for d, _ in cfg.data for m in cfg.models for s in cfg.seeds}
+    except (KeyError, IndexError, AttributeError, ValueError) as e:  # {seed}, {0}, {model.x}, a lone brace
+        raise GridError(f"--name {cfg.name!r}: only {{model}} and {{dataset}} can be filled in ({type(e).__name__}: {e})")
+    for n in names.values():
+        # A separator would put runs outside OUT or in folders the report's OUT/* does not list; a leading dot
+        # would hide the run like the grid's own temporary .fold_K.part-* folders.
+        if not n or n.startswith(".") or "/" in n or os.sep in n:
+            raise GridError(f"--name {cfg.name!r} gives {n!r}: a run folder name must be non-empty, without a path "
+                            "separator, and not start with a dot")
+    seen: dict[str, tuple] = {}
+    for key, n in names.items():
+        if n in seen:  # two runs would train into one folder and refuse each other's run.json
+            raise GridError(f"--name {cfg.name!r} gives two runs the folder {n!r} ({seen[n][0]} on {seen[n][1]} and "
+                            f"{key[0]} on {key[1]}): add {{model}} or {{dataset}}")
+        seen[n] = key
 
 
 def expand(cfg: GridConfig) -> tuple[dict[str, RunPlan], list[Task]]:
@@ -88,7 +119,7 @@ def expand(cfg: GridConfig) -> tuple[dict[str, RunPlan], list[Task]]:
         for model in cfg.models:
             for seed in cfg.seeds:
                 run = TrainConfig(model=model, dataset=dataset, data=str(Path(folder).resolve()), protocol=cfg.protocol,
-                                  out=str(out / run_name(model, dataset, seed)), seed=seed, progress=False, **cfg.training)
+                                  out=str(out / run_name(model, dataset, seed, cfg.name)), seed=seed, progress=False, **cfg.training)
                 p = plan(run)
                 plans[Path(run.out).name] = p
                 folds = p.folds[: cfg.max_folds] if cfg.max_folds else p.folds
@@ -274,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
         description=textwrap.fill(  # filled here: the raw formatter keeps the examples' lines as written
             "Run an experiment grid: one task per (model, dataset, fold, seed), in this process one "
             "after another (default), in N local worker processes (--jobs N) or on Ray. Results land as "
-            "OUT/<model>_<dataset>[_seed<N>]/ in the layout of python -m train (fold folders, summary.json), so "
+            "OUT/<model>_<dataset>[_seed<N>]/ (or as --name says) in the layout of python -m train (fold folders, summary.json), so "
             "python -m train.report reads them. Finished folds are skipped: re-run the same command after a crash "
             "to finish what is missing. Ends with an accuracy report (OUT/report.md). Ray is optional: "
             "pip install 'tinyaudio[grid]'.", 79, break_on_hyphens=False),
@@ -297,6 +328,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="grid folder, e.g. runs/GRID; on a cluster, on storage every worker sees")
     g.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED",
                    help="one run per seed (default: 0); runs other than seed 0 get a _seed<N> suffix")
+    g.add_argument("--name", default=DEFAULT_NAME, metavar="TEMPLATE",
+                   help="each run's folder under --out, with {model} and {dataset} filled in and _seed<N> added for "
+                   "seeds other than 0 (default: %(default)s); e.g. '{dataset}_{model}_seg4_e100' names runs as "
+                   "hand-started ones, emodb_sincnet_seg4_e100[_seed1]")
     t = p.add_argument_group("training (as python -m train)")
     add_training_arguments(t)
     t.add_argument("--max-folds", type=int, default=None, help="only the first N folds of each run (quick grids)")
@@ -356,7 +391,7 @@ def config_from_args(args: argparse.Namespace) -> GridConfig:
                       seeds=tuple(dict.fromkeys(args.seeds)), training=training_fields(args, list(models)),
                       max_folds=args.max_folds, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
                       num_cpus=args.num_cpus, cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
-                      max_retries=args.max_retries, jobs=args.jobs)
+                      max_retries=args.max_retries, jobs=args.jobs, name=args.name)
 
 
 def main(argv: list[str] | None = None) -> int:
