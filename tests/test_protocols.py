@@ -42,6 +42,53 @@ def test_no_leakage_synthetic(protocol):
     assert make_folds(ds, protocol, seed=3, k=3) == folds  # seeded: deterministic
 
 
+@pytest.mark.parametrize("protocol", ["loso", "kfold"])
+def test_validation_by_speaker_holds_out_unseen_speakers_and_keeps_the_test_sets(protocol):
+    """--val-by speaker: no validation speaker trains (by default they do, only their recordings are
+    kept apart), while every fold tests exactly what it tests by default, so the two are comparable."""
+    ds = _synthetic(speakers=7)
+    default = make_folds(ds, protocol, seed=3, k=3)
+    by_speaker = make_folds(ds, protocol, seed=3, k=3, val_by="speaker")
+    _assert_no_leak(ds, by_speaker, speakers=True)
+    speakers = lambda part: {ds.clips[i].speaker for i in part}  # noqa: E731
+    assert any(speakers(f.val) & speakers(f.train) for f in default)  # what the option changes
+    for d, f in zip(default, by_speaker):
+        assert f.test == d.test and f.val and not speakers(f.val) & speakers(f.train)
+        assert sorted(f.train + f.val) == sorted(d.train + d.val)
+    assert make_folds(ds, protocol, seed=3, k=3, val_by="speaker") == by_speaker
+    with pytest.raises(DataError, match="speaker.*in both train and validation"):
+        check_fold(ds.clips, default[0], val_by="speaker")
+
+
+def test_tools_that_rebuild_a_runs_folds_honour_its_validation_grouping():
+    """Distillation, ensembles and the order probe rebuild a finished run's folds from its run.json to
+    check which clips it trained and validated on: a --val-by speaker run must not read as the default."""
+    from train.__main__ import TrainConfig, _identity
+    from train.finished import run_folds
+
+    ds = _synthetic(speakers=7)
+    cfg = TrainConfig(model="lv42", dataset="x", data=".", protocol="kfold", out=".", seed=3, val_by="speaker")
+    assert _identity(cfg)["val_by"] == "speaker"
+    assert "val_by" not in _identity(TrainConfig(model="lv42", dataset="x", data=".", protocol="kfold", out="."))
+    assert run_folds(_identity(cfg), ds) == make_folds(ds, "kfold", seed=3, val_by="speaker")
+    assert run_folds({"protocol": "kfold", "seed": 3}, ds) == make_folds(ds, "kfold", seed=3)  # from before the option
+
+
+def test_validation_by_speaker_errors():
+    ds = _synthetic()
+    no_spk = Dataset("x", ds.labels, tuple(Clip(c.path, c.label, None, c.source, fold=1 + i % 2)
+                                           for i, c in enumerate(ds.clips)))
+    with pytest.raises(DataError, match="no speaker information: --val-by speaker needs speakers"):
+        make_folds(no_spk, "official", val_by="speaker")
+    with pytest.raises(DataError, match="--val-by speaker applies to loso, official and kfold"):
+        make_folds(ds, "split", val_by="speaker")
+    with pytest.raises(DataError, match="with --val-by speaker needs at least 4 speakers"):
+        make_folds(_synthetic(speakers=3), "loso", val_by="speaker")
+    assert len(make_folds(_synthetic(speakers=3), "loso")) == 3  # enough without it
+    with pytest.raises(DataError, match="unknown validation grouping 'voice'"):
+        make_folds(ds, "kfold", val_by="voice")
+
+
 def test_check_fold_catches_leak():
     ds = _synthetic()
     bad = Fold(0, "bad", train=(0, 1, 2), val=(3,), test=(4, 20))  # clip 4 shares speaker/source with train
@@ -102,6 +149,10 @@ def test_emodb_kfold_real(emodb_dir):
     assert len(folds) == 3
     _assert_no_leak(ds, folds, speakers=True)
     assert sorted(i for f in folds for i in f.test) == list(range(len(ds.clips)))
+    by_speaker = make_folds(ds, "kfold", k=3, val_by="speaker")
+    for d, f in zip(folds, by_speaker):
+        check_fold(ds.clips, f, val_by="speaker")
+        assert f.test == d.test and len({ds.clips[i].speaker for i in f.val}) >= 1
 
 
 def test_urbansound_official_and_split_real(urbansound_dir):

@@ -82,6 +82,8 @@ def test_train_cli_eq_inf_is_one_line(tmp_path, capsys):
     ("loso", ["--k", "5"], "--protocol loso ignores it"),
     ("split", ["--k", "5"], "--protocol split ignores it"),
     ("split", ["--val-fraction", "0.2"], "its own 80/10/10 validation share"),
+    ("split", ["--val-by", "speaker"], "--val-by applies to loso, official and kfold"),
+    ("kfold", ["--val-by", "speaker"], "has no speaker information: --val-by speaker needs speakers"),
     ("kfold", ["--no-augment", "--speed", "0.9", "1.1"], "--speed shape the training augmentation"),
     ("kfold", ["--no-augment", "--eq", "6", "--masks", "2"], "--eq and --masks shape the training augmentation"),
     ("kfold", ["--mixup", "1e308"], "mixup must be 0 (off) or positive up to 100"),
@@ -457,6 +459,8 @@ def test_report_tables_keep_other_protocol_settings_apart():
     assert recipe({**base, "val_fraction": 0.3, "patience": 1}) == ("augment, validation share 0.3, "
                                                                    "early stop after 1 epochs")
     assert recipe({**base, "protocol": "loso", "k": 2}) == "augment"  # k means nothing outside k-fold
+    assert recipe({**base, "val_by": "speaker"}) == "augment, validation by speaker"
+    assert recipe({**base, "val_by": "recording"}) == "augment"
     assert paper_value("lv24", "fsdd", "loso") is not None and paper_value("lv24", "fsdd", "kfold") is None
     assert paper_value("lv24", "emodb", "kfold") is not None
     assert paper_value("conv2d", "urbansound8k", "split") == paper_value("conv2d", "urbansound8k", "official")

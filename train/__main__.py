@@ -35,7 +35,7 @@ from runtime.cli import ArgumentParser
 from runtime.files import remove_partials, write_atomic
 from train.augment import Augment
 from train.data import LOADERS, AudioCache, DataError, decode, load_dataset
-from train.protocols import PROTOCOLS, Fold, changed_counts, make_folds
+from train.protocols import PROTOCOLS, VAL_BY, Fold, changed_counts, make_folds
 
 # Largest --seed: fold K seeds with seed + K, and numpy/TensorFlow refuse seeds from 2**32 on.
 MAX_SEED = 2**32 - 1 - 1000
@@ -66,6 +66,7 @@ class TrainConfig:
     augment: bool = True
     k: int = 3
     val_fraction: float = 0.1
+    val_by: str = "recording"  # what validation holds out whole (train.protocols.VAL_BY; kept out of run.json by default)
     patience: int | None = None
     monitor: str = "val_loss"
     schedule: str = "constant"
@@ -153,6 +154,8 @@ def _identity(cfg: TrainConfig) -> dict:
         identity.pop("sinc_units")
     if cfg.head_segments == 1:  # the papers' head: run folders from before --head-segments still resume
         identity.pop("head_segments")
+    if cfg.val_by == TrainConfig.val_by:  # likewise for run folders from before --val-by
+        identity.pop("val_by")
     if not cfg.teacher:  # kept out of plain runs' run.json, which then still match those from before --teacher
         for name in ("teacher", "teacher_weight", "teacher_temperature"):
             identity.pop(name)
@@ -223,7 +226,7 @@ def plan(cfg: TrainConfig) -> RunPlan:
     entry = get_entry(cfg.model)
     rate = resolve_rate(cfg.model, cfg.dataset, cfg.sample_rate)
     dataset = load_dataset(cfg.dataset, Path(cfg.data))
-    folds = make_folds(dataset, cfg.protocol, seed=cfg.seed, k=cfg.k, val_fraction=cfg.val_fraction)
+    folds = make_folds(dataset, cfg.protocol, seed=cfg.seed, k=cfg.k, val_fraction=cfg.val_fraction, val_by=cfg.val_by)
     if cfg.cache_dir is not None:
         AudioCache(cfg.cache_dir)  # creates the folder: one that cannot be is a one-line error before run.json is written
     if cfg.sinc_units not in SINC_UNITS:
@@ -489,7 +492,7 @@ def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> No
 
 # TrainConfig fields set by add_training_arguments (each option's dest is its field's name): what a
 # grid shares between its runs; the other fields name the run (model, dataset, seed, ...) or its I/O.
-TRAINING_FIELDS = ("sample_rate", "window", "epochs", "batch_size", "lr", "augment", "k", "val_fraction", "patience", "monitor",
+TRAINING_FIELDS = ("sample_rate", "window", "epochs", "batch_size", "lr", "augment", "k", "val_fraction", "val_by", "patience", "monitor",
                    "schedule", "label_smoothing", "mixup", "ema", "speed", "eq_db", "masks", "sinc_units",
                    "head_segments")
 assert set(TRAINING_FIELDS) <= {f.name for f in dataclasses.fields(TrainConfig)}, TRAINING_FIELDS
@@ -511,6 +514,12 @@ def add_training_arguments(p) -> None:
                    help="random time shift, gain and noise on training batches (default: on)")
     p.add_argument("--k", type=int, default=3, help="folds for --protocol kfold (default: 3)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training side held out for checkpoint selection (default: 0.1)")
+    p.add_argument("--val-by", choices=VAL_BY, default="recording",
+                   help="what the validation share holds out whole under loso, official and kfold. recording "
+                   "(default): validation clips come from speakers that also train, so the kept checkpoint is the "
+                   "one best on known voices. speaker: whole speakers are held out, unseen in training as the test "
+                   "speakers are, so the checkpoint is picked on what the test measures, at the cost of their "
+                   "clips in training (needs a dataset with speakers)")
     p.add_argument("--patience", type=int, default=None, help="early stopping after this many epochs without a better --monitor value (default: off)")
     p.add_argument("--monitor", choices=("val_loss", "val_accuracy"), default="val_loss",
                    help="which validation figure picks the kept checkpoint (and early stopping): lowest val_loss, "
@@ -566,6 +575,9 @@ def training_fields(args: argparse.Namespace, models: list[str]) -> dict:
     # that says "--k 5" for a leave-one-speaker-out run would misstate how it was trained.
     if args.k != TrainConfig.k and args.protocol != "kfold":
         raise ValueError(f"--k sets the folds of --protocol kfold; --protocol {args.protocol} ignores it")
+    if args.val_by != TrainConfig.val_by and args.protocol in ("split", "random-split"):
+        raise ValueError(f"--val-by applies to loso, official and kfold; --protocol {args.protocol} draws its validation "
+                         "share its own way (split: whole speakers already; random-split: single clips)")
     if args.val_fraction != TrainConfig.val_fraction and args.protocol in ("split", "random-split"):
         raise ValueError(f"--val-fraction holds out validation clips from each fold's training side; --protocol "
                          f"{args.protocol} has its own 80/10/10 validation share and ignores it")

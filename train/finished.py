@@ -27,10 +27,10 @@ def read_run(run: Path) -> dict:
 
 
 def run_folds(cfg: dict, dataset: Dataset) -> list[Fold]:
-    """The folds a run was trained on, rebuilt on ``dataset`` from its run.json (protocol, seed, k and
-    validation share; ``python -m train``'s defaults where a key is absent)."""
+    """The folds a run was trained on, rebuilt on ``dataset`` from its run.json (protocol, seed, k,
+    validation share and grouping; ``python -m train``'s defaults where a key is absent)."""
     return make_folds(dataset, cfg["protocol"], seed=cfg.get("seed", 0), k=cfg.get("k", 3),
-                      val_fraction=cfg.get("val_fraction", 0.1))
+                      val_fraction=cfg.get("val_fraction", 0.1), val_by=cfg.get("val_by", "recording"))
 
 
 def matched_folds(run: Path, folds: list, data: Path) -> list[tuple[Path, object, dict]]:

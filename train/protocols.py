@@ -15,7 +15,10 @@ Guarantees (asserted by :func:`check_fold` for every fold built here):
 the test set shares no speaker and no source recording with train or validation,
 and train and validation share no source recording. Validation always comes from
 the training side (never the test speaker or fold); it is what checkpoint selection
-watches. Pure Python + numpy; deterministic for a given seed.
+watches. With ``val_by="speaker"`` (loso, official, kfold) validation also shares no
+speaker with train: the checkpoint is then picked on unseen speakers, as the test
+measures, at the cost of one training speaker or more. Pure Python + numpy;
+deterministic for a given seed (and the test sets do not depend on ``val_by``).
 """
 
 from __future__ import annotations
@@ -83,47 +86,69 @@ def _holdout(clips: Sequence[Clip], indices: Sequence[int], fraction: float, rng
     return sorted(i for i in indices if i not in held_set), sorted(out)
 
 
-def _fold(clips, index, name, train_pool, test, val_fraction, rng) -> Fold:
-    train, val = _holdout(clips, train_pool, val_fraction, rng)
+# What the validation split of loso, official and kfold folds holds out whole: source recordings (default;
+# validation speakers also train) or speakers (validation speakers are unseen in training, like the test's).
+VAL_BY = ("recording", "speaker")
+
+
+# The key each grouping keeps whole.
+_VAL_KEYS = {"recording": lambda c: c.source, "speaker": lambda c: c.speaker}
+
+
+def _check_val_by(dataset: Dataset, val_by: str) -> str:
+    """``val_by``, or DataError (one line) if it is unknown or the dataset has no speakers to group by."""
+    if val_by not in VAL_BY:
+        raise DataError(f"unknown validation grouping {val_by!r}; choose one of: {', '.join(VAL_BY)}")
+    if val_by == "speaker" and not dataset.has_speakers:
+        raise DataError(f"dataset {dataset.name!r} has no speaker information: --val-by speaker needs speakers")
+    return val_by
+
+
+def _fold(clips, index, name, train_pool, test, val_fraction, rng, val_by: str = "recording") -> Fold:
+    train, val = _holdout(clips, train_pool, val_fraction, rng, key=_VAL_KEYS[val_by])
     fold = Fold(index, name, tuple(train), tuple(val), tuple(sorted(test)))
-    check_fold(clips, fold)
+    check_fold(clips, fold, val_by=val_by)
     return fold
 
 
-def leave_one_speaker_out(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0) -> list[Fold]:
+def leave_one_speaker_out(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0, val_by: str = "recording") -> list[Fold]:
     if not dataset.has_speakers:
         raise DataError(f"dataset {dataset.name!r} has no speaker information: use --protocol official, kfold or split")
     clips, rng = dataset.clips, np.random.default_rng(seed)
     speakers = sorted({c.speaker for c in clips})
-    if len(speakers) < 3:
-        raise DataError(f"leave-one-speaker-out needs at least 3 speakers, {dataset.name!r} has {len(speakers)}")
-    return _each_value_out(clips, "speaker", speakers, val_fraction, rng)
+    # one test speaker, and with val_by="speaker" one validation speaker, leave at least one to train on
+    need = 3 + (val_by == "speaker")
+    if len(speakers) < need:
+        raise DataError(f"leave-one-speaker-out{' with --val-by speaker' if need > 3 else ''} needs at least {need} "
+                        f"speakers, {dataset.name!r} has {len(speakers)}")
+    return _each_value_out(clips, "speaker", speakers, val_fraction, rng, _check_val_by(dataset, val_by))
 
 
-def official_folds(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0) -> list[Fold]:
+def official_folds(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0, val_by: str = "recording") -> list[Fold]:
     if not dataset.has_folds:
         raise DataError(f"dataset {dataset.name!r} has no official folds: use --protocol kfold or split")
     clips, rng = dataset.clips, np.random.default_rng(seed)
     numbers = sorted({c.fold for c in clips})
     if len(numbers) < 2:
         raise DataError(f"dataset {dataset.name!r} has only fold {numbers[0]}: need at least 2 folds")
-    return _each_value_out(clips, "fold", numbers, val_fraction, rng)
+    return _each_value_out(clips, "fold", numbers, val_fraction, rng, _check_val_by(dataset, val_by))
 
 
-def _each_value_out(clips, attr: str, values: list, val_fraction: float, rng) -> list[Fold]:
+def _each_value_out(clips, attr: str, values: list, val_fraction: float, rng, val_by: str) -> list[Fold]:
     """One fold per value of ``attr`` (speaker, official fold): its clips are the test set."""
     folds = []
     for k, v in enumerate(values):
         test = [i for i, c in enumerate(clips) if getattr(c, attr) == v]
         pool = [i for i, c in enumerate(clips) if getattr(c, attr) != v]
-        folds.append(_fold(clips, k, f"{attr}={v}", pool, test, val_fraction, rng))
+        folds.append(_fold(clips, k, f"{attr}={v}", pool, test, val_fraction, rng, val_by))
     return folds
 
 
-def group_kfold(dataset: Dataset, k: int = 3, val_fraction: float = 0.1, seed: int = 0) -> list[Fold]:
+def group_kfold(dataset: Dataset, k: int = 3, val_fraction: float = 0.1, seed: int = 0, val_by: str = "recording") -> list[Fold]:
     """Speakers (or source recordings, when the dataset has no speakers) dealt into ``k``
     groups of about equal clip count: largest first, each to the currently smallest group."""
     clips, rng = dataset.clips, np.random.default_rng(seed)
+    _check_val_by(dataset, val_by)
     sizes = Counter(_group(c) for c in clips)
     if len(sizes) < k or k < 2:
         raise DataError(f"{k}-fold needs k >= 2 and at least k speakers/groups; {dataset.name!r} has {len(sizes)}")
@@ -141,7 +166,7 @@ def group_kfold(dataset: Dataset, k: int = 3, val_fraction: float = 0.1, seed: i
         member_set = set(members)
         test = [i for i, c in enumerate(clips) if _group(c) in member_set]
         pool = [i for i, c in enumerate(clips) if _group(c) not in member_set]
-        folds.append(_fold(clips, j, f"group {j + 1}/{k}: {','.join(sorted(members)[:6])}", pool, test, val_fraction, rng))
+        folds.append(_fold(clips, j, f"group {j + 1}/{k}: {','.join(sorted(members)[:6])}", pool, test, val_fraction, rng, val_by))
     return folds
 
 
@@ -171,14 +196,18 @@ def fixed_split(dataset: Dataset, fractions: tuple[float, float, float] = (0.8, 
 
 
 def make_folds(dataset: Dataset, protocol: str, seed: int = 0, k: int = 3, val_fraction: float = 0.1,
-               fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> list[Fold]:
-    """Folds of ``dataset`` under ``protocol`` (one of :data:`PROTOCOLS`)."""
+               fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), val_by: str = "recording") -> list[Fold]:
+    """Folds of ``dataset`` under ``protocol`` (one of :data:`PROTOCOLS`); ``val_by`` (:data:`VAL_BY`) applies
+    to loso, official and kfold: the split protocols draw validation their own way."""
     if protocol == "loso":
-        return leave_one_speaker_out(dataset, val_fraction, seed)
+        return leave_one_speaker_out(dataset, val_fraction, seed, val_by)
     if protocol == "official":
-        return official_folds(dataset, val_fraction, seed)
+        return official_folds(dataset, val_fraction, seed, val_by)
     if protocol == "kfold":
-        return group_kfold(dataset, k, val_fraction, seed)
+        return group_kfold(dataset, k, val_fraction, seed, val_by)
+    if val_by != "recording" and protocol in ("split", "random-split"):
+        raise DataError(f"--val-by {val_by} applies to loso, official and kfold; --protocol {protocol} draws its "
+                        "validation share its own way (split: whole speakers already; random-split: single clips)")
     if protocol == "split":
         return fixed_split(dataset, fractions, seed)
     if protocol == "random-split":
@@ -186,10 +215,10 @@ def make_folds(dataset: Dataset, protocol: str, seed: int = 0, k: int = 3, val_f
     raise DataError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
 
 
-def check_fold(clips: Sequence[Clip], fold: Fold, groups: bool = True) -> None:
+def check_fold(clips: Sequence[Clip], fold: Fold, groups: bool = True, val_by: str = "recording") -> None:
     """Raise :class:`DataError` if ``fold`` leaks: overlapping indices, a speaker or source
-    recording in both test and train/val, or a source recording in both train and val
-    (``groups=False``, for ``random-split`` only: just the first check)."""
+    recording in both test and train/val, a source recording (``val_by="speaker"``: also a
+    speaker) in both train and val (``groups=False``, for ``random-split`` only: just the first check)."""
     train, val, test = set(fold.train), set(fold.val), set(fold.test)
     if not train or not val or not test:
         raise DataError(f"fold {fold.name}: empty part (train {len(train)}, val {len(val)}, test {len(test)})")
@@ -208,3 +237,6 @@ def check_fold(clips: Sequence[Clip], fold: Fold, groups: bool = True) -> None:
     shared = ids(train, "source") & ids(val, "source")
     if shared:
         raise DataError(f"fold {fold.name}: source recording(s) in both train and validation: {sorted(shared)[:5]}")
+    shared = ids(train, "speaker") & ids(val, "speaker") if val_by == "speaker" else set()
+    if shared:
+        raise DataError(f"fold {fold.name}: speaker(s) in both train and validation: {sorted(shared)[:5]}")

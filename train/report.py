@@ -150,6 +150,8 @@ def recipe(config: dict) -> str:
         parts.append(f"k {config['k']}")
     if config.get("val_fraction", TrainConfig.val_fraction) != TrainConfig.val_fraction:
         parts.append(f"validation share {config['val_fraction']:g}")
+    if config.get("val_by", TrainConfig.val_by) != TrainConfig.val_by:
+        parts.append(f"validation by {config['val_by']}")
     if config.get("patience") is not None:
         parts.append(f"early stop after {config['patience']} epochs")
     return ", ".join(parts)
