@@ -86,22 +86,18 @@ def _holdout(clips: Sequence[Clip], indices: Sequence[int], fraction: float, rng
     return sorted(i for i in indices if i not in held_set), sorted(out)
 
 
-# What the validation split of loso, official and kfold folds holds out whole: source recordings (default;
-# validation speakers also train) or speakers (validation speakers are unseen in training, like the test's).
-VAL_BY = ("recording", "speaker")
-
-
-# The key each grouping keeps whole.
+# What the validation split of loso, official and kfold folds holds out whole, and the key that keeps it whole:
+# source recordings (default; validation speakers also train) or speakers (unseen in training, like the test's).
 _VAL_KEYS = {"recording": lambda c: c.source, "speaker": lambda c: c.speaker}
+VAL_BY = tuple(_VAL_KEYS)
 
 
-def _check_val_by(dataset: Dataset, val_by: str) -> str:
-    """``val_by``, or DataError (one line) if it is unknown or the dataset has no speakers to group by."""
+def _check_val_by(dataset: Dataset, val_by: str) -> None:
+    """DataError (one line) if ``val_by`` is unknown or the dataset has no speakers to group by."""
     if val_by not in VAL_BY:
         raise DataError(f"unknown validation grouping {val_by!r}; choose one of: {', '.join(VAL_BY)}")
     if val_by == "speaker" and not dataset.has_speakers:
         raise DataError(f"dataset {dataset.name!r} has no speaker information: --val-by speaker needs speakers")
-    return val_by
 
 
 def _fold(clips, index, name, train_pool, test, val_fraction, rng, val_by: str = "recording") -> Fold:
@@ -121,7 +117,8 @@ def leave_one_speaker_out(dataset: Dataset, val_fraction: float = 0.1, seed: int
     if len(speakers) < need:
         raise DataError(f"leave-one-speaker-out{' with --val-by speaker' if need > 3 else ''} needs at least {need} "
                         f"speakers, {dataset.name!r} has {len(speakers)}")
-    return _each_value_out(clips, "speaker", speakers, val_fraction, rng, _check_val_by(dataset, val_by))
+    _check_val_by(dataset, val_by)
+    return _each_value_out(clips, "speaker", speakers, val_fraction, rng, val_by)
 
 
 def official_folds(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0, val_by: str = "recording") -> list[Fold]:
@@ -131,7 +128,8 @@ def official_folds(dataset: Dataset, val_fraction: float = 0.1, seed: int = 0, v
     numbers = sorted({c.fold for c in clips})
     if len(numbers) < 2:
         raise DataError(f"dataset {dataset.name!r} has only fold {numbers[0]}: need at least 2 folds")
-    return _each_value_out(clips, "fold", numbers, val_fraction, rng, _check_val_by(dataset, val_by))
+    _check_val_by(dataset, val_by)
+    return _each_value_out(clips, "fold", numbers, val_fraction, rng, val_by)
 
 
 def _each_value_out(clips, attr: str, values: list, val_fraction: float, rng, val_by: str) -> list[Fold]:
