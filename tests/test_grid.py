@@ -122,6 +122,30 @@ def test_local_jobs_match_in_process(in_process, data, tmp_path):
     assert _folds(tmp_path / "jobs") == _folds(in_process)
 
 
+def test_cache_dir_is_shared_by_tasks_and_later_grids(in_process, data, tmp_path, monkeypatch):
+    """--cache-dir: the grid's tasks decode into a folder python -m train can share, results as without it; a
+    later grid (a new worker process, here an emptied in-process store) reads it and decodes nothing."""
+    import train.data
+    import train.grid_task
+
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "train.grid", "--models", *MODELS, "--datasets", "folders", "--data", str(data),
+           "--out", str(tmp_path / "a"), "--cache-dir", str(cache), *ARGS]  # a fresh process, as in_process: same bits
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(list(cache.glob("*/*.npy"))) == 12  # one entry per clip, at the one rate both models use
+    assert _folds(tmp_path / "a") == _folds(in_process)
+
+    def no_decoding(*a, **kw):
+        raise AssertionError("decoded a file the cache holds")
+
+    monkeypatch.setattr(train.grid_task, "_CACHES", {})
+    monkeypatch.setattr(train.data, "read_audio", no_decoding)
+    result = run_grid(_config(data, tmp_path / "b", models=("lv42",), cache_dir=str(cache)))
+    assert (result["ran"], result["failed"]) == (2, 0)
+    assert json.loads((tmp_path / "b" / "lv42_folders" / "summary.json").read_text())["complete"]
+
+
 def test_a_task_killed_mid_fold_goes_on_from_its_last_epoch(data, tmp_path, monkeypatch):
     """Regression: a grid task trained in a throw-away folder with no epoch state, so a task killed in
     epoch 90 of 100 (or its retry) started again from epoch 1. Now it keeps fold_K/resume.npz, as
@@ -178,6 +202,7 @@ def test_a_task_killed_mid_fold_goes_on_from_its_last_epoch(data, tmp_path, monk
     (["--name", "{model}_{seed}"], "only {model} and {dataset} can be filled in"),
     (["--name", "../{model}"], "without a path separator"),
     (["--name", ".{model}"], "not start with a dot"),
+    (["--cache-dir", "/dev/null/cache"], "cache folder /dev/null/cache: cannot create it"),
 ])
 def test_errors_are_one_line(tmp_path, capsys, data, extra, message):
     base = {"--models": "lv42", "--datasets": "folders", "--data": str(data), "--protocol": "kfold", "--out": str(tmp_path / "o")}

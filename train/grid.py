@@ -56,6 +56,9 @@ class GridConfig:
     jobs: int = 1  # > 1: that many worker processes on this machine, without Ray
     # Each run's folder under ``out``: {model} and {dataset} filled in, ``_seed<N>`` added for seeds other than 0.
     name: str = DEFAULT_NAME
+    # Decoded, resampled audio kept here across tasks, workers and later grids (python -m train's
+    # --cache-dir); None: each worker process decodes its datasets once, in memory.
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.training) - set(TRAINING_FIELDS))
@@ -115,11 +118,13 @@ def expand(cfg: GridConfig) -> tuple[dict[str, RunPlan], list[Task]]:
     """Every run's plan (validates models, rates, data, protocol) and every fold task, in order."""
     plans, tasks = {}, []
     out = Path(cfg.out).resolve()  # Ray workers do not share the driver's working directory
+    cache = str(Path(cfg.cache_dir).resolve()) if cfg.cache_dir is not None else None
     for dataset, folder in cfg.data:
         for model in cfg.models:
             for seed in cfg.seeds:
                 run = TrainConfig(model=model, dataset=dataset, data=str(Path(folder).resolve()), protocol=cfg.protocol,
-                                  out=str(out / run_name(model, dataset, seed, cfg.name)), seed=seed, progress=False, **cfg.training)
+                                  out=str(out / run_name(model, dataset, seed, cfg.name)), seed=seed, progress=False, cache_dir=cache,
+                                  **cfg.training)
                 p = plan(run)
                 plans[Path(run.out).name] = p
                 folds = p.folds[: cfg.max_folds] if cfg.max_folds else p.folds
@@ -328,6 +333,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="grid folder, e.g. runs/GRID; on a cluster, on storage every worker sees")
     g.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED",
                    help="one run per seed (default: 0); runs other than seed 0 get a _seed<N> suffix")
+    g.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="keep decoded, resampled audio here, shared by every task, worker and later grid or python -m "
+                   "train run that names it (default: each worker decodes in memory, once per process). On a cluster, "
+                   "on storage every worker sees")
     g.add_argument("--name", default=DEFAULT_NAME, metavar="TEMPLATE",
                    help="each run's folder under --out, with {model} and {dataset} filled in and _seed<N> added for "
                    "seeds other than 0 (default: %(default)s); e.g. '{dataset}_{model}_seg4_e100' names runs as "
@@ -391,7 +400,8 @@ def config_from_args(args: argparse.Namespace) -> GridConfig:
                       seeds=tuple(dict.fromkeys(args.seeds)), training=training_fields(args, list(models)),
                       max_folds=args.max_folds, ray=args.ray or bool(args.ray_address), ray_address=args.ray_address,
                       num_cpus=args.num_cpus, cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
-                      max_retries=args.max_retries, jobs=args.jobs, name=args.name)
+                      max_retries=args.max_retries, jobs=args.jobs, name=args.name,
+                      cache_dir=args.cache_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

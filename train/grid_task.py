@@ -29,9 +29,10 @@ from train.data import AudioCache, decode
 FAULTS_ENV = "TINYAUDIO_GRID_FAULTS"
 PART = ".part-"  # temporary fold folders: .fold_K.part-<random>
 
-# Decoded audio per worker process: a Ray worker (or the in-process driver) runs many tasks on the
-# same dataset, so it decodes each file once.
-_AUDIO = AudioCache()
+# Decoded audio per worker process, by the tasks' cache folder (None: memory only): a Ray worker (or
+# the in-process driver) runs many tasks on the same dataset, so it decodes each file once, and with
+# --cache-dir it reads what other workers and earlier grids decoded.
+_CACHES: dict[str | None, AudioCache] = {}
 _THREADS: int | None = None
 
 
@@ -88,7 +89,9 @@ def run_task(task: Task, threads: int = 1) -> dict:
     keras.backend.clear_session()  # a long-lived worker must not accumulate graphs from earlier tasks
     p = plan(dataclasses.replace(task.run, progress=False))
     fold = p.folds[task.fold]
-    audio = decode(p.dataset.clips, p.rate, _AUDIO)
+    if task.run.cache_dir not in _CACHES:
+        _CACHES[task.run.cache_dir] = AudioCache(task.run.cache_dir)
+    audio = decode(p.dataset.clips, p.rate, _CACHES[task.run.cache_dir])
     tmp = Path(task.run.out) / f".fold_{task.fold}{PART}{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     # The epoch state lives where python -m train keeps it, fold_K/resume.npz, outside the throw-away
