@@ -21,6 +21,7 @@ from pathlib import Path
 
 from train.__main__ import RESUME, TrainConfig, plan, train_fold
 from train.data import AudioCache, decode
+from train.quiet import import_keras
 
 # Test hook: a folder; a file there named like a task's key makes that task SIGKILL its own worker
 # once, after training and before the rename (the worst moment). The file is first renamed to
@@ -61,7 +62,7 @@ def pin_threads(threads: int) -> None:
     global _THREADS
     if _THREADS == threads:
         return
-    import keras
+    keras = import_keras()  # a spawned worker's first import: without TensorFlow's banner in the grid's log
 
     if keras.backend.backend() != "tensorflow":  # JAX or PyTorch (a GPU machine may have no TensorFlow)
         _THREADS = threads
@@ -84,7 +85,7 @@ def run_task(task: Task, threads: int = 1) -> dict:
     if task.done():
         return {"key": task.key, "skipped": True, "seconds": 0.0}
     pin_threads(threads)
-    import keras
+    keras = import_keras()
 
     keras.backend.clear_session()  # a long-lived worker must not accumulate graphs from earlier tasks
     p = plan(dataclasses.replace(task.run, progress=False))
