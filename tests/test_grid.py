@@ -52,6 +52,16 @@ def _folds(grid: Path) -> dict[str, list[tuple]]:
     return out
 
 
+def _grid_cli(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The grid of MODELS on ``data`` through its CLI, in a fresh process (its TensorFlow starts pinned to one
+    thread, so its numbers match in_process's to the bit); fails the test unless it exits 0."""
+    cmd = [sys.executable, "-m", "train.grid", "--models", *MODELS, "--datasets", "folders", "--data", str(data),
+           "--out", str(out), *extra, *ARGS]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return _generate(tmp_path_factory.mktemp("gen") / "tones")
@@ -61,10 +71,7 @@ def data(tmp_path_factory) -> Path:
 def in_process(data, tmp_path_factory) -> Path:
     """The grid through the CLI, in a fresh process (its TensorFlow starts pinned to one thread)."""
     out = tmp_path_factory.mktemp("grid") / "inproc"
-    cmd = [sys.executable, "-m", "train.grid", "--models", *MODELS, "--datasets", "folders", "--data", str(data),
-           "--out", str(out), *ARGS]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _grid_cli(data, out)
     assert "[grid 4/4 done" in r.stderr and "wrote" in r.stdout
     return out
 
@@ -120,10 +127,7 @@ def test_local_jobs_match_in_process(in_process, data, tmp_path):
     the workers' TensorFlow start-up banner kept out of the log (regression: eight absl/oneDNN lines)."""
     from train.quiet import BANNER
 
-    cmd = [sys.executable, "-m", "train.grid", "--models", *MODELS, "--datasets", "folders", "--data", str(data),
-           "--out", str(tmp_path / "jobs"), "--jobs", "2", *ARGS]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = _grid_cli(data, tmp_path / "jobs", "--jobs", "2")
     assert "[grid 4/4 done" in r.stderr and "0 failed" in r.stdout
     assert not [line for line in r.stderr.splitlines() if any(b in line for b in BANNER)], r.stderr
     assert _folds(tmp_path / "jobs") == _folds(in_process)
@@ -136,10 +140,7 @@ def test_cache_dir_is_shared_by_tasks_and_later_grids(in_process, data, tmp_path
     import train.grid_task
 
     cache = tmp_path / "cache"
-    cmd = [sys.executable, "-m", "train.grid", "--models", *MODELS, "--datasets", "folders", "--data", str(data),
-           "--out", str(tmp_path / "a"), "--cache-dir", str(cache), *ARGS]  # a fresh process, as in_process: same bits
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    _grid_cli(data, tmp_path / "a", "--cache-dir", str(cache))  # a fresh process, as in_process: same bits
     assert len(list(cache.glob("*/*.npy"))) == 12  # one entry per clip, at the one rate both models use
     assert _folds(tmp_path / "a") == _folds(in_process)
 
