@@ -79,6 +79,8 @@ def test_resumed_fold_equals_the_uninterrupted_one(tones, tmp_path, monkeypatch,
     resumed = _train(tones, fit, tmp_path / "cut")
     assert resumed["resumed_at"] == [2] and whole["resumed_at"] == []
     assert resumed["history"] == whole["history"] and resumed["best_epoch"] == whole["best_epoch"]
+    # both clocks go on from the state's: the resumed fold's time is its two runs' together
+    assert resumed["seconds"] > saved.seconds > 0 and resumed["cpu_seconds"] > saved.cpu_seconds > 0
     if recipe == "stops-early":
         assert 2 < whole["epochs"] < fit.epochs, whole["epochs"]
     for a, b in zip(_weights(tmp_path / "whole" / "model.keras"), _weights(tmp_path / "cut" / "model.keras"), strict=True):
@@ -146,6 +148,25 @@ def test_a_state_of_other_settings_or_a_broken_one_starts_the_fold_afresh(tones,
     state.write_bytes(b"")
     assert epoch_state.load(state, "anything") is None
     assert _train(tones, FitConfig(**{**fit.__dict__, "epochs": 1}), tmp_path / "cut")["resumed_at"] == []
+
+
+def test_a_state_from_before_cpu_seconds_resumes_without_them(tones, tmp_path, monkeypatch):
+    """The CPU time of epochs trained before the field is unknown: the resumed fold says None rather
+    than counting only its own epochs as the whole fold's."""
+    fit = RECIPES["plain"]
+    with pytest.raises(Killed):
+        _train(tones, fit, tmp_path / "cut", kill_after=2, monkeypatch=monkeypatch)
+    monkeypatch.undo()
+    state = tmp_path / "cut" / "resume.npz"
+    with np.load(state) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(str(arrays["header"]))
+    del header["cpu_seconds"]  # as written before the field
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez(state, **arrays)
+    assert epoch_state.load(state, header["fingerprint"]).cpu_seconds is None
+    resumed = _train(tones, fit, tmp_path / "cut")
+    assert resumed["resumed_at"] == [2] and resumed["cpu_seconds"] is None and resumed["seconds"] > 0
 
 
 @pytest.mark.slow

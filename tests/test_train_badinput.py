@@ -408,6 +408,7 @@ def test_out_that_is_a_folder_is_refused_and_nothing_is_written(tmp_path, capsys
     ([{"accuracy": "x"}], "has a malformed accuracy"),
     ([{"run": 5}], "has a malformed run"),
     ([{"seed": 1.5, "epochs": float("nan")}], "has a malformed seed, epochs"),
+    ([{"train_cpu_seconds": "12"}], "has a malformed train_cpu_seconds"),
 ])
 def test_report_keep_with_malformed_rows_is_one_line(tmp_path, capsys, rows, words):
     """Regression: --keep with a row that was not an object gave a TypeError traceback; a row with a

@@ -153,6 +153,7 @@ def test_a_smaller_max_folds_keeps_every_finished_fold_in_the_summary(data, fini
     (lambda r: {**r, "best_epoch": True}, ["best_epoch True"]),
     (lambda r: {**r, "confusion": [[1, 2], [3]]}, ["confusion matrix"]),
     (lambda r: {**r, "history": []}, ["malformed"]),
+    (lambda r: {**r, "train_cpu_seconds": -3.0}, ["train_cpu_seconds -3.0", "out of range"]),  # optional, checked when there
 ])
 def test_a_corrupt_fold_result_is_named_on_resume(data, finished_run, tmp_path, capsys, edit, words):
     """Before: KeyError or TypeError tracebacks, or a NaN accuracy written into summary.json with exit 0."""

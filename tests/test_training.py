@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -72,7 +74,12 @@ def test_cli_resume_and_artifacts(tmp_path, capsys):
         assert key in summary["folds"][0] and key in summary["mean"] and key in summary["std"]
     from train.malloc import tune_malloc
 
-    assert json.loads(result.read_text())["malloc_tuned"] is tune_malloc()  # its train_seconds depend on it
+    fold = json.loads(result.read_text())
+    assert fold["malloc_tuned"] is tune_malloc()  # its train_seconds depend on it
+    # CPU time beside the wall clock, and the cores the process could use: what makes runs taken under
+    # other loads comparable (train.report's relative training time)
+    assert fold["train_cpu_seconds"] > 0 and 1 <= fold["cores"] <= os.cpu_count()
+    assert summary["mean"]["train_cpu_seconds"] == fold["train_cpu_seconds"] and summary["std"]["train_cpu_seconds"] == 0
     config = json.loads((out / "fold_0" / "config.json").read_text())
     assert config["labels"] == sorted(CLASSES) and ModelConfig.from_dict(config["model_config"]).sample_rate == 8000
 
@@ -502,16 +509,45 @@ def _report_every_run(runs, out) -> tuple[str, dict]:
     return out.read_text(), json.loads(out.with_suffix(".json").read_text())["groups"]
 
 
-def _write_summary(run, model, acc, secs, protocol, config=None, model_config=None):
-    """A summary.json as python -m train writes it, for an UrbanSound8K run of two folds."""
+def _write_summary(run, model, acc, secs, protocol, config=None, model_config=None, cpu_secs=None):
+    """A summary.json as python -m train writes it, for an UrbanSound8K run of two folds (with CPU
+    seconds if ``cpu_secs``, as runs since that field)."""
     run.mkdir(parents=True, exist_ok=True)
-    stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs}
+    stats = {"accuracy": acc, "precision": acc, "recall": acc, "f1": acc, "epochs": 5, "best_epoch": 4, "train_seconds": secs,
+             **({"train_cpu_seconds": cpu_secs} if cpu_secs else {})}
     (run / "summary.json").write_text(json.dumps({
         "model": model, "dataset": "urbansound8k", "protocol": protocol, "sample_rate": 22050,
         "folds_done": 2, "folds_total": 2, "complete": True, "mean": stats,
         "folds": [{"fold": 0, "name": "fold=1", "accuracy": acc}, {"fold": 1, "name": "fold=2", "accuracy": acc}], "std": {k: 0.0 for k in stats},
         "config": config or {"augment": True, "epochs": 5}, "machine": {"cpu": "test", "nproc": 2},
         **({"model_config": model_config, "window_samples": model_config["input_samples"]} if model_config else {})}))
+
+
+def test_report_takes_relative_training_time_from_cpu_seconds_when_every_run_has_them(tmp_path):
+    """lv18 trained alone on two cores (wall 30 s, 50 CPU s), lv81 beside another job (wall 40 s,
+    20 CPU s): by the wall clock lv81 looks slower, by the work done it is the faster. A table with
+    a run that lacks CPU seconds falls back to the wall clock for every row."""
+    runs = tmp_path / "runs"
+    _write_summary(runs / "lv18", "lv18", 0.7, 30.0, "official", cpu_secs=50.0)
+    _write_summary(runs / "lv81", "lv81", 0.6, 40.0, "official", cpu_secs=20.0)
+    for protocol in ("random-split",):  # the other table: one run from before the field
+        _write_summary(runs / f"lv18_{protocol}", "lv18", 0.8, 30.0, protocol, cpu_secs=50.0)
+        _write_summary(runs / f"lv81_{protocol}", "lv81", 0.9, 40.0, protocol)
+    text, groups = _report_every_run(runs, tmp_path / "accuracy.md")
+    by = {r["model"]: r for r in groups["urbansound8k · official · 22050 Hz"]}
+    assert by["lv18"]["relative_training_time"] == 2.5 and by["lv81"]["relative_training_time"] == 1.0
+    assert by["lv18"]["relative_time_from"] == "cpu" and "| 2.50 *cpu* | 30 | 50 |" in text
+    wall = {r["model"]: r for r in groups["urbansound8k · random-split · 22050 Hz"]}
+    assert wall["lv81"]["relative_training_time"] == 40 / 30 and wall["lv81"]["relative_time_from"] == "wall"
+    assert "| 1.33 | 40 | – |" in text  # no CPU seconds: a dash, and the ratio from the wall clock
+    # --keep carries the CPU seconds over and recomputes the ratio from them
+    from train.report import main as report_main
+
+    shutil.rmtree(runs / "lv81")
+    out = tmp_path / "again.md"
+    assert report_main([str(runs / "lv18"), "--keep", str(tmp_path / "accuracy.json"), "--out", str(out)]) == 0
+    kept = {r["model"]: r for r in json.loads(out.with_suffix(".json").read_text())["groups"]["urbansound8k · official · 22050 Hz"]}
+    assert kept["lv81"]["train_cpu_seconds"] == 20.0 and kept["lv18"]["relative_training_time"] == 2.5
 
 
 def test_report_gathers_runs(tmp_path):

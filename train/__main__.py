@@ -5,10 +5,12 @@ Writes to ``--out`` (e.g. ``runs/NAME``)::
     run.json                 the training configuration (a resumed run must match it)
     fold_K/model.keras       best-validation-loss checkpoint of fold K
     fold_K/config.json       ModelConfig + labels + rate/window, to rebuild export metadata
-    fold_K/result.json       scores, confusion matrix, history; its presence marks the fold done
+    fold_K/result.json       scores, confusion matrix, history, training seconds (wall and CPU) and
+                             the cores it could use; its presence marks the fold done
     fold_K/resume.npz        while fold K trains: its state after the last finished epoch
     fold_K/curves.png, fold_K/confusion.png
     summary.json             per fold and mean/std: accuracy, macro precision/recall/F1, epochs, seconds
+                             (wall; and CPU when every fold recorded it)
     confusion.png, curves.png  over all finished folds
     final/                   with --final: one model trained on all the data (for export)
 
@@ -46,6 +48,9 @@ RESUME = "resume.npz"
 # Fields of TrainConfig that do not change what a fold computes (so a resumed run may differ in them).
 NOT_IDENTITY = ("out", "data", "max_folds", "final", "progress", "cache_dir")
 SUMMARY_KEYS = ("accuracy", "precision", "recall", "f1", "epochs", "best_epoch", "train_seconds")
+# Summarised only when every fold has one: folds trained before the field (or resumed from a state
+# written before it) have none.
+OPTIONAL_SUMMARY_KEYS = ("train_cpu_seconds",)
 
 
 @dataclass(frozen=True)
@@ -172,9 +177,18 @@ def augmentation(cfg: TrainConfig) -> Augment:
 
 
 def _mean_std(rows: list[dict]) -> tuple[dict, dict]:
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in SUMMARY_KEYS}
-    std = {k: float(np.std([r[k] for r in rows])) for k in SUMMARY_KEYS}
+    keys = [*SUMMARY_KEYS, *(k for k in OPTIONAL_SUMMARY_KEYS if all(r.get(k) is not None for r in rows))]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    std = {k: float(np.std([r[k] for r in rows])) for k in keys}
     return mean, std
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity: 1 under ``taskset -c 0``), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity call (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def resolve_rate(model: str, dataset: str, sample_rate: int | None) -> int:
@@ -285,6 +299,7 @@ RESULT_KEYS = ("name", "confusion", "history")
 RESULT_RANGES = {"accuracy": (0, 1), "precision": (0, 1), "recall": (0, 1), "f1": (0, 1), "epochs": (1, np.inf),
                  "best_epoch": (1, np.inf), "train_seconds": (0, np.inf)}
 assert set(RESULT_RANGES) == set(SUMMARY_KEYS)
+OPTIONAL_RANGES = {"train_cpu_seconds": (0, np.inf), "cores": (1, np.inf)}  # None or absent: not recorded
 
 
 def _check_result(result: dict, result_file: Path, n_classes: int) -> None:
@@ -299,6 +314,8 @@ def _check_result(result: dict, result_file: Path, n_classes: int) -> None:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v)) and lo <= v <= hi
 
     bad = [f"{k} {result[k]!r}" for k, (lo, hi) in RESULT_RANGES.items() if not in_range(result[k], lo, hi)]
+    bad += [f"{k} {result[k]!r}" for k, (lo, hi) in OPTIONAL_RANGES.items()
+            if result.get(k) is not None and not in_range(result[k], lo, hi)]
     if bad:
         raise DataError(f"{result_file} holds {', '.join(bad)}, out of range or not a number; {remedy}")
     try:
@@ -378,7 +395,7 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, state_dir: P
     ev = evaluate(ckpt, p.model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
     result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
               "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
-              "malloc_tuned": r["malloc_tuned"], "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
+              "train_cpu_seconds": r["cpu_seconds"], "cores": usable_cores(), "malloc_tuned": r["malloc_tuned"], "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
               "confusion": ev["confusion"], "history": r["history"], "trained_on": trained_on(),
               **({"resumed_at": r["resumed_at"]} if r["resumed_at"] else {})}
     confusion_png(np.array(ev["confusion"]), dataset.labels, fold_dir / "confusion.png",
@@ -484,7 +501,8 @@ def _final(p: RunPlan, out: Path, results: list[dict], audio: list | None) -> No
     r = train(p.model_config, audio, p.labels, None, None, dataclasses.replace(p.fit, epochs=epochs),
               final_dir / "model.keras", desc=f"{p.model_config.name} final (all data)", progress=cfg.progress,
               train_targets=_distilled_targets(p, "final", range(len(audio)), audio), state_path=state)
-    _write_json(final_dir / "config.json", {**p.meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"]})
+    _write_json(final_dir / "config.json", {**p.meta, "fold": "all data", "epochs": epochs, "train_seconds": r["seconds"],
+                                             "train_cpu_seconds": r["cpu_seconds"], "cores": usable_cores()})
     state.unlink(missing_ok=True)
     print(f"final model: {epochs} epochs on all {len(audio)} clips, {r['seconds']:.0f} s → {final_dir / 'model.keras'}",
           file=sys.stderr)

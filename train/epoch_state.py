@@ -13,7 +13,8 @@ What is saved (float32/int arrays in an ``.npz``, written atomically, plus a JSO
   moments go on where they were;
 * the callbacks' memory: the best monitored value so far (the checkpoint rule), early stopping's
   wait and best, the weight average and its step count;
-* the history so far, the training seconds so far and whether training already stopped.
+* the history so far, the training seconds so far (wall clock, and the process's CPU time) and
+  whether training already stopped.
 
 The batch order and augmentation draw from ``(seed, epoch, batch)`` (``train.fit.WindowBatches``),
 so they need no state. With all of that the resumed fold computes what the uninterrupted one
@@ -45,6 +46,10 @@ class EpochState:
         settings is never resumed.
     model, optimizer: the values of ``model.variables`` and ``model.optimizer.variables``, in order.
     average: the weight average's values (``WeightAverage``), empty without one.
+    seconds, cpu_seconds: training time so far, wall clock and this process's CPU time (all its
+        threads; ``time.process_time``). The CPU time hardly changes when other jobs share the
+        machine, so it compares runs that the wall clock cannot. None for a state written before the
+        field, whose earlier epochs' CPU time is unknown.
     kept: the float weights the checkpoint file holds (the best epoch's, averaged if averaging), so
         a checkpoint written by an epoch that was killed before its state can be put back.
     counters: small numbers by name (``best``, ``stop_wait``, ``stop_best``, ``stop_best_epoch``,
@@ -57,6 +62,7 @@ class EpochState:
     epoch: int = 0
     done: bool = False
     seconds: float = 0.0
+    cpu_seconds: float | None = 0.0
     history: dict[str, list[float]] = field(default_factory=dict)
     resumed_at: list[int] = field(default_factory=list)
     counters: dict[str, float | list | None] = field(default_factory=dict)
@@ -72,7 +78,7 @@ _GROUPS = ("model", "optimizer", "average", "kept")
 def save(state: EpochState, path: Path) -> None:
     """Write ``state`` to ``path`` (an ``.npz``) through a temporary name and a rename."""
     header = {"format": FORMAT, "fingerprint": state.fingerprint, "epoch": state.epoch, "done": state.done,
-              "seconds": state.seconds, "history": state.history, "resumed_at": state.resumed_at,
+              "seconds": state.seconds, "cpu_seconds": state.cpu_seconds, "history": state.history, "resumed_at": state.resumed_at,
               "counters": state.counters,
               "sizes": {g: len(getattr(state, g)) for g in _GROUPS}}
     arrays = {f"{g}_{i}": a for g in _GROUPS for i, a in enumerate(getattr(state, g))}
@@ -107,7 +113,9 @@ def load(path: Path, fingerprint: str) -> EpochState | None:
             if header.get("format") != FORMAT or header.get("fingerprint") != fingerprint:
                 return None
             groups = {g: [z[f"{g}_{i}"] for i in range(int(header["sizes"][g]))] for g in _GROUPS}
+            cpu = header.get("cpu_seconds")  # absent from states written before the field
             return EpochState(fingerprint, int(header["epoch"]), bool(header["done"]), float(header["seconds"]),
-                              dict(header["history"]), list(header["resumed_at"]), dict(header["counters"]), **groups)
+                              None if cpu is None else float(cpu), dict(header["history"]), list(header["resumed_at"]),
+                              dict(header["counters"]), **groups)
     except _UNREADABLE:
         return None

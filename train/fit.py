@@ -274,6 +274,7 @@ class KeepEpochState(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None) -> None:
         c, self.start, self.before = self.state.counters, time.perf_counter(), self.state.seconds
+        self.cpu_start, self.cpu_before = time.process_time(), self.state.cpu_seconds
         if not self.state.epoch:
             return
         if self.checkpoint is not None and c.get("best") is not None:
@@ -292,6 +293,7 @@ class KeepEpochState(keras.callbacks.Callback):
         for k, v in (logs or {}).items():
             st.history.setdefault(k, []).append(float(v))
         st.seconds = self.before + time.perf_counter() - self.start
+        st.cpu_seconds = None if self.cpu_before is None else self.cpu_before + time.process_time() - self.cpu_start
         st.done = bool(self.model.stop_training) or st.epoch >= self.epochs
         if self.path is None:  # history and seconds are all train() needs
             return
@@ -338,8 +340,10 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
     when a state of the same training is already there, training goes on from it
     (``train.epoch_state``); the caller deletes it once the result is safe.
     Returns ``{"history": {metric: [per epoch]}, "epochs": int, "best_epoch": int, "seconds": float,
-    "malloc_tuned": bool, "resumed_at": [epochs done when resumed]}`` (``malloc_tuned``: whether
-    ``train.malloc.tune_malloc`` applied, which changes ``seconds``).
+    "cpu_seconds": float | None, "malloc_tuned": bool, "resumed_at": [epochs done when resumed]}``
+    (``seconds``: wall clock; ``cpu_seconds``: the process's CPU time, None when resumed from a state
+    that did not record it; ``malloc_tuned``: whether ``train.malloc.tune_malloc`` applied, which
+    changes both).
     """
     tuned = tune_malloc()  # done when train was imported (train/__init__.py); this reports whether it applied
     keras.utils.set_random_seed(fit.seed)
@@ -419,7 +423,8 @@ def train(model_config: ModelConfig, train_audio: Sequence[np.ndarray], train_la
                                f"(learning rate {fit.learning_rate:g}; try a lower --lr)")
     hist = state.history
     best = best_epoch(hist, fit.monitor) if fit.monitor in hist else len(hist["loss"])
-    return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": state.seconds, "malloc_tuned": tuned,
+    return {"history": hist, "epochs": len(hist["loss"]), "best_epoch": best, "seconds": state.seconds,
+            "cpu_seconds": state.cpu_seconds, "malloc_tuned": tuned,
             "resumed_at": state.resumed_at}
 
 

@@ -172,6 +172,7 @@ def run_row(s: dict) -> dict:
         "weakest_cells": s.get("weakest_cells"),  # None in summaries written before the field
         "f1": s["mean"]["f1"], "precision": s["mean"]["precision"], "recall": s["mean"]["recall"],
         "epochs": s["mean"]["epochs"], "train_seconds": s["mean"]["train_seconds"],
+        "train_cpu_seconds": s["mean"].get("train_cpu_seconds"),  # None: a fold did not record it
         "augment": s["config"].get("augment"), "recipe": recipe(s["config"]),
         "head_segments": s["config"].get("head_segments", 1), "max_epochs": s["config"].get("epochs"),
         "monitor": s["config"].get("monitor", "val_loss"),
@@ -222,6 +223,14 @@ KEPT_TYPES = {"run": str, "model": str, "dataset": str, "protocol": str, "recipe
               "epochs": _NUMBER, "train_seconds": _NUMBER}
 
 
+OPTIONAL_NUMBERS = ("train_cpu_seconds",)  # None or absent in rows from runs before the field
+
+
+def _is(value, kind) -> bool:
+    """Whether a kept value is of ``kind``, a number being finite and no bool."""
+    return isinstance(value, kind) and not isinstance(value, bool) and (kind is not _NUMBER or math.isfinite(value))
+
+
 def load_kept(path: Path) -> list[dict]:
     """The rows of an earlier report's JSON, one per run (a seed-0 run also listed in a seed-repeats
     table is one run), with the figures recomputed from the whole set (relative performance and
@@ -240,12 +249,12 @@ def load_kept(path: Path) -> list[dict]:
         missing = [f for f in KEPT_FIELDS if f not in r]
         if missing:
             raise ValueError(f"{path}: row {r.get('run', '?')} lacks {', '.join(missing)}")
-        bad = [f for f, kind in KEPT_TYPES.items() if not isinstance(r[f], kind) or isinstance(r[f], bool)
-               or (kind is _NUMBER and not math.isfinite(r[f]))]
+        bad = [f for f, kind in KEPT_TYPES.items() if not _is(r[f], kind)]
+        bad += [f for f in OPTIONAL_NUMBERS if r.get(f) is not None and not _is(r[f], _NUMBER)]
         if bad:
             raise ValueError(f"{path}: row {r['run']!r} has a malformed {', '.join(bad)}")
         kept.setdefault(_same_run(r["run"]), {
-            **{k: v for k, v in r.items() if k not in ("relative_performance", "relative_training_time")},
+            **{k: v for k, v in r.items() if k not in ("relative_performance", "relative_training_time", "relative_time_from")},
             "label": _label(r["model"], r["seed"]), **_paper_fields(r["model"], r["dataset"], r["protocol"]),
             **{k: r.get(k) for k in ("num_classes", "params", "macs")}})
     return list(kept.values())
@@ -264,13 +273,21 @@ def rows_by_group(rows: list[dict]) -> dict[str, list[dict]]:
     groups = _add_seed_zero(_split_repeats(groups))
     for key, table in groups.items():
         low_acc = min(r["accuracy"] for r in table) or 1e-9
-        low_time = min(r["train_seconds"] for r in table) or 1e-9
+        clock = time_basis(table)
+        low_time = min(r[clock] for r in table) or 1e-9
         for r in table:
             r["relative_performance"] = r["accuracy"] / low_acc
-            r["relative_training_time"] = r["train_seconds"] / low_time
+            r["relative_training_time"] = r[clock] / low_time
+            r["relative_time_from"] = "cpu" if clock == "train_cpu_seconds" else "wall"
         if not _seed_table(key):  # those stay in seed order
             table.sort(key=lambda r: -r["accuracy"])
     return dict(sorted(groups.items(), key=lambda kv: _table_order(kv[0])))
+
+
+def time_basis(table: list[dict]) -> str:
+    """The time a table's relative training time divides: CPU seconds when every run in it recorded
+    them (they hardly change when another job shares the machine), else wall seconds."""
+    return "train_cpu_seconds" if all(r.get("train_cpu_seconds") for r in table) else "train_seconds"
 
 
 # The issue's order of tasks; other datasets follow alphabetically.
@@ -605,21 +622,24 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
              "folds run (the folds are the whole population: std with divisor N); over seeds, ± is the sample "
              "std (divisor N − 1, seeds being a sample of many). Relative performance and training time are to the lowest in the same task, as the "
              "1D paper's Table 3 (its values in the last column); rows with fewer folds than the task, or "
-             "different epochs, are not strictly comparable, and times taken while other jobs shared the CPU are "
-             "indicative only. Paper numbers: `shared/docs/model-spec.md`.", ""]
+             "different epochs, are not strictly comparable. Training time is wall seconds per fold and, for runs "
+             "since the field exists, the training process's CPU seconds per fold (`time.process_time`, all its "
+             "threads); a table whose runs all recorded CPU seconds takes its relative training time from them "
+             "(marked *cpu*), since they hardly change when other jobs share the machine; wall times taken "
+             "while other jobs shared the CPU are indicative only. Paper numbers: `shared/docs/model-spec.md`.", ""]
     machines = {_machine_line(r["machine"]) for rows in groups.values() for r in rows if r["machine"]}
     lines += sorted(machines)
     lines.append("")
     if figure:
         lines += [f"![Each model's best run per task beside the paper's number; the tables below hold every run]({figure})", ""]
     for key, rows in groups.items():
-        lines += [f"## {key}", "", "| model | run | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | epochs (max) | kept by (mean epoch) | recipe | params | M MACs/window | paper Table 3 (perf/time) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"## {key}", "", "| model | run | folds | accuracy % | macro F1 % | paper accuracy % | rel. perf. | rel. train time | train s/fold | CPU s/fold | epochs (max) | kept by (mean epoch) | recipe | params | M MACs/window | paper Table 3 (perf/time) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             t3 = f"{r['paper_table3'][0]:.2f} / {r['paper_table3'][1]:.2f}" if r["paper_table3"] else "–"
             lines.append(f"| {r['label']} | {Path(r['run']).name} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
-                         f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {r['relative_training_time']:.2f} | "
-                         f"{r['train_seconds']:.0f} | {r['epochs']:.0f} ({r['max_epochs']}) | {r['monitor']} ({_fmt_epoch(r['best_epoch'])}) | "
+                         f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {_fmt_relative_time(r)} | "
+                         f"{r['train_seconds']:.0f} | {_fmt_seconds(r.get('train_cpu_seconds'))} | {r['epochs']:.0f} ({r['max_epochs']}) | {r['monitor']} ({_fmt_epoch(r['best_epoch'])}) | "
                          f"{r['recipe']} | {_fmt_size(r)} | {t3} |")
         tasks = sorted({r["paper_task"] for r in rows if r["paper_task"]})
         clips = sorted({r["clips"] for r in rows if r["clips"]})
@@ -637,6 +657,14 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _fmt_relative_time(r: dict) -> str:
+    return f"{r['relative_training_time']:.2f}" + (" *cpu*" if r.get("relative_time_from") == "cpu" else "")
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds:.0f}"
 
 
 def _weakest_lines(groups: dict[str, list[dict]], n: int = 3) -> list[str]:
