@@ -128,6 +128,9 @@ class StreamingEngine:
     """
 
     def __init__(self, model: Model, config: EngineConfig = EngineConfig(), input_rate: int | None = None) -> None:
+        if config.threshold > model.top_score:  # smoothing averages scores, so it cannot reach higher either
+            raise ConfigError(f"threshold {config.threshold:g} can never be reached: {model.path.name} is quantized and its "
+                              f"scores top out at {model.top_score:.4f}; use at most that")
         self.model = model
         self.config = config
         self.sample_rate = model.sample_rate

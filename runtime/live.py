@@ -294,7 +294,8 @@ def parser() -> argparse.ArgumentParser:
     eng = p.add_argument_group("engine")
     eng.add_argument("--hop", dest="hop_s", type=float, metavar="SECONDS", help="seconds between windows (default: the model's)")
     eng.add_argument("--smooth", type=int, default=3, metavar="K", help="average the last K windows (default 3; 1 = off)")
-    eng.add_argument("--threshold", type=float, default=0.5, help="smoothed score that raises an event (default 0.5)")
+    eng.add_argument("--threshold", type=float, default=0.5, help="smoothed score that raises an event (default 0.5; an int8 model's scores stop at "
+                     "255/256, so at most 0.996 there)")
     eng.add_argument("--top-k", type=int, default=3, metavar="K", help="labels shown per window (default 3)")
     eng.add_argument("--silence-db", type=_db_or_off, default=DEFAULT_SILENCE_DB, metavar="DB",
                      help=f"windows quieter than DB dBFS RMS are shown as silence: no event, smoothing restarts "

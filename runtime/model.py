@@ -56,6 +56,15 @@ class Quantization:
         q = np.round(x / self.scale) + self.zero_point
         return np.clip(q, info.min, info.max).astype(self.dtype)
 
+    @property
+    def top_score(self) -> float:
+        """The highest probability this tensor can hold: 1.0 for a float tensor; for an int8 softmax
+        (scale 1/256, zero point -128, the TFLite converter's fixed choice) 255/256, one step short
+        of 1."""
+        if not self.quantized:
+            return 1.0
+        return min(1.0, float(self.dequantize(np.array([np.iinfo(self.dtype).max], self.dtype))[0]))
+
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         """This tensor's dtype -> ``float32``."""
         if not self.quantized:
@@ -77,6 +86,8 @@ class Model:
         backend: ``"litert"`` or ``"onnxruntime"``.
         threads: thread count asked for (``None``: the backend's default).
         input_quant / output_quant: the input and output tensors' :class:`Quantization`.
+        top_score: the highest class score the model can output: 1.0, or 255/256 for an int8
+            softmax (``--threshold`` above it could never fire).
         last_invoke_s: seconds the last ``predict`` spent in the backend's invoke alone.
     """
 
@@ -88,6 +99,7 @@ class Model:
         self.last_invoke_s = 0.0
         self.input_quant = Quantization(np.dtype(np.float32))
         self.output_quant = Quantization(np.dtype(np.float32))
+        self.top_score = 1.0
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -160,6 +172,7 @@ class _LiteRTModel(Model):
                 interpreter.allocate_tensors()
         self.input_quant = _quant_of(self._in)
         self.output_quant = _quant_of(self._out)
+        self.top_score = min(self.output_quant.top_score, _fed_from_top_score(interpreter, self._out["index"]))
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
         self._interp.set_tensor(self._in["index"], x)
@@ -167,6 +180,23 @@ class _LiteRTModel(Model):
         self._interp.invoke()
         self.last_invoke_s = time.perf_counter() - t0
         return self._interp.get_tensor(self._out["index"])
+
+
+def _fed_from_top_score(interpreter, output_index: int) -> float:
+    """The top score of the one quantized tensor the output is computed from, 1.0 if there is none.
+
+    An int8 export with float IO ends in DEQUANTIZE (or a delegate node doing it) of the int8
+    softmax, whose scale 1/256 stops one step short of 1: the float output never exceeds 255/256.
+    The op graph is read through LiteRT's private ``_get_ops_details``; where that is missing or
+    changes shape, the answer falls back to 1.0 (no check, as before) rather than failing a load.
+    """
+    try:
+        tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
+        producer = next(op for op in interpreter._get_ops_details() if output_index in list(op["outputs"]))
+        fed = [_quant_of(tensors[i]) for i in producer["inputs"] if i in tensors]
+    except Exception:  # noqa: BLE001 - private API: any failure means "unknown", never a failed load
+        return 1.0
+    return fed[0].top_score if len(fed) == 1 and fed[0].quantized else 1.0
 
 
 def _quant_of(detail: dict) -> Quantization:

@@ -161,6 +161,19 @@ def test_bad_settings(model, args, words):
     assert_one_line_error(run_cli("--model", model, *args, stdin=b""), *words)
 
 
+def test_a_threshold_an_int8_model_cannot_reach_is_refused(tmp_path):
+    """Before: --threshold 1.0 with the bundled int8 model ran and never raised an event: its float
+    output is dequantized from an int8 softmax (scale 1/256), so no score exceeds 255/256."""
+    wav = tmp_path / "t.wav"
+    sf.write(wav, tone_signal([("low", 1.0)], TONE_RATE, amplitude=0.3), TONE_RATE)
+    int8 = str(ROOT / "android_demo_assets" / "spoken_digit" / "model_int8.tflite")
+    assert_one_line_error(run_cli("--model", int8, "--file", str(wav), "--threshold", "1"),
+                          "threshold 1 can never be reached", "model_int8.tflite", "0.9961")
+    assert run_cli("--model", int8, "--file", str(wav), "--threshold", "0.996").returncode == 0
+    for model in (int8.replace("int8", "float32"), str(tone_tflite(int8=True))):  # 1.0 exists (the tone's int8 scale is 1/255)
+        assert run_cli("--model", model, "--file", str(wav), "--threshold", "1").returncode == 0, model
+
+
 @pytest.mark.parametrize(
     "args,words",
     [

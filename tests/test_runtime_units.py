@@ -116,6 +116,9 @@ def test_quantization_round_trip_uses_given_scale():
     assert qx.dtype == np.int8 and qx.tolist() == [-128, -53, -3, 22, 127]  # clipped at both ends
     np.testing.assert_allclose(q.dequantize(qx)[1:4], x[1:4], atol=0.005)
     assert not Quantization(np.dtype(np.float32)).quantized
+    # the highest score an output can hold: the int8 softmax's fixed 1/256 scale stops one step short of 1
+    assert Quantization(np.dtype(np.int8), scale=1 / 256, zero_point=-128).top_score == 255 / 256
+    assert Quantization(np.dtype(np.float32)).top_score == 1.0 and q.top_score == 1.0  # 1.3 would be past any probability
 
 
 @pytest.mark.parametrize("kwargs", [{"hop_samples": 0}, {"smooth": 0}, {"threshold": 1.5}, {"top_k": 0}, {"silence_db": 1.0}, {"silence_db": float("nan")}])
