@@ -395,7 +395,8 @@ def train_fold(p: RunPlan, fold: Fold, audio: list, fold_dir: Path, state_dir: P
     ev = evaluate(ckpt, p.model_config, [audio[i] for i in fold.test], labels[list(fold.test)], fit_k)
     result = {"fold": fold.index, "name": fold.name, **{k: ev[k] for k in ("accuracy", "precision", "recall", "f1")},
               "epochs": r["epochs"], "best_epoch": r["best_epoch"], "train_seconds": r["seconds"],
-              "train_cpu_seconds": r["cpu_seconds"], "cores": usable_cores(), "malloc_tuned": r["malloc_tuned"], "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
+              "train_cpu_seconds": r["cpu_seconds"], "cores": usable_cores(), "malloc_tuned": r["malloc_tuned"],
+              "n_train": len(fold.train), "n_val": len(fold.val), "n_test": len(fold.test),
               "confusion": ev["confusion"], "history": r["history"], "trained_on": trained_on(),
               **({"resumed_at": r["resumed_at"]} if r["resumed_at"] else {})}
     confusion_png(np.array(ev["confusion"]), dataset.labels, fold_dir / "confusion.png",
