@@ -36,8 +36,8 @@ from train import epoch_state
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"TF_DETERMINISTIC_OPS": "1", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
        "TF_NUM_INTEROP_THREADS": "1", "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-# differ between two runs of the same settings; resumed_at says where a killed fold went on from
-VOLATILE = ("train_seconds", "machine", "resumed_at")
+# differ between two runs of the same settings (clocks, where it ran); resumed_at says where a killed fold went on from
+VOLATILE = ("train_seconds", "train_cpu_seconds", "cores", "machine", "resumed_at")
 CLASSES = (("low", 300.0), ("mid", 900.0), ("high", 2400.0))
 
 
