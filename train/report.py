@@ -565,8 +565,9 @@ def _size_of(model_config_json: str) -> dict:
     return {"num_classes": config.num_classes, "params": d["params"], "macs": d["macs"]}
 
 
-def _fmt_epoch(e) -> str:
-    return "–" if e is None else f"{e:.1f}"
+def _fmt_or_dash(value: float | None, spec: str) -> str:
+    """A table cell: ``value`` formatted with ``spec``, "–" where the run did not record it."""
+    return "–" if value is None else format(value, spec)
 
 
 def _fmt_size(r: dict) -> str:
@@ -639,7 +640,7 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
             t3 = f"{r['paper_table3'][0]:.2f} / {r['paper_table3'][1]:.2f}" if r["paper_table3"] else "–"
             lines.append(f"| {r['label']} | {Path(r['run']).name} | {r['folds']} | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f} | "
                          f"{100 * r['f1']:.1f} | {r['paper']} | {r['relative_performance']:.2f} | {_fmt_relative_time(r)} | "
-                         f"{r['train_seconds']:.0f} | {_fmt_seconds(r.get('train_cpu_seconds'))} | {r['epochs']:.0f} ({r['max_epochs']}) | {r['monitor']} ({_fmt_epoch(r['best_epoch'])}) | "
+                         f"{r['train_seconds']:.0f} | {_fmt_or_dash(r.get('train_cpu_seconds'), '.0f')} | {r['epochs']:.0f} ({r['max_epochs']}) | {r['monitor']} ({_fmt_or_dash(r['best_epoch'], '.1f')}) | "
                          f"{r['recipe']} | {_fmt_size(r)} | {t3} |")
         tasks = sorted({r["paper_task"] for r in rows if r["paper_task"]})
         clips = sorted({r["clips"] for r in rows if r["clips"]})
@@ -661,10 +662,6 @@ def markdown(groups: dict[str, list[dict]], notes: list[str], figure: str | None
 
 def _fmt_relative_time(r: dict) -> str:
     return f"{r['relative_training_time']:.2f}" + (" *cpu*" if r.get("relative_time_from") == "cpu" else "")
-
-
-def _fmt_seconds(seconds: float | None) -> str:
-    return "–" if seconds is None else f"{seconds:.0f}"
 
 
 def _weakest_lines(groups: dict[str, list[dict]], n: int = 3) -> list[str]:
